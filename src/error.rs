@@ -1,0 +1,221 @@
+//! The one error type of the crate.
+//!
+//! Every failure — malformed bytes, an unsupported version, a checksum mismatch, an I/O error — is an [`Error`]:
+//! an [`ErrorKind`] saying what was wrong or expected, the byte offset in the input where it was found, and, when
+//! the parser knows them, the database index and key being read. Nothing in this crate panics on bad input.
+
+use std::fmt;
+
+/// What went wrong. Each variant says what the parser expected to find.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The input ended before a structure was complete.
+    #[error("unexpected end of input while reading {what} ({needed} more byte(s) needed at least)")]
+    Truncated {
+        /// The structure being read.
+        what: &'static str,
+        /// The minimum number of further bytes needed (0 when unknown).
+        needed: usize,
+    },
+    /// The first 9 bytes are not an RDB magic.
+    #[error("bad magic {found:?}: expected \"REDIS\" + 4 digits or \"VALKEY\" + 3 digits{hint}")]
+    BadMagic {
+        /// The bytes found (lossy text).
+        found: String,
+        /// Extra hint (e.g. for a Valkey compression envelope or an AOF file).
+        hint: &'static str,
+    },
+    /// The RDB version is one this crate cannot read exactly.
+    #[error("unsupported RDB version {version} (magic {magic}): this reader knows REDIS 1-12 and VALKEY 80")]
+    UnsupportedVersion {
+        /// `REDIS` or `VALKEY`.
+        magic: &'static str,
+        /// The version number from the magic.
+        version: u32,
+    },
+    /// A length prefix byte that no encoding uses.
+    #[error("invalid length encoding byte 0x{0:02x}")]
+    InvalidLength(u8),
+    /// A string special-encoding byte (`11xxxxxx`) that no encoding uses.
+    #[error("invalid string encoding byte 0x{0:02x}")]
+    InvalidStringEncoding(u8),
+    /// A length or count that does not fit what the structure allows.
+    #[error("{what} of {value} is out of range")]
+    OutOfRange {
+        /// Which length or field.
+        what: &'static str,
+        /// The value found.
+        value: u64,
+    },
+    /// LZF data that does not decompress to the declared length.
+    #[error("corrupt LZF data: {0}")]
+    Lzf(&'static str),
+    /// A type or opcode byte unknown for this magic and version.
+    #[error("unknown value type or opcode {byte} (0x{byte:02x}) for {magic} version {version}")]
+    UnknownType {
+        /// The byte read.
+        byte: u8,
+        /// `REDIS` or `VALKEY`.
+        magic: &'static str,
+        /// RDB version of the file.
+        version: u32,
+    },
+    /// A feature this crate recognises but cannot decode (pre-release formats).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// A structure whose bytes break one of its invariants.
+    #[error("corrupt {structure}: {detail}")]
+    Corrupt {
+        /// The structure (e.g. `ziplist`, `listpack`, `stream`).
+        structure: &'static str,
+        /// The invariant that failed.
+        detail: String,
+    },
+    /// The CRC-64 stored after the EOF opcode does not match the file.
+    #[error("checksum mismatch: stored 0x{stored:016x}, computed 0x{computed:016x}")]
+    ChecksumMismatch {
+        /// The checksum in the file.
+        stored: u64,
+        /// The checksum of the bytes read.
+        computed: u64,
+    },
+    /// An I/O error from the underlying reader or writer.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A request the caller made that cannot be honoured (bad option, impossible conversion).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// An error with its position: byte offset in the input, and the database and key being read when known.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    offset: Option<u64>,
+    db: Option<u64>,
+    key: Option<Vec<u8>>,
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An error of `kind` at byte `offset`.
+    pub fn new(kind: ErrorKind, offset: u64) -> Self {
+        Error { kind, offset: Some(offset), db: None, key: None }
+    }
+
+    /// An error that has no position in an input (I/O, bad options).
+    pub fn without_offset(kind: ErrorKind) -> Self {
+        Error { kind, offset: None, db: None, key: None }
+    }
+
+    /// Shorthand for a [`ErrorKind::Corrupt`] error.
+    pub fn corrupt(structure: &'static str, detail: impl Into<String>, offset: u64) -> Self {
+        Error::new(ErrorKind::Corrupt { structure, detail: detail.into() }, offset)
+    }
+
+    /// Shorthand for a [`ErrorKind::Truncated`] error.
+    pub fn truncated(what: &'static str, needed: usize, offset: u64) -> Self {
+        Error::new(ErrorKind::Truncated { what, needed }, offset)
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// Consumes the error, returning its kind.
+    pub fn into_kind(self) -> ErrorKind {
+        self.kind
+    }
+
+    /// Byte offset in the input where the problem was found, if it has one.
+    pub fn offset(&self) -> Option<u64> {
+        self.offset
+    }
+
+    /// Database index being read, if known.
+    pub fn db(&self) -> Option<u64> {
+        self.db
+    }
+
+    /// Key being read, if known.
+    pub fn key(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+
+    /// Whether the error is the input ending early (as opposed to bytes being wrong).
+    pub fn is_truncated(&self) -> bool {
+        matches!(self.kind, ErrorKind::Truncated { .. })
+    }
+
+    /// Moves the offset by `base` (offsets inside a sub-slice become offsets in the whole input).
+    pub fn shifted(mut self, base: u64) -> Self {
+        if let Some(o) = self.offset.as_mut() {
+            *o += base;
+        }
+        self
+    }
+
+    /// Replaces the offset (used when an offset inside decompressed data means nothing in the file).
+    pub fn at(mut self, offset: u64) -> Self {
+        self.offset = Some(offset);
+        self
+    }
+
+    /// Adds the database index, unless one is already known.
+    pub fn in_db(mut self, db: u64) -> Self {
+        self.db.get_or_insert(db);
+        self
+    }
+
+    /// Adds the key being read, unless one is already known.
+    pub fn for_key(mut self, key: &[u8]) -> Self {
+        if self.key.is_none() {
+            self.key = Some(key.to_vec());
+        }
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(o) = self.offset {
+            write!(f, "error at byte {o}: ")?;
+        }
+        write!(f, "{}", self.kind)?;
+        if let Some(db) = self.db {
+            write!(f, " (db {db}")?;
+            if let Some(k) = &self.key {
+                write!(f, ", key {}", crate::escape_bytes(k))?;
+            }
+            write!(f, ")")?;
+        } else if let Some(k) = &self.key {
+            write!(f, " (key {})", crate::escape_bytes(k))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ErrorKind::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::without_offset(ErrorKind::Io(e))
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Self {
+        Error::without_offset(kind)
+    }
+}

@@ -1,0 +1,137 @@
+//! Redis's byte rules: every primitive and embedded-blob encoding of the RDB format, decoder and encoder side by
+//! side, one file per encoding. Nothing above this module knows a byte layout.
+//!
+//! Decoders here work on complete byte slices and report errors with offsets relative to the slice they were
+//! given; the record parser shifts them to file offsets.
+
+pub mod crc;
+pub mod double;
+pub mod intset;
+pub mod length;
+pub mod listpack;
+pub mod lzf;
+pub mod string;
+pub mod ziplist;
+pub mod zipmap;
+
+/// One element of an embedded collection blob (ziplist, listpack, intset, zipmap): bytes borrowed from the blob,
+/// or an integer the blob stored in integer form. Both stand for the same logical Redis string: an integer is the
+/// string of its decimal digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Elem<'a> {
+    /// A byte string, borrowed from the blob.
+    Bytes(&'a [u8]),
+    /// An integer stored in integer form.
+    Int(i64),
+}
+
+impl<'a> Elem<'a> {
+    /// Appends the element's logical bytes (decimal text for an integer) to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        match *self {
+            Elem::Bytes(b) => out.extend_from_slice(b),
+            Elem::Int(i) => {
+                let mut buf = itoa_buf();
+                out.extend_from_slice(fmt_i64(i, &mut buf));
+            }
+        }
+    }
+
+    /// The element's logical bytes as a new vector.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        self.write_to(&mut v);
+        v
+    }
+
+    /// The element as an integer: an `Int`, or `Bytes` holding a canonical integer (see [`parse_canonical_i64`]).
+    pub fn as_i64(&self) -> Option<i64> {
+        match *self {
+            Elem::Int(i) => Some(i),
+            Elem::Bytes(b) => parse_canonical_i64(b),
+        }
+    }
+}
+
+/// A stack buffer large enough for any `i64` in decimal.
+pub(crate) fn itoa_buf() -> [u8; 20] {
+    [0u8; 20]
+}
+
+/// Formats `v` in decimal into `buf`, returning the used tail.
+pub(crate) fn fmt_i64(v: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut n = v.unsigned_abs();
+    let mut pos = buf.len();
+    loop {
+        pos -= 1;
+        buf[pos] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        pos -= 1;
+        buf[pos] = b'-';
+    }
+    &buf[pos..]
+}
+
+/// Parses `s` as Redis's `string2ll` does: an optional `-`, then decimal digits with no leading zero (except "0"
+/// itself), no `+`, no spaces, not "-0", fitting in `i64`, at most 20 bytes. Such strings are the ones Redis stores in
+/// integer form, so the round trip through the integer is exact.
+pub fn parse_canonical_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || digits[0] == b'0' {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    if neg {
+        if v > i64::MAX as u64 + 1 {
+            None
+        } else {
+            Some((v as i64).wrapping_neg())
+        }
+    } else {
+        i64::try_from(v).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_integers() {
+        assert_eq!(parse_canonical_i64(b"0"), Some(0));
+        assert_eq!(parse_canonical_i64(b"-1"), Some(-1));
+        assert_eq!(parse_canonical_i64(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_canonical_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_canonical_i64(b"9223372036854775808"), None);
+        for bad in [&b""[..], b"-0", b"01", b"+1", b" 1", b"1 ", b"-", b"1a"] {
+            assert_eq!(parse_canonical_i64(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn integer_text() {
+        for v in [0, 1, -1, 12, i64::MAX, i64::MIN, 1000, -4096] {
+            assert_eq!(Elem::Int(v).to_vec(), v.to_string().into_bytes());
+        }
+    }
+}
