@@ -89,8 +89,13 @@ pub enum ErrorKind {
 }
 
 /// An error with its position: byte offset in the input, and the database and key being read when known.
+///
+/// It is one pointer wide, so `Result<T>` stays small on the hot parsing paths.
 #[derive(Debug)]
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     kind: ErrorKind,
     offset: Option<u64>,
     db: Option<u64>,
@@ -103,12 +108,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An error of `kind` at byte `offset`.
     pub fn new(kind: ErrorKind, offset: u64) -> Self {
-        Error { kind, offset: Some(offset), db: None, key: None }
+        Error(Box::new(Inner { kind, offset: Some(offset), db: None, key: None }))
     }
 
     /// An error that has no position in an input (I/O, bad options).
     pub fn without_offset(kind: ErrorKind) -> Self {
-        Error { kind, offset: None, db: None, key: None }
+        Error(Box::new(Inner { kind, offset: None, db: None, key: None }))
     }
 
     /// Shorthand for a [`ErrorKind::Corrupt`] error.
@@ -123,37 +128,37 @@ impl Error {
 
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// Consumes the error, returning its kind.
     pub fn into_kind(self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// Byte offset in the input where the problem was found, if it has one.
     pub fn offset(&self) -> Option<u64> {
-        self.offset
+        self.0.offset
     }
 
     /// Database index being read, if known.
     pub fn db(&self) -> Option<u64> {
-        self.db
+        self.0.db
     }
 
     /// Key being read, if known.
     pub fn key(&self) -> Option<&[u8]> {
-        self.key.as_deref()
+        self.0.key.as_deref()
     }
 
     /// Whether the error is the input ending early (as opposed to bytes being wrong).
     pub fn is_truncated(&self) -> bool {
-        matches!(self.kind, ErrorKind::Truncated { .. })
+        matches!(self.0.kind, ErrorKind::Truncated { .. })
     }
 
     /// Moves the offset by `base` (offsets inside a sub-slice become offsets in the whole input).
     pub fn shifted(mut self, base: u64) -> Self {
-        if let Some(o) = self.offset.as_mut() {
+        if let Some(o) = self.0.offset.as_mut() {
             *o += base;
         }
         self
@@ -161,20 +166,20 @@ impl Error {
 
     /// Replaces the offset (used when an offset inside decompressed data means nothing in the file).
     pub fn at(mut self, offset: u64) -> Self {
-        self.offset = Some(offset);
+        self.0.offset = Some(offset);
         self
     }
 
     /// Adds the database index, unless one is already known.
     pub fn in_db(mut self, db: u64) -> Self {
-        self.db.get_or_insert(db);
+        self.0.db.get_or_insert(db);
         self
     }
 
     /// Adds the key being read, unless one is already known.
     pub fn for_key(mut self, key: &[u8]) -> Self {
-        if self.key.is_none() {
-            self.key = Some(key.to_vec());
+        if self.0.key.is_none() {
+            self.0.key = Some(key.to_vec());
         }
         self
     }
@@ -182,17 +187,17 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(o) = self.offset {
+        if let Some(o) = self.0.offset {
             write!(f, "error at byte {o}: ")?;
         }
-        write!(f, "{}", self.kind)?;
-        if let Some(db) = self.db {
+        write!(f, "{}", self.0.kind)?;
+        if let Some(db) = self.0.db {
             write!(f, " (db {db}")?;
-            if let Some(k) = &self.key {
+            if let Some(k) = &self.0.key {
                 write!(f, ", key {}", crate::escape_bytes(k))?;
             }
             write!(f, ")")?;
-        } else if let Some(k) = &self.key {
+        } else if let Some(k) = &self.0.key {
             write!(f, " (key {})", crate::escape_bytes(k))?;
         }
         Ok(())
@@ -201,7 +206,7 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
+        match &self.0.kind {
             ErrorKind::Io(e) => Some(e),
             _ => None,
         }

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod format;
+pub mod read;
 
 pub use error::{Error, ErrorKind, Result};
 

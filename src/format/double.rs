@@ -1,1 +1,502 @@
-//! (in progress)
+//! Text forms of doubles (RDB-FORMAT.md §3.3, §11).
+//!
+//! * The *old* RDB double (ZSET type 3, before RDB 8): a length byte, then that many ASCII bytes that Redis reads
+//!   with `%lg`; the length bytes 253, 254 and 255 stand alone for NaN, +inf and −inf. [`decode_old_double`] and
+//!   [`parse_text_double`] read it; [`format_old_double`] writes it exactly as Redis 2.6–3.2 `rdbSaveDoubleValue`
+//!   did (integers via `ll2string` when `|v| < 2^52`, otherwise C's `%.17g`, reimplemented here digit for digit).
+//! * The *human* form of Redis's `d2string` (listpack zset scores, replies): [`format_human_double`].
+//!
+//! The binary form (8 bytes little-endian) needs no help beyond `f64::from_le_bytes`.
+
+use std::fmt::Write as _;
+
+/// Length byte of an old-form double meaning NaN.
+pub const OLD_DOUBLE_NAN: u8 = 253;
+/// Length byte of an old-form double meaning +inf.
+pub const OLD_DOUBLE_POS_INF: u8 = 254;
+/// Length byte of an old-form double meaning −inf.
+pub const OLD_DOUBLE_NEG_INF: u8 = 255;
+
+/// A small stack buffer that `write!` can format into (enough for any `f64` in `{:e}` or `{:.16e}` form).
+struct StackBuf {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl StackBuf {
+    fn new() -> Self {
+        StackBuf { buf: [0; 48], len: 0 }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::fmt::Write for StackBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len.checked_add(s.len()).ok_or(std::fmt::Error)?;
+        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Decimal digits and exponent of a finite, non-zero `|v|` as Rust formats it in scientific notation: `digits`
+/// (no decimal point, no sign) and `exp`, the power of ten of the first digit. `precision` `None` gives the shortest
+/// round-trip digits, `Some(p)` exactly `p + 1` correctly rounded significant digits.
+fn sci_digits(v: f64, precision: Option<usize>, digits: &mut [u8; 24]) -> Option<(usize, i32)> {
+    let mut buf = StackBuf::new();
+    let v = v.abs();
+    match precision {
+        None => write!(buf, "{v:e}").ok()?,
+        Some(p) => write!(buf, "{v:.p$e}").ok()?,
+    }
+    let s = buf.as_bytes();
+    let e = s.iter().position(|&b| b == b'e')?;
+    let exp: i32 = std::str::from_utf8(&s[e + 1..]).ok()?.parse().ok()?;
+    let mut n = 0;
+    for &b in &s[..e] {
+        if b.is_ascii_digit() {
+            *digits.get_mut(n)? = b;
+            n += 1;
+        }
+    }
+    if n == 0 {
+        return None;
+    }
+    Some((n, exp))
+}
+
+/// Parses the text of an old RDB double the way Redis's `sscanf(buf, "%lg", ...)` reads what Redis writes: leading
+/// C whitespace is skipped; then an optional sign and either a decimal number (digits with an optional `.` and an
+/// optional exponent `e`/`E` with optional sign, as `strtod` accepts) or `inf`/`infinity`/`nan`/`nan(...)` in any
+/// case. Unlike `sscanf`, trailing bytes after the number are rejected (`None`), as are hexadecimal floats and
+/// non-ASCII bytes; Redis never writes either.
+pub fn parse_text_double(bytes: &[u8]) -> Option<f64> {
+    let start = bytes
+        .iter()
+        .position(|&b| !matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
+        .unwrap_or(bytes.len());
+    let s = &bytes[start..];
+    let (neg, body) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let v = if body.eq_ignore_ascii_case(b"inf") || body.eq_ignore_ascii_case(b"infinity") {
+        f64::INFINITY
+    } else if body.eq_ignore_ascii_case(b"nan")
+        || (body.len() >= 5
+            && body[..4].eq_ignore_ascii_case(b"nan(")
+            && body[body.len() - 1] == b')'
+            && body[4..body.len() - 1].iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_'))
+    {
+        f64::NAN
+    } else {
+        match body.first() {
+            Some(b) if b.is_ascii_digit() || *b == b'.' => {}
+            _ => return None,
+        }
+        if !body.iter().all(|&b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-')) {
+            return None;
+        }
+        std::str::from_utf8(body).ok()?.parse::<f64>().ok()?
+    };
+    Some(if neg { -v } else { v })
+}
+
+/// Decodes an old RDB double from its length byte and the `len_byte` bytes that follow it (`body`, empty for the
+/// sentinels): 253 → NaN, 254 → +inf, 255 → −inf, otherwise [`parse_text_double`] of `body`. Returns `None` when
+/// `body.len()` differs from what the length byte says or the text is not a number.
+pub fn decode_old_double(len_byte: u8, body: &[u8]) -> Option<f64> {
+    match len_byte {
+        OLD_DOUBLE_NAN => body.is_empty().then_some(f64::NAN),
+        OLD_DOUBLE_POS_INF => body.is_empty().then_some(f64::INFINITY),
+        OLD_DOUBLE_NEG_INF => body.is_empty().then_some(f64::NEG_INFINITY),
+        n if usize::from(n) == body.len() => parse_text_double(body),
+        _ => None,
+    }
+}
+
+/// Appends `v` in the old RDB double form, as Redis 2.6–3.2 `rdbSaveDoubleValue` wrote it: the single byte 253
+/// (NaN), 254 (+inf) or 255 (−inf); otherwise a length byte and the text, which is the integer (`ll2string`) when
+/// `v` is integral and `-4503599627370495 < v < 4503599627370496` (so −0.0 is written `0`), and C's `%.17g`
+/// otherwise (see [`format_g17`]).
+pub fn format_old_double(v: f64, out: &mut Vec<u8>) {
+    if v.is_nan() {
+        out.push(OLD_DOUBLE_NAN);
+        return;
+    }
+    if v.is_infinite() {
+        out.push(if v < 0.0 { OLD_DOUBLE_NEG_INF } else { OLD_DOUBLE_POS_INF });
+        return;
+    }
+    let len_at = out.len();
+    out.push(0);
+    if v > -4503599627370495.0 && v < 4503599627370496.0 && (v as i64) as f64 == v {
+        push_i64(v as i64, out);
+    } else {
+        format_g17(v, out);
+    }
+    // At most 24 bytes ("-1.2345678901234567e-308"), well below the sentinels.
+    out[len_at] = (out.len() - len_at - 1) as u8;
+}
+
+fn push_i64(i: i64, out: &mut Vec<u8>) {
+    let mut buf = super::itoa_buf();
+    out.extend_from_slice(super::fmt_i64(i, &mut buf));
+}
+
+/// Appends C's `printf("%.17g", v)` of a finite `v` (glibc output, digit for digit): 17 significant digits,
+/// correctly rounded (ties to even on the exact binary value); exponent form when the decimal exponent X is below −4
+/// or at least 17, fixed form otherwise; trailing zeros and a trailing `.` removed; exponent written with a sign and
+/// at least two digits (`1e+20`, `1.0000000000000001e-05`). Non-finite values are written `inf`, `-inf`, `nan`.
+pub fn format_g17(v: f64, out: &mut Vec<u8>) {
+    if !v.is_finite() {
+        out.extend_from_slice(match (v.is_nan(), v < 0.0) {
+            (true, _) => b"nan",
+            (false, true) => b"-inf",
+            (false, false) => b"inf",
+        });
+        return;
+    }
+    if v.is_sign_negative() {
+        out.push(b'-');
+    }
+    if v == 0.0 {
+        out.push(b'0');
+        return;
+    }
+    let mut digits = [0u8; 24];
+    let Some((n, x)) = sci_digits(v, Some(16), &mut digits) else {
+        return;
+    };
+    let mut d = &digits[..n];
+    if !(-4..17).contains(&x) {
+        while d.len() > 1 && d[d.len() - 1] == b'0' {
+            d = &d[..d.len() - 1];
+        }
+        out.push(d[0]);
+        if d.len() > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&d[1..]);
+        }
+        out.push(b'e');
+        out.push(if x < 0 { b'-' } else { b'+' });
+        let ax = x.unsigned_abs();
+        if ax < 10 {
+            out.push(b'0');
+        }
+        push_i64(i64::from(ax), out);
+    } else if x >= 0 {
+        let int_len = (x as usize + 1).min(d.len());
+        let (int, mut frac) = d.split_at(int_len);
+        out.extend_from_slice(int);
+        while let [rest @ .., b'0'] = frac {
+            frac = rest;
+        }
+        if !frac.is_empty() {
+            out.push(b'.');
+            out.extend_from_slice(frac);
+        }
+    } else {
+        while d.len() > 1 && d[d.len() - 1] == b'0' {
+            d = &d[..d.len() - 1];
+        }
+        out.extend_from_slice(b"0.");
+        for _ in 0..(-x - 1) {
+            out.push(b'0');
+        }
+        out.extend_from_slice(d);
+    }
+}
+
+/// Appends Redis's `d2string` text of `v` (listpack zset scores, replies, JSON output):
+///
+/// * NaN → `nan`, ±inf → `inf` / `-inf`, ±0 → `0` / `-0`;
+/// * an integral `v` with `-2^62 <= v <= 2^62` (Redis's `double2ll` range) → the exact integer (`3`, `-17`,
+///   `4611686018427387904`);
+/// * anything else → the shortest digits that round-trip (Rust's algorithm; Redis's grisu2 `fpconv_dtoa` gives the
+///   same digits except in rare cases where grisu2 is not shortest) laid out as fpconv's `emit_digits` does, with
+///   D the n digits and K the exponent of the last one (v = D·10^K), E = |K + n − 1|:
+///   - K ≥ 0 and E < n + 7: D followed by K zeros (`9223372036854776000`);
+///   - K < 0 and (K > −7 or E < 4): plain decimal (`1.5`, `0.001`, `0.000001`, `0.1234567`);
+///   - otherwise scientific, `d.ddd` then `e`, a sign and the exponent without padding (`1e+20`, `1.5e-7`,
+///     `1.2345678901234e+4`).
+///
+/// The text always parses back (with [`parse_text_double`] or `str::parse`) to the same bits.
+pub fn format_human_double(v: f64, out: &mut Vec<u8>) {
+    if v.is_nan() {
+        out.extend_from_slice(b"nan");
+        return;
+    }
+    if v.is_infinite() {
+        out.extend_from_slice(if v < 0.0 { b"-inf" } else { b"inf" });
+        return;
+    }
+    if v == 0.0 {
+        out.extend_from_slice(if v.is_sign_negative() { b"-0" } else { b"0" });
+        return;
+    }
+    const LIM: f64 = 4611686018427387904.0; // (double)(LLONG_MAX / 2) = 2^62
+    if (-LIM..=LIM).contains(&v) && (v as i64) as f64 == v {
+        push_i64(v as i64, out);
+        return;
+    }
+    if v < 0.0 {
+        out.push(b'-');
+    }
+    let mut digits = [0u8; 24];
+    let Some((n, e)) = sci_digits(v, None, &mut digits) else {
+        return;
+    };
+    let d = &digits[..n];
+    let n = n as i32;
+    let k = e - (n - 1);
+    let exp = e.unsigned_abs();
+    if k >= 0 && (exp as i32) < n + 7 {
+        out.extend_from_slice(d);
+        out.resize(out.len() + k as usize, b'0');
+    } else if k < 0 && (k > -7 || exp < 4) {
+        let offset = n + k;
+        if offset <= 0 {
+            out.extend_from_slice(b"0.");
+            out.resize(out.len() + (-offset) as usize, b'0');
+            out.extend_from_slice(d);
+        } else {
+            let (int, frac) = d.split_at(offset as usize);
+            out.extend_from_slice(int);
+            out.push(b'.');
+            out.extend_from_slice(frac);
+        }
+    } else {
+        out.push(d[0]);
+        if d.len() > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&d[1..]);
+        }
+        out.push(b'e');
+        out.push(if e < 0 { b'-' } else { b'+' });
+        push_i64(i64::from(exp), out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn g17(v: f64) -> String {
+        let mut out = Vec::new();
+        format_g17(v, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn human(v: f64) -> String {
+        let mut out = Vec::new();
+        format_human_double(v, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn old(v: f64) -> Vec<u8> {
+        let mut out = Vec::new();
+        format_old_double(v, &mut out);
+        out
+    }
+
+    /// `printf("%.17g")` outputs of glibc 2.x (gcc on x86-64), for the same decimal literals.
+    const C_G17: &[(f64, &str)] = &[
+        (0.1, "0.10000000000000001"),
+        (1.5, "1.5"),
+        (-2.25, "-2.25"),
+        (1e20, "1e+20"),
+        (1e-5, "1.0000000000000001e-05"),
+        (3.141592653589793, "3.1415926535897931"),
+        (1e17, "1e+17"),
+        (4503599627370496.0, "4503599627370496"),
+        (-4503599627370495.0, "-4503599627370495"),
+        (4503599627370495.5, "4503599627370495.5"),
+        (123456789012345678.0, "1.2345678901234568e+17"),
+        (0.0001, "0.0001"),
+        (0.00001234, "1.234e-05"),
+        (5e-324, "4.9406564584124654e-324"),
+        (1.7976931348623157e308, "1.7976931348623157e+308"),
+        (-2.2250738585072014e-308, "-2.2250738585072014e-308"),
+        (7.62940216064453125, "7.6294021606445312"),
+        (100.5, "100.5"),
+        (0.3, "0.29999999999999999"),
+        (2.5, "2.5"),
+        (1.0 / 3.0, "0.33333333333333331"),
+        (-2.0 / 3.0, "-0.66666666666666663"),
+        (12345.678, "12345.678"),
+        (1e16, "10000000000000000"),
+        (9007199254740993.0, "9007199254740992"),
+        (9.5367431640625e-07, "9.5367431640625e-07"),
+        (0.5, "0.5"),
+        (1e100, "1e+100"),
+        (1.25e-300, "1.25e-300"),
+        (99999999999999.99, "99999999999999.984"),
+        (123456.7890123, "123456.7890123"),
+        (1e21, "1e+21"),
+        (4611686018427387904.0, "4.6116860184273879e+18"),
+        (-1e-10, "-1e-10"),
+        (6.02214076e23, "6.0221407599999999e+23"),
+    ];
+
+    #[test]
+    fn g17_matches_glibc() {
+        for &(v, want) in C_G17 {
+            assert_eq!(g17(v), want, "{v:e}");
+        }
+        assert_eq!(g17(0.0), "0");
+        assert_eq!(g17(-0.0), "-0");
+    }
+
+    #[test]
+    fn old_form() {
+        assert_eq!(old(f64::NAN), [253]);
+        assert_eq!(old(f64::INFINITY), [254]);
+        assert_eq!(old(f64::NEG_INFINITY), [255]);
+        assert_eq!(old(0.0), b"\x010");
+        assert_eq!(old(-0.0), b"\x010");
+        assert_eq!(old(100.0), b"\x03100");
+        assert_eq!(old(-12.0), b"\x03-12");
+        assert_eq!(old(4503599627370495.0), b"\x104503599627370495");
+        assert_eq!(old(1.5), b"\x031.5");
+        assert_eq!(old(0.1), b"\x130.10000000000000001");
+        assert_eq!(old(1e17), b"\x051e+17");
+        let mut out = b"x".to_vec();
+        format_old_double(-2.25, &mut out);
+        assert_eq!(out, b"x\x05-2.25");
+        for &(v, want) in C_G17 {
+            let b = old(v);
+            assert_eq!(usize::from(b[0]), b.len() - 1);
+            if v.fract() != 0.0 || v.abs() >= 4503599627370495.0 {
+                assert_eq!(&b[1..], want.as_bytes());
+            }
+            assert_eq!(decode_old_double(b[0], &b[1..]).unwrap().to_bits(), v.to_bits());
+        }
+    }
+
+    #[test]
+    fn parse_text() {
+        let ok: &[(&str, f64)] = &[
+            ("1.5", 1.5),
+            ("-2", -2.0),
+            ("+3", 3.0),
+            ("  7", 7.0),
+            ("1e5", 1e5),
+            ("1E+05", 1e5),
+            ("1.0000000000000001e-05", 1e-5),
+            (".5", 0.5),
+            ("5.", 5.0),
+            ("inf", f64::INFINITY),
+            ("-INF", f64::NEG_INFINITY),
+            ("Infinity", f64::INFINITY),
+            ("+inf", f64::INFINITY),
+            ("0.10000000000000001", 0.1),
+        ];
+        for &(s, v) in ok {
+            assert_eq!(parse_text_double(s.as_bytes()).map(f64::to_bits), Some(v.to_bits()), "{s}");
+        }
+        for s in ["nan", "NaN", "-nan", "nan(123)"] {
+            assert!(parse_text_double(s.as_bytes()).unwrap().is_nan(), "{s}");
+        }
+        for s in ["", " ", "abc", "1e", "+-1", "--1", "1.5x", "0x1p3", ".", "e5", "1 ", "in", "nanx", "1\u{e9}"] {
+            assert_eq!(parse_text_double(s.as_bytes()), None, "{s:?}");
+        }
+        assert_eq!(parse_text_double(b"\xff"), None);
+    }
+
+    #[test]
+    fn decode_old() {
+        assert!(decode_old_double(253, b"").unwrap().is_nan());
+        assert_eq!(decode_old_double(254, b""), Some(f64::INFINITY));
+        assert_eq!(decode_old_double(255, b""), Some(f64::NEG_INFINITY));
+        assert_eq!(decode_old_double(3, b"1.5"), Some(1.5));
+        assert_eq!(decode_old_double(4, b"1.5"), None);
+        assert_eq!(decode_old_double(0, b""), None);
+        assert_eq!(decode_old_double(254, b"x"), None);
+    }
+
+    #[test]
+    fn human_form() {
+        let cases: &[(f64, &str)] = &[
+            (1.0, "1"),
+            (-3.0, "-3"),
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (f64::NAN, "nan"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (1.5, "1.5"),
+            (0.1, "0.1"),
+            (-0.3, "-0.3"),
+            (100.5, "100.5"),
+            (123.456, "123.456"),
+            (0.001, "0.001"),
+            (1e-6, "0.000001"),
+            (1e-7, "1e-7"),
+            (1.5e-7, "1.5e-7"),
+            (0.1234567, "0.1234567"),
+            (1.2345678e-6, "1.2345678e-6"),
+            (12345.678901234, "1.2345678901234e+4"),
+            (1e17, "100000000000000000"),
+            (4611686018427387904.0, "4611686018427387904"),
+            (-4611686018427387904.0, "-4611686018427387904"),
+            (4611686018427388928.0, "4611686018427389000"),
+            (9223372036854775808.0, "9223372036854776000"),
+            (1e20, "1e+20"),
+            (1e100, "1e+100"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (-1e-10, "-1e-10"),
+            (3.141592653589793, "3.141592653589793"),
+        ];
+        for &(v, want) in cases {
+            assert_eq!(human(v), want, "{v:e}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn human_roundtrips(bits in any::<u64>()) {
+            let v = f64::from_bits(bits);
+            prop_assume!(v.is_finite());
+            let s = human(v);
+            prop_assert_eq!(parse_text_double(s.as_bytes()).map(f64::to_bits), Some(bits), "{}", s);
+            prop_assert_eq!(s.parse::<f64>().map(f64::to_bits).ok(), Some(bits), "{}", s);
+        }
+
+        #[test]
+        fn human_roundtrips_small(v in -1e6f64..1e6) {
+            let s = human(v);
+            prop_assert_eq!(parse_text_double(s.as_bytes()).map(f64::to_bits), Some(v.to_bits()), "{}", s);
+        }
+
+        #[test]
+        fn old_roundtrips(bits in any::<u64>()) {
+            let v = f64::from_bits(bits);
+            let b = old(v);
+            prop_assert!(b[0] >= 253 || usize::from(b[0]) == b.len() - 1);
+            prop_assert!(b.len() <= 25);
+            let back = decode_old_double(b[0], &b[1..]).unwrap();
+            if v.is_nan() {
+                prop_assert!(back.is_nan());
+            } else if v == 0.0 {
+                prop_assert_eq!(back.to_bits(), 0);
+            } else {
+                prop_assert_eq!(back.to_bits(), bits);
+            }
+        }
+
+        #[test]
+        fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = parse_text_double(&bytes);
+        }
+    }
+}

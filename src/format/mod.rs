@@ -102,11 +102,7 @@ pub fn parse_canonical_i64(s: &[u8]) -> Option<i64> {
         v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
     }
     if neg {
-        if v > i64::MAX as u64 + 1 {
-            None
-        } else {
-            Some((v as i64).wrapping_neg())
-        }
+        if v > i64::MAX as u64 + 1 { None } else { Some((v as i64).wrapping_neg()) }
     } else {
         i64::try_from(v).ok()
     }

@@ -1,0 +1,158 @@
+//! Reading RDB files: the record types, the record parser, and the two readers built on it —
+//! [`SliceReader`] over a byte slice (zero-copy; use it with a memory map) and [`StreamReader`] over any
+//! `io::Read` (bounded memory, gzip detected, page padding tolerated).
+//!
+//! A file is a [`Header`] followed by [`Record`]s. Every record borrows from the input and keeps its raw bytes, so
+//! it can be written out untouched; key records carry a [`Value`] that is decoded lazily (see [`value`]).
+
+mod header;
+pub mod module;
+mod parse;
+mod slice;
+mod stream;
+pub mod stream_value;
+pub mod value;
+
+pub use header::{Flavor, Header};
+pub use parse::{Encoding, ReadOptions};
+pub use slice::SliceReader;
+pub use stream::StreamReader;
+pub use value::{Item, OwnedValue, Value};
+
+use crate::format::string::RdbStr;
+
+/// One record of an RDB file, with where it was found and its raw bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    /// Byte offset of the record's first byte in the (decompressed) input.
+    pub offset: u64,
+    /// The record's bytes exactly as they are in the input (opcode included).
+    pub raw: &'a [u8],
+    /// What the record says.
+    pub kind: RecordKind<'a>,
+}
+
+/// What a record says.
+#[derive(Debug, Clone, Copy)]
+pub enum RecordKind<'a> {
+    /// AUX field (opcode 250): metadata such as `redis-ver` or `ctime`.
+    Aux {
+        /// Field name.
+        key: RdbStr<'a>,
+        /// Field value.
+        value: RdbStr<'a>,
+    },
+    /// SELECTDB (254): the following keys belong to database `db`.
+    SelectDb {
+        /// Database index.
+        db: u64,
+    },
+    /// RESIZEDB (251): size hints for the current database.
+    ResizeDb {
+        /// Number of keys hinted.
+        db_size: u64,
+        /// Number of keys with an expiry hinted.
+        expires_size: u64,
+    },
+    /// FUNCTION2 (245): one function library's source code.
+    Function {
+        /// The library code (starts with a `#!engine name=…` line).
+        code: RdbStr<'a>,
+    },
+    /// MODULE_AUX (247): module-global data, opaque without the module.
+    ModuleAux(module::ModuleAux<'a>),
+    /// SLOT_INFO (244): key counts of one cluster slot.
+    SlotInfo {
+        /// Slot number.
+        slot: u64,
+        /// Keys in the slot.
+        size: u64,
+        /// Keys with an expiry in the slot.
+        expires_size: u64,
+    },
+    /// A key and its value, with expiry and eviction metadata.
+    Entry(Entry<'a>),
+    /// EOF (255) and the stored checksum.
+    Eof {
+        /// The CRC-64 stored after EOF: `None` before RDB 5, `Some(0)` when the writer disabled checksums.
+        checksum: Option<u64>,
+    },
+}
+
+/// A key record.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    /// Database the key belongs to.
+    pub db: u64,
+    /// The key.
+    pub key: RdbStr<'a>,
+    /// Absolute expiry, if any.
+    pub expiry: Option<Expiry>,
+    /// LRU idle time in seconds (IDLE opcode), if present.
+    pub idle: Option<u64>,
+    /// LFU counter (FREQ opcode), if present.
+    pub freq: Option<u8>,
+    /// The value.
+    pub value: Value<'a>,
+}
+
+/// An absolute expiry time, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// EXPIRETIME (253): seconds since the epoch.
+    Seconds(i32),
+    /// EXPIRETIME_MS (252): milliseconds since the epoch.
+    Millis(i64),
+}
+
+impl Expiry {
+    /// The expiry in milliseconds since the Unix epoch.
+    pub fn as_millis(&self) -> i64 {
+        match *self {
+            Expiry::Seconds(s) => i64::from(s) * 1000,
+            Expiry::Millis(ms) => ms,
+        }
+    }
+}
+
+/// What the reader found after the EOF record: the checksum verdict and any trailing bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checksum {
+    /// RDB < 5: the format has no checksum.
+    Absent,
+    /// The writer stored 0 (`rdbchecksum no`): not checked.
+    Disabled,
+    /// The stored checksum matches.
+    Ok(u64),
+    /// The stored checksum does not match (only reported when the reader is told not to fail on it).
+    Mismatch {
+        /// Stored value.
+        stored: u64,
+        /// Computed value.
+        computed: u64,
+    },
+    /// Not verified (checksum verification turned off).
+    NotChecked,
+}
+
+impl Checksum {
+    /// The status word used by the CLI: `ok`, `absent`, `disabled`, `mismatch` or `unchecked`.
+    pub fn status(&self) -> &'static str {
+        match self {
+            Checksum::Absent => "absent",
+            Checksum::Disabled => "disabled",
+            Checksum::Ok(_) => "ok",
+            Checksum::Mismatch { .. } => "mismatch",
+            Checksum::NotChecked => "unchecked",
+        }
+    }
+}
+
+/// Bytes after the checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Trailing {
+    /// Number of bytes after the checksum.
+    pub len: u64,
+    /// Whether they are all zero (page-blob padding).
+    pub all_zero: bool,
+}

@@ -1,0 +1,136 @@
+//! [`SliceReader`]: the zero-copy reader over a complete byte slice (a memory-mapped file, a buffer).
+
+use super::parse::{Parser, Step};
+use super::{Checksum, Header, ReadOptions, Record, RecordKind, Trailing};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::crc::crc64;
+use crate::read::header::MAGIC_LEN;
+
+/// Reads records from a byte slice. Records borrow from the slice; nothing is allocated per record on the
+/// walk-only path.
+///
+/// ```
+/// use rdbkit::read::{RecordKind, SliceReader};
+/// # fn main() -> rdbkit::Result<()> {
+/// // REDIS0011, one key "k" = "v" in db 0, EOF, checksum disabled (0).
+/// let mut file = b"REDIS0011\xfe\x00\x00\x01k\x01v\xff".to_vec();
+/// file.extend_from_slice(&[0; 8]);
+/// let mut reader = SliceReader::new(&file)?;
+/// let mut keys = Vec::new();
+/// while let Some(rec) = reader.next_record()? {
+///     if let RecordKind::Entry(e) = rec.kind {
+///         keys.push(e.key.decode()?.into_owned());
+///     }
+/// }
+/// assert_eq!(keys, [b"k".to_vec()]);
+/// assert_eq!(reader.checksum().map(|c| c.status()), Some("disabled"));
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct SliceReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    parser: Parser,
+    end: Option<(Checksum, Trailing)>,
+    failed: bool,
+}
+
+impl<'a> SliceReader<'a> {
+    /// A reader with default options (deep validation and checksum verification on).
+    pub fn new(data: &'a [u8]) -> Result<Self> {
+        Self::with_options(data, ReadOptions::default())
+    }
+
+    /// A reader with the given options. Fails if the magic is not a supported RDB header.
+    pub fn with_options(data: &'a [u8], opts: ReadOptions) -> Result<Self> {
+        let header = Header::parse(data)?;
+        Ok(SliceReader { data, pos: MAGIC_LEN, parser: Parser::new(header, opts), end: None, failed: false })
+    }
+
+    /// The file header.
+    pub fn header(&self) -> Header {
+        self.parser.header
+    }
+
+    /// The current database (the last SELECTDB seen).
+    pub fn current_db(&self) -> u64 {
+        self.parser.db
+    }
+
+    /// Byte offset of the next record.
+    pub fn position(&self) -> u64 {
+        self.pos as u64
+    }
+
+    /// After EOF: the checksum verdict.
+    pub fn checksum(&self) -> Option<Checksum> {
+        self.end.map(|e| e.0)
+    }
+
+    /// After EOF: the bytes found after the checksum.
+    pub fn trailing(&self) -> Option<Trailing> {
+        self.end.map(|e| e.1)
+    }
+
+    /// The next record, `Ok(None)` after EOF. After an error, returns `Ok(None)`.
+    pub fn next_record(&mut self) -> Result<Option<Record<'a>>> {
+        if self.end.is_some() || self.failed {
+            return Ok(None);
+        }
+        let rest = &self.data[self.pos..];
+        let offset = self.pos as u64;
+        match self.parser.parse(rest, offset) {
+            Ok(Step::Done(n, kind)) => {
+                let raw = &rest[..n];
+                self.pos += n;
+                if let RecordKind::Eof { checksum } = kind {
+                    let verdict = finish_checksum(checksum, self.parser.opts.verify_checksum, || {
+                        crc64(0, &self.data[..offset as usize + 1])
+                    });
+                    if let Err(e) = verdict {
+                        self.failed = true;
+                        return Err(e.at(offset + 1));
+                    }
+                    let tail = &self.data[self.pos..];
+                    let trailing = Trailing { len: tail.len() as u64, all_zero: tail.iter().all(|&b| b == 0) };
+                    self.end = Some((verdict?, trailing));
+                }
+                Ok(Some(Record { offset, raw, kind }))
+            }
+            Ok(Step::Need(n)) => {
+                self.failed = true;
+                let what = if rest.is_empty() { "the next record (no EOF opcode)" } else { "a record" };
+                Err(Error::truncated(what, n, self.data.len() as u64).in_db(self.parser.db))
+            }
+            Err(e) => {
+                self.failed = true;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl<'a> Iterator for SliceReader<'a> {
+    type Item = Result<Record<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_record().transpose()
+    }
+}
+
+/// Decides the checksum verdict at EOF; `compute` is only called when the stored value must be compared.
+pub(crate) fn finish_checksum(stored: Option<u64>, verify: bool, compute: impl FnOnce() -> u64) -> Result<Checksum> {
+    match stored {
+        None => Ok(Checksum::Absent),
+        Some(0) => Ok(Checksum::Disabled),
+        Some(_) if !verify => Ok(Checksum::NotChecked),
+        Some(stored) => {
+            let computed = compute();
+            if computed == stored {
+                Ok(Checksum::Ok(stored))
+            } else {
+                Err(Error::without_offset(ErrorKind::ChecksumMismatch { stored, computed }))
+            }
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! Redis stream values (types 15, 19, 21): listpack nodes of entries, the stream metadata, and consumer groups
+//! with their pending-entry lists and consumers.
+//!
+//! [`StreamValue::parse`] decodes the metadata and keeps each node's listpack encoded; [`StreamValue::entries`]
+//! decodes the entries (deltas against the node's master ID, SAMEFIELDS, deleted tombstones).
+
+use crate::error::{Error, Result};
+use crate::format::Elem;
+use crate::format::length::{PError, PResult, array, le_i64, length};
+use crate::format::listpack::Listpack;
+use crate::format::string::{RdbStr, raw_str_exact, rdb_str};
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+/// A stream entry ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct StreamId {
+    /// Milliseconds part.
+    pub ms: u64,
+    /// Sequence part.
+    pub seq: u64,
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+impl StreamId {
+    /// Parses the 16-byte big-endian form used for node keys and PEL entries.
+    pub fn from_be_bytes(b: &[u8; 16]) -> StreamId {
+        let mut ms = [0u8; 8];
+        let mut seq = [0u8; 8];
+        ms.copy_from_slice(&b[..8]);
+        seq.copy_from_slice(&b[8..]);
+        StreamId { ms: u64::from_be_bytes(ms), seq: u64::from_be_bytes(seq) }
+    }
+
+    /// The 16-byte big-endian form.
+    pub fn to_be_bytes(&self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.ms.to_be_bytes());
+        b[8..].copy_from_slice(&self.seq.to_be_bytes());
+        b
+    }
+}
+
+/// A decoded stream value; node listpacks stay encoded.
+#[derive(Debug, Clone)]
+pub struct StreamValue<'a> {
+    /// Metadata version: 1 (type 15), 2 (type 19) or 3 (type 21).
+    pub version: u8,
+    /// Nodes: master ID and the listpack of entries.
+    pub nodes: Vec<(StreamId, RdbStr<'a>)>,
+    /// Number of live entries.
+    pub length: u64,
+    /// Last ID ever added.
+    pub last_id: StreamId,
+    /// v2+: first live entry ID.
+    pub first_id: Option<StreamId>,
+    /// v2+: greatest deleted ID.
+    pub max_deleted_id: Option<StreamId>,
+    /// v2+: number of entries ever added.
+    pub entries_added: Option<u64>,
+    /// Consumer groups.
+    pub groups: Vec<Group<'a>>,
+}
+
+/// A consumer group.
+#[derive(Debug, Clone)]
+pub struct Group<'a> {
+    /// Group name.
+    pub name: RdbStr<'a>,
+    /// Last delivered ID.
+    pub last_id: StreamId,
+    /// v2+: entries read; `u64::MAX` stands for Redis's −1 ("invalid, recompute").
+    pub entries_read: Option<u64>,
+    /// Pending entries of the group.
+    pub pel: Vec<PendingEntry>,
+    /// Consumers.
+    pub consumers: Vec<Consumer<'a>>,
+}
+
+/// A pending entry of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingEntry {
+    /// Entry ID.
+    pub id: StreamId,
+    /// Last delivery time, ms since the epoch.
+    pub delivery_time: i64,
+    /// Number of deliveries.
+    pub delivery_count: u64,
+}
+
+/// A consumer of a group.
+#[derive(Debug, Clone)]
+pub struct Consumer<'a> {
+    /// Consumer name.
+    pub name: RdbStr<'a>,
+    /// Last seen time, ms.
+    pub seen_time: i64,
+    /// v3: last active time, ms.
+    pub active_time: Option<i64>,
+    /// IDs this consumer owns (each must be in the group PEL).
+    pub pel: Vec<StreamId>,
+}
+
+/// One decoded stream entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEntry {
+    /// Entry ID.
+    pub id: StreamId,
+    /// Field/value pairs in order.
+    pub fields: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+fn stream_id_lens(i: &[u8]) -> PResult<'_, StreamId> {
+    let (r, ms) = length(i)?;
+    let (r, seq) = length(r)?;
+    Ok((r, StreamId { ms, seq }))
+}
+
+fn raw_id(i: &[u8]) -> PResult<'_, StreamId> {
+    let (r, b) = array::<16>(i)?;
+    Ok((r, StreamId::from_be_bytes(&b)))
+}
+
+impl<'a> StreamValue<'a> {
+    /// Decodes a stream value body of metadata `version` (1–3).
+    pub fn parse(raw: &'a [u8], version: u8) -> Result<StreamValue<'a>> {
+        match parse(raw, version) {
+            Ok((_, v)) => Ok(v),
+            Err(nom::Err::Incomplete(_)) => Err(Error::truncated("stream", 0, raw.len() as u64)),
+            Err(nom::Err::Error(e) | nom::Err::Failure(e)) => {
+                let off = e.offset_in(raw, 0);
+                Err(e.error.at(off))
+            }
+        }
+    }
+
+    /// Decodes every live entry, in ID order.
+    pub fn entries(&self) -> Result<Vec<StreamEntry>> {
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        for (master, lp) in &self.nodes {
+            let bytes: Cow<'_, [u8]> = match lp {
+                RdbStr::Raw(b) => Cow::Borrowed(b),
+                other => {
+                    buf.clear();
+                    other.decode_into(&mut buf)?;
+                    Cow::Borrowed(&buf[..])
+                }
+            };
+            decode_node(*master, &bytes, &mut |e| out.push(e))?;
+        }
+        Ok(out)
+    }
+}
+
+fn parse(i: &[u8], version: u8) -> PResult<'_, StreamValue<'_>> {
+    let (mut r, n) = length(i)?;
+    let mut nodes = Vec::new();
+    for _ in 0..n {
+        let (r2, key) = raw_str_exact(r, 16)?;
+        let mut k = [0u8; 16];
+        k.copy_from_slice(key);
+        let at = r2;
+        let (r2, lp) = rdb_str(r2)?;
+        if matches!(lp, RdbStr::Int(_)) || lp.logical_len() == 0 {
+            return PError::nested(at, Error::corrupt("stream", "empty or integer listpack node", 0));
+        }
+        nodes.push((StreamId::from_be_bytes(&k), lp));
+        r = r2;
+    }
+    let (r, length_) = length(r)?;
+    let (mut r, last_id) = stream_id_lens(r)?;
+    let (mut first_id, mut max_deleted_id, mut entries_added) = (None, None, None);
+    if version >= 2 {
+        let (r2, f) = stream_id_lens(r)?;
+        let (r2, m) = stream_id_lens(r2)?;
+        let (r2, a) = length(r2)?;
+        (first_id, max_deleted_id, entries_added) = (Some(f), Some(m), Some(a));
+        r = r2;
+    }
+    let (mut r, ngroups) = length(r)?;
+    let mut groups = Vec::new();
+    for _ in 0..ngroups {
+        let (r2, name) = rdb_str(r)?;
+        let (mut r2, last) = stream_id_lens(r2)?;
+        let mut entries_read = None;
+        if version >= 2 {
+            let (r3, er) = length(r2)?;
+            entries_read = Some(er);
+            r2 = r3;
+        }
+        let (mut r2, npel) = length(r2)?;
+        let mut pel = Vec::new();
+        for _ in 0..npel {
+            let (r3, id) = raw_id(r2)?;
+            let (r3, delivery_time) = le_i64(r3)?;
+            let (r3, delivery_count) = length(r3)?;
+            pel.push(PendingEntry { id, delivery_time, delivery_count });
+            r2 = r3;
+        }
+        let (mut r2, ncons) = length(r2)?;
+        let mut consumers = Vec::new();
+        for _ in 0..ncons {
+            let (r3, cname) = rdb_str(r2)?;
+            let (mut r3, seen_time) = le_i64(r3)?;
+            let mut active_time = None;
+            if version >= 3 {
+                let (r4, a) = le_i64(r3)?;
+                active_time = Some(a);
+                r3 = r4;
+            }
+            let (mut r3, ncpel) = length(r3)?;
+            let mut cpel = Vec::new();
+            for _ in 0..ncpel {
+                let (r4, id) = raw_id(r3)?;
+                cpel.push(id);
+                r3 = r4;
+            }
+            consumers.push(Consumer { name: cname, seen_time, active_time, pel: cpel });
+            r2 = r3;
+        }
+        groups.push(Group { name, last_id: last, entries_read, pel, consumers });
+        r = r2;
+    }
+    Ok((r, StreamValue { version, nodes, length: length_, last_id, first_id, max_deleted_id, entries_added, groups }))
+}
+
+/// Walks (and with `deep`, validates) a stream value.
+pub(crate) fn walk<'a>(i: &'a [u8], version: u8, deep: bool, scratch: &mut Vec<u8>) -> PResult<'a, ()> {
+    let (r, v) = parse(i, version)?;
+    if deep && let Err(e) = validate(&v, scratch) {
+        return PError::nested(i, e.at(0));
+    }
+    Ok((r, ()))
+}
+
+/// Checks the invariants Redis's deep sanitization checks.
+fn validate(v: &StreamValue<'_>, scratch: &mut Vec<u8>) -> Result<()> {
+    if v.nodes.is_empty() && v.length > 0 {
+        return Err(Error::corrupt("stream", format!("length {} but no nodes", v.length), 0));
+    }
+    let mut seen_nodes = HashSet::new();
+    for (master, lp) in &v.nodes {
+        if !seen_nodes.insert(*master) {
+            return Err(Error::corrupt("stream", format!("duplicate node {master}"), 0));
+        }
+        scratch.clear();
+        lp.decode_into(scratch)?;
+        Listpack::new(scratch)?.validate()?;
+        decode_node(*master, scratch, &mut |_| {})?;
+    }
+    let mut names = HashSet::new();
+    for g in &v.groups {
+        if !names.insert(g.name.decode()?.into_owned()) {
+            return Err(Error::corrupt("stream", "duplicate consumer group", 0));
+        }
+        let pel: HashSet<StreamId> = g.pel.iter().map(|p| p.id).collect();
+        if pel.len() != g.pel.len() {
+            return Err(Error::corrupt("stream", "duplicate ID in a group PEL", 0));
+        }
+        let mut cnames = HashSet::new();
+        let mut owned = HashSet::new();
+        for c in &g.consumers {
+            if !cnames.insert(c.name.decode()?.into_owned()) {
+                return Err(Error::corrupt("stream", "duplicate consumer", 0));
+            }
+            for id in &c.pel {
+                if !pel.contains(id) {
+                    return Err(Error::corrupt(
+                        "stream",
+                        format!("consumer PEL entry {id} is not in the group PEL"),
+                        0,
+                    ));
+                }
+                if !owned.insert(*id) {
+                    return Err(Error::corrupt("stream", format!("PEL entry {id} owned by two consumers"), 0));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+const FLAG_DELETED: i64 = 1;
+const FLAG_SAMEFIELDS: i64 = 2;
+
+/// Decodes the entries of one node listpack, calling `f` for each live entry; checks the node's structure.
+fn decode_node(master: StreamId, lp: &[u8], f: &mut dyn FnMut(StreamEntry)) -> Result<()> {
+    let bad = |d: &str| Error::corrupt("stream node", d.to_string(), 0);
+    let lpv = Listpack::new(lp)?;
+    let mut it = lpv.iter();
+    let mut next = || -> Result<Elem<'_>> { it.next().ok_or_else(|| bad("listpack ends inside an entry"))? };
+    let int = |e: Elem<'_>| e.as_i64().ok_or_else(|| bad("expected an integer"));
+    let count = int(next()?)?;
+    let deleted = int(next()?)?;
+    let nmaster = int(next()?)?;
+    if count < 0 || deleted < 0 || nmaster < 0 {
+        return Err(bad("negative count in master entry"));
+    }
+    if count + deleted == 0 {
+        return Err(bad("node with no entries"));
+    }
+    let mut master_fields = Vec::new();
+    for _ in 0..nmaster {
+        master_fields.push(next()?.to_vec());
+    }
+    if int(next()?)? != 0 {
+        return Err(bad("master entry terminator is not 0"));
+    }
+    for _ in 0..(count + deleted) {
+        let flags = int(next()?)?;
+        let ms_delta = int(next()?)?;
+        let seq_delta = int(next()?)?;
+        let id =
+            StreamId { ms: master.ms.wrapping_add(ms_delta as u64), seq: master.seq.wrapping_add(seq_delta as u64) };
+        let mut fields = Vec::new();
+        let nfields;
+        if flags & FLAG_SAMEFIELDS != 0 {
+            nfields = nmaster;
+            for name in &master_fields {
+                fields.push((name.clone(), next()?.to_vec()));
+            }
+        } else {
+            nfields = int(next()?)?;
+            if nfields < 0 {
+                return Err(bad("negative field count"));
+            }
+            for _ in 0..nfields {
+                let k = next()?.to_vec();
+                let v = next()?.to_vec();
+                fields.push((k, v));
+            }
+        }
+        let lp_count = int(next()?)?;
+        let expect = if flags & FLAG_SAMEFIELDS != 0 { nfields + 3 } else { 2 * nfields + 4 };
+        if lp_count != expect {
+            return Err(bad("entry back-count does not match its fields"));
+        }
+        if flags & FLAG_DELETED == 0 {
+            f(StreamEntry { id, fields });
+        }
+    }
+    if it.next().is_some() {
+        return Err(bad("extra elements after the last entry"));
+    }
+    Ok(())
+}
