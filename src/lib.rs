@@ -5,6 +5,7 @@
 pub mod error;
 pub mod format;
 pub mod read;
+pub mod target;
 
 pub use error::{Error, ErrorKind, Result};
 

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the tests need (four real servers, cargo-fuzz) and runs every check CI runs:
+# formatting, clippy, the whole test suite with the real-server tests required, and a short fuzz run.
+# Usage: scripts/test.sh            (FUZZ_SECONDS=N to change the fuzz time per target; 0 skips fuzzing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/servers.sh install
+export RDBKIT_REQUIRE_SERVERS=1
+
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
+cargo test --all-features
+# Doc tests and the library without the CLI feature (what embedding crates build).
+cargo test --no-default-features --lib
+
+if [ -x scripts/test-resp-digest.sh ]; then
+  scripts/test-resp-digest.sh
+fi
+if [ "${FUZZ_SECONDS:-20}" != 0 ] && [ -x scripts/fuzz.sh ]; then
+  scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+fi
+echo "all checks passed"
