@@ -157,6 +157,21 @@ mod tests {
         out
     }
 
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    /// `intset_32.rdb` from the corpus (redis-rdb-tools).
+    #[test]
+    fn real_redis_blob() {
+        let blob = hex("0400000003000000fcfffe7ffdfffe7ffefffe7f");
+        let s = Intset::new(&blob).unwrap();
+        s.validate().unwrap();
+        let values: Vec<i64> = s.iter().collect();
+        assert_eq!(values, [0x7ffefffc, 0x7ffefffd, 0x7ffefffe]);
+        assert_eq!(enc(&values), blob);
+    }
+
     fn is_corrupt(e: &Error) -> bool {
         matches!(e.kind(), ErrorKind::Corrupt { .. })
     }

@@ -368,6 +368,29 @@ mod tests {
         Ziplist::new(data).unwrap().iter().map(|e| e.unwrap().to_vec()).collect()
     }
 
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    /// `ziplist_with_integers.rdb` from the corpus (redis-rdb-tools, written by Redis, RDB 6).
+    #[test]
+    fn real_redis_blob() {
+        let blob = hex(
+            "550000004a000000180000f102f202f302f402f502f602f702f802f902fa02fb02fc02fd02fefe03fe0d03fe1903fec303fe3f\
+             03c0fc3f04c080c104f0ffff0005f00d00ff05f000004005e0ffffffffffffff7fff",
+        );
+        let z = Ziplist::new(&blob).unwrap();
+        assert_eq!(z.validate().unwrap(), 24);
+        let mut want: Vec<i64> = (0..=12).collect();
+        want.extend([-2, 13, 25, -61, 63, 16380, -16000, 65535, -65523, 4194304, i64::MAX]);
+        let got: Vec<Elem> = z.iter().map(|e| e.unwrap()).collect();
+        assert_eq!(got, want.iter().map(|&v| Elem::Int(v)).collect::<Vec<_>>());
+        let texts: Vec<Vec<u8>> = got.iter().map(Elem::to_vec).collect();
+        let mut out = Vec::new();
+        Ziplist::encode(texts.iter().map(|t| t.as_slice()), &mut out);
+        assert_eq!(out, blob, "re-encoding reproduces Redis's bytes");
+    }
+
     fn is_corrupt(e: &Error) -> bool {
         matches!(e.kind(), ErrorKind::Corrupt { .. })
     }

@@ -224,6 +224,27 @@ mod tests {
         out
     }
 
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    /// `hash-zipmap.rdb` (Redis test assets) and `zipmap_big_len.rdb` (HDT3213/rdb, zmlen 255 = unknown).
+    #[test]
+    fn real_redis_blobs() {
+        let blob = hex("020266310200763102663202007632ff");
+        let zm = Zipmap::new(&blob).unwrap();
+        assert_eq!(zm.validate().unwrap(), 2);
+        let pairs: Vec<_> = zm.iter().map(|p| p.unwrap()).collect();
+        assert_eq!(pairs, vec![(&b"f1"[..], &b"v1"[..]), (b"f2", b"v2")]);
+        assert_eq!(enc(&pairs), blob);
+        let blob = hex("ff064d4b4431473601003205594e4e584b040046375449ff");
+        let zm = Zipmap::new(&blob).unwrap();
+        assert_eq!(zm.header_count(), None);
+        assert_eq!(zm.validate().unwrap(), 2);
+        let pairs: Vec<_> = zm.iter().map(|p| p.unwrap()).collect();
+        assert_eq!(pairs, vec![(&b"MKD1G6"[..], &b"2"[..]), (b"YNNXK", b"F7TI")]);
+    }
+
     fn is_corrupt(e: &Error) -> bool {
         matches!(e.kind(), ErrorKind::Corrupt { .. })
     }
