@@ -83,9 +83,12 @@ pub enum ErrorKind {
     /// An I/O error from the underlying reader or writer.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
-    /// A request the caller made that cannot be honoured (bad option, impossible conversion).
+    /// A request the caller made that cannot be honoured (bad option, bad argument).
     #[error("{0}")]
     Invalid(String),
+    /// Data the target RDB version cannot represent (a conversion would lose it).
+    #[error("{0}")]
+    Unrepresentable(String),
 }
 
 /// An error with its position: byte offset in the input, and the database and key being read when known.
@@ -100,6 +103,7 @@ struct Inner {
     offset: Option<u64>,
     db: Option<u64>,
     key: Option<Vec<u8>>,
+    file: Option<String>,
 }
 
 /// `Result` with this crate's [`Error`].
@@ -108,12 +112,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An error of `kind` at byte `offset`.
     pub fn new(kind: ErrorKind, offset: u64) -> Self {
-        Error(Box::new(Inner { kind, offset: Some(offset), db: None, key: None }))
+        Error(Box::new(Inner { kind, offset: Some(offset), db: None, key: None, file: None }))
     }
 
     /// An error that has no position in an input (I/O, bad options).
     pub fn without_offset(kind: ErrorKind) -> Self {
-        Error(Box::new(Inner { kind, offset: None, db: None, key: None }))
+        Error(Box::new(Inner { kind, offset: None, db: None, key: None, file: None }))
     }
 
     /// Shorthand for a [`ErrorKind::Corrupt`] error.
@@ -176,6 +180,19 @@ impl Error {
         self
     }
 
+    /// Names the input or output file, unless one is already named.
+    pub fn in_file(mut self, name: &str) -> Self {
+        if self.0.file.is_none() {
+            self.0.file = Some(name.to_string());
+        }
+        self
+    }
+
+    /// The file named by [`Error::in_file`], if any.
+    pub fn file(&self) -> Option<&str> {
+        self.0.file.as_deref()
+    }
+
     /// Adds the key being read, unless one is already known.
     pub fn for_key(mut self, key: &[u8]) -> Self {
         if self.0.key.is_none() {
@@ -187,6 +204,9 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.0.file {
+            write!(f, "{file}: ")?;
+        }
         if let Some(o) = self.0.offset {
             write!(f, "error at byte {o}: ")?;
         }

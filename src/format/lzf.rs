@@ -260,7 +260,11 @@ fn compress_block(htab: &mut [u32; HSIZE], base: u32, data: &[u8], dst: &mut [u8
                 let r = (stamp - base) as usize;
                 if r < ip {
                     let off = ip - r - 1;
-                    if off < MAX_OFF && data[r..r + 3] == data[ip..ip + 3] {
+                    if off < MAX_OFF
+                        && data[r + 2] == data[ip + 2]
+                        && data[r] == data[ip]
+                        && data[r + 1] == data[ip + 1]
+                    {
                         let maxlen = (in_len - ip - 2).min(MAX_REF);
 
                         // First a fast conservative test, then the exact one.
@@ -271,16 +275,20 @@ fn compress_block(htab: &mut [u32; HSIZE], base: u32, data: &[u8], dst: &mut [u8
                         dst[op - lit - 1] = (lit as u8).wrapping_sub(1); // stop run
                         op -= usize::from(lit == 0); // undo run if length is zero
 
+                        // Most matches are short: compare bytewise first, then 8 bytes at a time.
                         let mut len = 3;
-                        while len + 8 <= maxlen {
-                            let x = load8(data, r + len) ^ load8(data, ip + len);
-                            if x != 0 {
-                                len += (x.trailing_zeros() / 8) as usize;
-                                break;
-                            }
-                            len += 8;
+                        let short = maxlen.min(16);
+                        while len < short && data[r + len] == data[ip + len] {
+                            len += 1;
                         }
-                        if len + 8 > maxlen {
+                        if len == 16 {
+                            while len + 8 <= maxlen {
+                                let x = load8(data, r + len) ^ load8(data, ip + len);
+                                if x != 0 {
+                                    break;
+                                }
+                                len += 8;
+                            }
                             while len < maxlen && data[r + len] == data[ip + len] {
                                 len += 1;
                             }

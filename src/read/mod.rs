@@ -14,7 +14,7 @@ pub mod stream_value;
 pub mod value;
 
 pub use header::{Flavor, Header};
-pub use parse::{Encoding, ReadOptions};
+pub use parse::{Encoding, LogicalType, ReadOptions};
 pub use slice::SliceReader;
 pub use stream::StreamReader;
 pub use value::{Item, OwnedValue, Value};
@@ -155,4 +155,14 @@ pub struct Trailing {
     pub len: u64,
     /// Whether they are all zero (page-blob padding).
     pub all_zero: bool,
+}
+
+/// The library name from a function library's code: the `name=` attribute of its `#!engine` first line.
+pub fn function_name(code: &[u8]) -> Option<String> {
+    let first = code.split(|&b| b == b'\n').next()?;
+    let first = std::str::from_utf8(first).ok()?;
+    if !first.starts_with("#!") {
+        return None;
+    }
+    first.split_whitespace().find_map(|tok| tok.strip_prefix("name=")).map(str::to_string)
 }
