@@ -2,8 +2,11 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod cluster;
+pub mod dump;
 pub mod error;
 pub mod format;
+pub mod io;
 pub mod read;
 pub mod target;
 
