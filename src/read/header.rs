@@ -43,7 +43,11 @@ impl Header {
     /// Parses and checks the magic. Versions this crate can read exactly: `REDIS0001`–`REDIS0012`, `VALKEY080`.
     pub fn parse(bytes: &[u8]) -> Result<Header> {
         if bytes.len() < MAGIC_LEN {
-            if bytes.is_empty() || b"REDIS0".starts_with(&bytes[..bytes.len().min(6)]) || b"VALKEY".starts_with(bytes) {
+            let prefix_of = |word: &[u8]| {
+                let k = bytes.len().min(word.len());
+                word.starts_with(&bytes[..k]) && bytes[k..].iter().all(u8::is_ascii_digit)
+            };
+            if bytes.is_empty() || prefix_of(b"REDIS") || prefix_of(b"VALKEY") {
                 return Err(Error::truncated("magic", MAGIC_LEN - bytes.len(), bytes.len() as u64));
             }
             return Err(bad_magic(bytes));

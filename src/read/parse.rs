@@ -310,6 +310,13 @@ impl Parser {
             Err(NomErr::Error(e)) | Err(NomErr::Failure(e)) => {
                 let off = e.offset_in(input, offset);
                 let mut err = e.error.at(off).in_db(self.db);
+                // The record's bytes were all there (running out of input comes back as `Incomplete`), so a
+                // "truncated" report from inside a nested structure means the structure itself is malformed.
+                if let ErrorKind::Truncated { what, needed } = *err.kind() {
+                    err =
+                        Error::corrupt("blob", format!("ends inside its {what} ({needed} more byte(s) expected)"), off)
+                            .in_db(self.db);
+                }
                 if let Some(k) = key_ctx
                     && let Ok(k) = k.decode()
                 {

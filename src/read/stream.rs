@@ -212,7 +212,10 @@ impl<R: Read> StreamReader<R> {
                         return Err(Error::truncated(what, k, self.offset + avail.len() as u64).in_db(self.parser.db));
                     }
                     let have = self.end - self.start;
-                    self.fill(have + k.max(have).max(1))?;
+                    if let Err(e) = self.fill(have + k.max(have).max(1)) {
+                        self.failed = true;
+                        return Err(e);
+                    }
                 }
                 Err(e) => {
                     self.failed = true;
@@ -238,7 +241,13 @@ impl<R: Read> StreamReader<R> {
                     return Err(e.at(offset + 1));
                 }
             };
-            let trailing = self.drain_trailing(n)?;
+            let trailing = match self.drain_trailing(n) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e);
+                }
+            };
             self.finished = Some((verdict, trailing));
             let raw = &self.buf[self.start..self.start + n];
             return Ok(Some(Record { offset, raw, kind: RecordKind::Eof { checksum } }));
