@@ -154,7 +154,7 @@ impl<R: Read> StreamReader<R> {
             self.end -= self.start;
             self.start = 0;
         }
-        let needed_len = self.start + want.max(MIN_READ);
+        let needed_len = self.start.saturating_add(want.max(MIN_READ));
         if self.buf.len() < needed_len {
             // Grow geometrically, but only as far as bytes actually arrive: `want` may come from a corrupt length.
             let target = needed_len.min(self.buf.len().saturating_mul(2).max(MIN_READ)).max(self.end + MIN_READ);
@@ -212,7 +212,7 @@ impl<R: Read> StreamReader<R> {
                         return Err(Error::truncated(what, k, self.offset + avail.len() as u64).in_db(self.parser.db));
                     }
                     let have = self.end - self.start;
-                    if let Err(e) = self.fill(have + k.max(have).max(1)) {
+                    if let Err(e) = self.fill(have.saturating_add(k.max(have).max(1))) {
                         self.failed = true;
                         return Err(e);
                     }
