@@ -6,9 +6,13 @@ pub mod cluster;
 pub mod dump;
 pub mod error;
 pub mod format;
+pub mod input;
 pub mod io;
 pub mod read;
 pub mod target;
+pub mod transform;
+pub mod workflow;
+pub mod write;
 
 pub use error::{Error, ErrorKind, Result};
 
@@ -30,3 +34,8 @@ pub fn escape_bytes(b: &[u8]) -> String {
     s.push('"');
     s
 }
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -5,6 +5,11 @@
 //! rdbkit verify dump.rdb                                 deep validation, full decode, checksum
 //! rdbkit dump dump.rdb --format json|resp [--db N] [--restore]
 //! rdbkit dump dump.rdb --format resp | redis-cli --pipe  load a file into a live server
+//!
+//! rdbkit convert a.rdb b.rdb -o out.rdb --target redis-6.2  merge and rewrite for an older server
+//! rdbkit split dump.rdb --out-dir shards --shards 3        one RDB per cluster shard, by hash slot
+//! rdbkit export dump.rdb --prefix backup --out-dir out --blob page|gzip
+//! rdbkit import a.rdb.gz -o ready.rdb --target redis-7.0 --tier p2 [--dry-run] [--json]
 //! ```
 //!
 //! Every command takes `-` for stdin and reads gzip-compressed input transparently.
@@ -12,10 +17,12 @@
 mod cli_common;
 mod cli_dump;
 mod cli_info;
+mod cli_jobs;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use cli_common::{EXIT_IO, Failure, out_err};
 use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 const EXIT_CODES: &str = "\
@@ -69,6 +76,173 @@ enum Command {
         #[arg(long)]
         restore: bool,
     },
+    /// Rewrite (and merge) RDB files for a target version, with optional filters; output is written to a
+    /// temporary file and renamed at the end (`-` writes to stdout).
+    #[command(after_help = EXIT_CODES)]
+    Convert {
+        /// Input RDB files (`-` for stdin; `.gz` accepted). Several inputs are merged.
+        #[arg(required = true)]
+        inputs: Vec<String>,
+        /// Output file (`-` for stdout).
+        #[arg(short, long)]
+        output: PathBuf,
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Pad the output with zeros to a multiple of 512 bytes (page blob).
+        #[arg(long)]
+        page_align: bool,
+        /// gzip the output.
+        #[arg(long)]
+        gzip: bool,
+    },
+    /// Split RDB files into one file per cluster shard, by hash slot (database 0 only), with a manifest.
+    #[command(after_help = EXIT_CODES)]
+    Split {
+        /// Input RDB files.
+        #[arg(required = true)]
+        inputs: Vec<String>,
+        /// Directory for `P-shard-NNN.rdb` and `P.manifest.json`.
+        #[arg(long)]
+        out_dir: PathBuf,
+        /// Number of shards (contiguous, near-even slot ranges as `redis-cli --cluster create` assigns them).
+        #[arg(long)]
+        shards: Option<usize>,
+        /// Shard layout from a cluster's `nodes.conf` or `CLUSTER NODES` output.
+        #[arg(long)]
+        nodes: Option<PathBuf>,
+        /// File name prefix (default: the first input's stem).
+        #[arg(long)]
+        prefix: Option<String>,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Export for blob storage: `P.rdb` zero-padded to 512 bytes (page blob) or `P.rdb.gz` (block blob), one file
+    /// per shard with --shards/--nodes.
+    #[command(after_help = EXIT_CODES)]
+    Export {
+        /// Input RDB files.
+        #[arg(required = true)]
+        inputs: Vec<String>,
+        /// Blob name prefix.
+        #[arg(long)]
+        prefix: String,
+        /// Output directory.
+        #[arg(long)]
+        out_dir: PathBuf,
+        /// Blob kind.
+        #[arg(long, value_enum, default_value_t = BlobArg::Page)]
+        blob: BlobArg,
+        /// Split into this many shards.
+        #[arg(long)]
+        shards: Option<usize>,
+        /// Split by a cluster's node/slot map.
+        #[arg(long)]
+        nodes: Option<PathBuf>,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Prepare RDB files for import into a target server or cluster: version check and conversion, database
+    /// limit of the tier, merge, cluster split, expired keys dropped; prints what is kept and what is dropped.
+    #[command(after_help = EXIT_CODES)]
+    Import {
+        /// Input RDB files (`.gz` and page-padded files accepted).
+        #[arg(required = true)]
+        inputs: Vec<String>,
+        /// Output file (non-clustered target).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Output directory (clustered target).
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+        /// Clustered target with this many shards (database 0 only).
+        #[arg(long)]
+        shards: Option<usize>,
+        /// Clustered target with this node/slot map.
+        #[arg(long)]
+        nodes: Option<PathBuf>,
+        /// Print the report and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+/// Options of the writing commands.
+#[derive(clap::Args, Debug, Clone)]
+struct CommonArgs {
+    /// Write this RDB version (1-12, or 80 for VALKEY080).
+    #[arg(long)]
+    rdb_version: Option<u32>,
+    /// Write what this server loads: redis-2.6 … redis-8.2, valkey-7.2 … valkey-9.1.
+    #[arg(long)]
+    target: Option<String>,
+    /// Drop what the target cannot hold (field TTLs, functions, streams, module values) instead of refusing.
+    #[arg(long)]
+    lossy: bool,
+    /// A key in the same database of several inputs: error (default), keep the first, or keep the last.
+    #[arg(long, value_parser = ["error", "first", "last"])]
+    on_duplicate: Option<String>,
+    /// Keep databases 0..N only (the target's `databases` setting).
+    #[arg(long)]
+    databases: Option<u64>,
+    /// Database limit of a managed cache tier: c0-c6, p1-p5, enterprise.
+    #[arg(long)]
+    tier: Option<String>,
+    /// Keep only this database.
+    #[arg(long)]
+    db: Option<u64>,
+    /// Move database FROM to TO (repeatable), e.g. 3:0.
+    #[arg(long = "move-db", value_name = "FROM:TO")]
+    move_db: Vec<String>,
+    /// Keep keys matching this glob (Redis KEYS syntax).
+    #[arg(long = "match", value_name = "GLOB")]
+    pattern: Option<String>,
+    /// Keep keys of this type (repeatable): string, list, set, zset, hash, stream, module.
+    #[arg(long = "type", value_name = "TYPE")]
+    types: Vec<String>,
+    /// Drop keys that have already expired.
+    #[arg(long)]
+    drop_expired: bool,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Print only the one-line summary (and no progress bar).
+    #[arg(long, short)]
+    quiet: bool,
+    /// With --target: the target server also has this module loaded (repeatable), e.g. graphdata.
+    #[arg(long = "with-module", value_name = "NAME")]
+    with_modules: Vec<String>,
+}
+
+impl CommonArgs {
+    fn into_common(self) -> cli_jobs::Common {
+        cli_jobs::Common {
+            rdb_version: self.rdb_version,
+            target: self.target,
+            lossy: self.lossy,
+            on_duplicate: self.on_duplicate,
+            databases: self.databases,
+            tier: self.tier,
+            db: self.db,
+            move_db: self.move_db,
+            pattern: self.pattern,
+            types: self.types,
+            drop_expired: self.drop_expired,
+            json: self.json,
+            quiet: self.quiet,
+            with_modules: self.with_modules,
+        }
+    }
+}
+
+/// Blob kind of `export`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum BlobArg {
+    /// Zero-padded to a multiple of 512 bytes.
+    Page,
+    /// gzip-compressed.
+    Gzip,
 }
 
 /// Output format of `dump`.
@@ -82,6 +256,8 @@ pub enum Format {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Writing commands name the file in each message themselves (they have several inputs and outputs).
+    let no_file = String::new();
     let (file, result) = match &cli.command {
         Command::Info { file, json } => (file, with_stdout(|out| cli_info::info(file, *json, out))),
         Command::Verify { file } => (file, with_stdout(|out| cli_info::verify(file, out))),
@@ -93,11 +269,49 @@ fn main() -> ExitCode {
             let opts = cli_dump::DumpOptions { format: *format, db: *db, restore: *restore };
             (file, with_stdout(|out| cli_dump::dump(file, &opts, out)))
         }
+        Command::Convert { inputs, output, common, page_align, gzip } => {
+            let c = common.clone().into_common();
+            (&no_file, with_stdout(|out| cli_jobs::convert(inputs, output, &c, *page_align, *gzip, out)))
+        }
+        Command::Split { inputs, out_dir, shards, nodes, prefix, common } => {
+            let c = common.clone().into_common();
+            let r = with_stdout(|out| {
+                cli_jobs::split(inputs, out_dir, *shards, nodes.as_deref(), prefix.as_deref(), &c, out)
+            });
+            (&no_file, r)
+        }
+        Command::Export { inputs, prefix, out_dir, blob, shards, nodes, common } => {
+            let c = common.clone().into_common();
+            let blob = match blob {
+                BlobArg::Page => cli_jobs::Blob::Page,
+                BlobArg::Gzip => cli_jobs::Blob::Gzip,
+            };
+            let r =
+                with_stdout(|out| cli_jobs::export(inputs, prefix, out_dir, blob, *shards, nodes.as_deref(), &c, out));
+            (&no_file, r)
+        }
+        Command::Import { inputs, output, out_dir, shards, nodes, dry_run, common } => {
+            let c = common.clone().into_common();
+            let r = with_stdout(|out| {
+                cli_jobs::import(
+                    inputs,
+                    output.as_deref(),
+                    out_dir.as_deref(),
+                    *shards,
+                    nodes.as_deref(),
+                    *dry_run,
+                    &c,
+                    out,
+                )
+            });
+            (&no_file, r)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             match &f {
+                Failure::Invalid(m) | Failure::Io(m) if file.is_empty() => eprintln!("rdbkit: {m}"),
                 Failure::Invalid(m) | Failure::Io(m) => eprintln!("rdbkit: {file}: {m}"),
                 Failure::BrokenPipe => {}
             }

@@ -13,10 +13,17 @@ pub struct Target {
     pub name: &'static str,
     /// The header of the files this server writes (and the newest it loads).
     pub header: Header,
+    /// Module types built into the server (values of other modules need the module loaded).
+    pub builtin_modules: &'static [&'static str],
 }
 
 const fn redis(name: &'static str, version: u32) -> Target {
-    Target { name, header: Header { flavor: Flavor::Redis, version } }
+    Target { name, header: Header { flavor: Flavor::Redis, version }, builtin_modules: &[] }
+}
+
+/// Redis 8 ships vector sets as a built-in module type (`vectorset`).
+const fn redis8(name: &'static str) -> Target {
+    Target { name, header: Header { flavor: Flavor::Redis, version: 12 }, builtin_modules: &["vectorset"] }
 }
 
 /// Every known target, oldest first.
@@ -33,13 +40,13 @@ pub const TARGETS: &[Target] = &[
     redis("redis-7.0", 10),
     redis("redis-7.2", 11),
     redis("redis-7.4", 12),
-    redis("redis-8.0", 12),
-    redis("redis-8.2", 12),
+    redis8("redis-8.0"),
+    redis8("redis-8.2"),
     redis("valkey-7.2", 11),
     redis("valkey-8.0", 11),
     redis("valkey-8.1", 11),
-    Target { name: "valkey-9.0", header: Header { flavor: Flavor::Valkey, version: 80 } },
-    Target { name: "valkey-9.1", header: Header { flavor: Flavor::Valkey, version: 80 } },
+    Target { name: "valkey-9.0", header: Header { flavor: Flavor::Valkey, version: 80 }, builtin_modules: &[] },
+    Target { name: "valkey-9.1", header: Header { flavor: Flavor::Valkey, version: 80 }, builtin_modules: &[] },
 ];
 
 impl Target {

@@ -1,0 +1,574 @@
+//! The writing subcommands — `convert`, `split`, `export`, `import` — as thin wrappers over
+//! [`rdbkit::workflow`]: argument checks, output files (atomic, page-aligned or gzip), reports as text or JSON.
+
+use crate::cli_common::Failure;
+use rdbkit::cluster::ShardLayout;
+use rdbkit::input::Input;
+use rdbkit::io::{AtomicFile, FinishWrite, GzipWriter, PageAlign};
+use rdbkit::read::{Header, LogicalType};
+use rdbkit::target::{Target, header_for_version};
+use rdbkit::transform::{DbRules, OnDuplicate};
+use rdbkit::workflow::{self, JobOptions, Report};
+use serde_json::{Value as J, json};
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// How an output is wrapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blob {
+    /// A plain RDB.
+    Plain,
+    /// Zero-padded to a multiple of 512 bytes (page blob).
+    Page,
+    /// gzip-compressed (`.gz` block blob).
+    Gzip,
+}
+
+/// Options every writing command shares.
+#[derive(Debug, Clone, Default)]
+pub struct Common {
+    /// `--rdb-version`.
+    pub rdb_version: Option<u32>,
+    /// `--target`.
+    pub target: Option<String>,
+    /// `--lossy`.
+    pub lossy: bool,
+    /// `--on-duplicate`.
+    pub on_duplicate: Option<String>,
+    /// `--databases`.
+    pub databases: Option<u64>,
+    /// `--tier`.
+    pub tier: Option<String>,
+    /// `--db`.
+    pub db: Option<u64>,
+    /// `--move-db A:B`.
+    pub move_db: Vec<String>,
+    /// `--match`.
+    pub pattern: Option<String>,
+    /// `--type`.
+    pub types: Vec<String>,
+    /// `--drop-expired`.
+    pub drop_expired: bool,
+    /// `--json`.
+    pub json: bool,
+    /// `--quiet`.
+    pub quiet: bool,
+    /// `--with-module`.
+    pub with_modules: Vec<String>,
+}
+
+fn usage(msg: impl Into<String>) -> Failure {
+    Failure::Io(msg.into())
+}
+
+fn fail(e: rdbkit::Error) -> Failure {
+    match e.kind() {
+        rdbkit::ErrorKind::Invalid(_) | rdbkit::ErrorKind::Unrepresentable(_) => Failure::Invalid(e.to_string()),
+        _ => Failure::from(e),
+    }
+}
+
+/// The header to write: `--rdb-version`, else `--target`, else the first input's.
+fn target_header(c: &Common, inputs: &[Input]) -> Result<(Header, Option<Target>), Failure> {
+    if !c.with_modules.is_empty() && c.target.is_none() {
+        return Err(usage("--with-module only makes sense with --target"));
+    }
+    match (c.rdb_version, &c.target) {
+        (Some(_), Some(_)) => Err(usage("give --rdb-version or --target, not both")),
+        (Some(v), None) => Ok((header_for_version(v).map_err(fail)?, None)),
+        (None, Some(t)) => {
+            let t = Target::from_name(t).map_err(fail)?;
+            Ok((t.header, Some(t)))
+        }
+        (None, None) => Ok((inputs.first().ok_or_else(|| usage("no input"))?.header().map_err(fail)?, None)),
+    }
+}
+
+fn job_options(c: &Common, header: Header, db_limit: Option<u64>) -> Result<JobOptions, Failure> {
+    let mut opts = JobOptions::new(header);
+    if let Some(t) = &c.target {
+        let t = Target::from_name(t).map_err(fail)?;
+        let mut m: Vec<String> = t.builtin_modules.iter().map(|s| s.to_string()).collect();
+        m.extend(c.with_modules.iter().cloned());
+        opts.modules = Some(m);
+    }
+    opts.lossy = c.lossy;
+    opts.on_duplicate = match c.on_duplicate.as_deref() {
+        None | Some("error") => OnDuplicate::Error,
+        Some("first") | Some("last") => OnDuplicate::First,
+        Some(o) => return Err(usage(format!("--on-duplicate must be error, first or last, not {o:?}"))),
+    };
+    let mut dbs = DbRules { limit: db_limit, only: c.db, moves: BTreeMap::new() };
+    for m in &c.move_db {
+        let (a, b) = m
+            .split_once(':')
+            .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+            .ok_or_else(|| usage(format!("--move-db takes FROM:TO database numbers, not {m:?}")))?;
+        dbs.moves.insert(a, b);
+    }
+    opts.selection.dbs = dbs;
+    opts.selection.pattern = c.pattern.as_ref().map(|p| p.as_bytes().to_vec());
+    if !c.types.is_empty() {
+        let mut types = Vec::new();
+        for t in &c.types {
+            types.push(LogicalType::from_name(t).ok_or_else(|| {
+                usage(format!("unknown --type {t:?} (string, list, set, zset, hash, stream, module)"))
+            })?);
+        }
+        opts.selection.types = Some(types);
+    }
+    if c.drop_expired {
+        opts.selection.drop_expired_at = Some(opts.now_ms);
+    }
+    if !c.quiet && std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(0).with_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        opts.progress = Some(workflow::ProgressHook(std::sync::Arc::new(move |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+            if done >= total {
+                bar.finish_and_clear();
+            }
+        })));
+    }
+    Ok(opts)
+}
+
+/// The database limit from `--databases` / `--tier`.
+fn db_limit(c: &Common) -> Result<Option<u64>, Failure> {
+    match (c.databases, &c.tier) {
+        (Some(_), Some(_)) => Err(usage("give --databases or --tier, not both")),
+        (Some(0), None) => Err(usage("--databases must be at least 1")),
+        (Some(n), None) => Ok(Some(n)),
+        (None, Some(t)) => workflow::tier_databases(t)
+            .map(Some)
+            .ok_or_else(|| usage(format!("unknown tier {t:?} (c0-c6, p1-p5, enterprise)"))),
+        (None, None) => Ok(None),
+    }
+}
+
+fn open_inputs(paths: &[String], reverse: bool) -> Result<Vec<Input>, Failure> {
+    if paths.iter().filter(|p| *p == "-").count() > 1 {
+        return Err(usage("stdin (-) can be given once"));
+    }
+    let mut v = Vec::new();
+    for p in paths {
+        v.push(Input::open(p).map_err(|e| fail(e.in_file(p)))?);
+    }
+    if reverse {
+        // `--on-duplicate last` = `first` over the inputs in reverse order.
+        v.reverse();
+    }
+    Ok(v)
+}
+
+/// Opens an output: stdout for `-`, else an atomic file, wrapped for the blob kind.
+fn open_output(path: &Path, blob: Blob) -> Result<Box<dyn FinishWrite>, Failure> {
+    let base: Box<dyn FinishWrite> = if path == Path::new("-") {
+        Box::new(std::io::stdout())
+    } else {
+        Box::new(AtomicFile::create(path).map_err(|e| Failure::Io(format!("{}: {e}", path.display())))?)
+    };
+    Ok(match blob {
+        Blob::Plain => base,
+        Blob::Page => Box::new(PageAlign::new(base)),
+        Blob::Gzip => Box::new(GzipWriter::new_default(base)),
+    })
+}
+
+fn finish_output(w: Box<dyn FinishWrite>, path: &Path) -> Result<(), Failure> {
+    w.finish_write().map_err(|e| Failure::Io(format!("{}: {e}", path.display())))
+}
+
+fn layout(shards: Option<usize>, nodes: Option<&Path>) -> Result<Option<ShardLayout>, Failure> {
+    match (shards, nodes) {
+        (Some(_), Some(_)) => Err(usage("give --shards or --nodes, not both")),
+        (Some(n), None) => Ok(Some(ShardLayout::even(n).map_err(fail)?)),
+        (None, Some(p)) => {
+            let text = std::fs::read_to_string(p).map_err(|e| Failure::Io(format!("{}: {e}", p.display())))?;
+            Ok(Some(ShardLayout::from_nodes(&text).map_err(|e| fail(e.in_file(&p.display().to_string())))?))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+fn shard_file(dir: &Path, prefix: &str, i: usize, blob: Blob) -> PathBuf {
+    dir.join(format!("{prefix}-shard-{i:03}.rdb{}", if blob == Blob::Gzip { ".gz" } else { "" }))
+}
+
+/// Runs a single-output job or a split, writing outputs atomically; returns the report and output paths.
+fn run(
+    inputs: &[Input],
+    opts: &JobOptions,
+    out: Option<&Path>,
+    split: Option<(ShardLayout, &Path, &str)>,
+    blob: Blob,
+) -> Result<(Report, Vec<PathBuf>, Option<ShardLayout>), Failure> {
+    match split {
+        None => {
+            let path = out.ok_or_else(|| usage("an output (-o) is needed"))?;
+            let w = open_output(path, blob)?;
+            let (w, report) = workflow::convert(inputs, w, opts).map_err(fail)?;
+            finish_output(w, path)?;
+            Ok((report, vec![path.to_path_buf()], None))
+        }
+        Some((layout, dir, prefix)) => {
+            std::fs::create_dir_all(dir).map_err(|e| Failure::Io(format!("{}: {e}", dir.display())))?;
+            let paths: Vec<PathBuf> = (0..layout.len()).map(|i| shard_file(dir, prefix, i, blob)).collect();
+            let mut outs = Vec::new();
+            for p in &paths {
+                outs.push(open_output(p, blob)?);
+            }
+            let (outs, report) = workflow::split(inputs, layout.clone(), outs, opts).map_err(fail)?;
+            for (w, p) in outs.into_iter().zip(&paths) {
+                finish_output(w, p)?;
+            }
+            Ok((report, paths, Some(layout)))
+        }
+    }
+}
+
+fn keys_json(m: &BTreeMap<u64, u64>) -> J {
+    J::Object(m.iter().map(|(k, v)| (k.to_string(), json!(v))).collect())
+}
+
+fn total(m: &BTreeMap<u64, u64>) -> u64 {
+    m.values().sum()
+}
+
+fn report_json(report: &Report, paths: &[PathBuf], layout: Option<&ShardLayout>, dry_run: bool) -> J {
+    let inputs: Vec<J> = report
+        .inputs
+        .iter()
+        .map(|i| {
+            json!({
+                "file": i.name, "magic": i.magic, "rdb_version": i.version, "bytes": i.file_len,
+                "keys": keys_json(&i.keys), "expires": keys_json(&i.expires), "expired": keys_json(&i.expired),
+                "functions": i.functions, "modules": i.modules,
+                "problems": i.problems.iter().map(|p| json!({
+                    "db": p.db, "key": p.key.as_ref().map(|k| String::from_utf8_lossy(k).into_owned()),
+                    "feature": p.feature})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let outputs: Vec<J> = report
+        .outputs
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let mut v = json!({
+                "file": paths.get(i).map(|p| p.display().to_string()),
+                "keys": keys_json(&o.keys), "bytes": o.bytes, "crc64": format!("{:016x}", o.file_crc64),
+            });
+            if let Some(l) = layout {
+                v["slots"] = json!(l.shards()[i].ranges.iter().map(|r| r.to_string()).collect::<Vec<_>>());
+            }
+            v
+        })
+        .collect();
+    json!({
+        "target": report.target,
+        "dry_run": dry_run,
+        "inputs": inputs,
+        "kept": keys_json(&report.outputs.iter().fold(BTreeMap::new(), |mut acc, o| {
+            for (db, n) in &o.keys { *acc.entry(*db).or_insert(0) += n; }
+            acc
+        })),
+        "dropped": {
+            "db": keys_json(&report.dropped_db),
+            "pattern": report.filtered.pattern, "type": report.filtered.r#type, "expired": report.filtered.expired,
+            "duplicates": report.duplicates,
+            "lossy": report.lossy.iter().map(|d| json!({
+                "db": d.db, "key": d.key.as_ref().map(|k| String::from_utf8_lossy(k).into_owned()), "what": d.what,
+            })).collect::<Vec<_>>(),
+        },
+        "re_encoded": report.re_encoded,
+        "outputs": outputs,
+    })
+}
+
+fn print_report(
+    out: &mut dyn Write,
+    report: &Report,
+    paths: &[PathBuf],
+    layout: Option<&ShardLayout>,
+    c: &Common,
+    dry_run: bool,
+    verb: &str,
+) -> Result<(), Failure> {
+    let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(crate::cli_common::out_err);
+    if c.json {
+        return w(out, report_json(report, paths, layout, dry_run).to_string());
+    }
+    if !c.quiet {
+        for i in &report.inputs {
+            let dbs: Vec<String> = i.keys.iter().map(|(d, n)| format!("db{d}={n}")).collect();
+            w(out, format!("input {}: {} ({} bytes), keys {}", i.name, i.magic, i.file_len, dbs.join(" ")))?;
+            if !i.modules.is_empty() {
+                let m: Vec<&str> = i.modules.keys().map(String::as_str).collect();
+                w(out, format!("  needs modules on the target: {}", m.join(", ")))?;
+            }
+        }
+        if !report.dropped_db.is_empty() {
+            let d: Vec<String> = report.dropped_db.iter().map(|(d, n)| format!("db{d}={n}")).collect();
+            w(out, format!("dropped (database not kept): {} keys: {}", total(&report.dropped_db), d.join(" ")))?;
+        }
+        let f = report.filtered;
+        if f.pattern + f.r#type + f.expired > 0 {
+            w(
+                out,
+                format!(
+                    "dropped by filters: {} not matching, {} of other types, {} expired",
+                    f.pattern, f.r#type, f.expired
+                ),
+            )?;
+        }
+        if report.duplicates > 0 {
+            w(out, format!("dropped duplicates: {}", report.duplicates))?;
+        }
+        for d in &report.lossy {
+            let key = d.key.as_ref().map(|k| format!(" key {}", rdbkit::escape_bytes(k))).unwrap_or_default();
+            let db = d.db.map(|d| format!(" db {d}")).unwrap_or_default();
+            w(out, format!("dropped (lossy):{db}{key}: {}", d.what))?;
+        }
+        for (i, o) in report.outputs.iter().enumerate() {
+            let slots = layout
+                .map(|l| {
+                    let r: Vec<String> = l.shards()[i].ranges.iter().map(|r| r.to_string()).collect();
+                    format!(" slots {}", r.join(","))
+                })
+                .unwrap_or_default();
+            let name = paths.get(i).map(|p| p.display().to_string()).unwrap_or_default();
+            w(out, format!("output {name}: {} keys, {} bytes{slots}", total(&o.keys), o.bytes))?;
+        }
+    }
+    let kept: u64 = report.outputs.iter().map(|o| total(&o.keys)).sum();
+    let dropped = total(&report.dropped_db)
+        + report.filtered.pattern
+        + report.filtered.r#type
+        + report.filtered.expired
+        + report.duplicates;
+    let what = if dry_run { "would write" } else { verb };
+    w(
+        out,
+        format!(
+            "{what} {kept} keys to {} file(s) as {} ({} re-encoded, {dropped} dropped, {} lossy drops)",
+            report.outputs.len().max(paths.len()),
+            report.target,
+            report.re_encoded,
+            report.lossy.len()
+        ),
+    )
+}
+
+/// `rdbkit convert`.
+pub fn convert(
+    inputs: &[String],
+    output: &Path,
+    c: &Common,
+    page_align: bool,
+    gzip: bool,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let blob = match (page_align, gzip) {
+        (true, true) => return Err(usage("give --page-align or --gzip, not both")),
+        (true, false) => Blob::Page,
+        (false, true) => Blob::Gzip,
+        (false, false) => Blob::Plain,
+    };
+    let ins = open_inputs(inputs, c.on_duplicate.as_deref() == Some("last"))?;
+    let (header, _) = target_header(c, &ins)?;
+    let opts = job_options(c, header, db_limit(c)?)?;
+    let (report, paths, _) = run(&ins, &opts, Some(output), None, blob)?;
+    // With output on stdout, the report goes to stderr so it does not mix with the RDB bytes.
+    if output == Path::new("-") {
+        print_report(&mut std::io::stderr(), &report, &paths, None, c, false, "wrote")
+    } else {
+        print_report(out, &report, &paths, None, c, false, "wrote")
+    }
+}
+
+fn default_prefix(inputs: &[String]) -> String {
+    inputs
+        .first()
+        .and_then(|p| Path::new(p).file_name())
+        .map(|n| {
+            let n = n.to_string_lossy();
+            let n = n.strip_suffix(".gz").unwrap_or(&n);
+            n.strip_suffix(".rdb").unwrap_or(n).to_string()
+        })
+        .filter(|s| !s.is_empty() && s != "-")
+        .unwrap_or_else(|| "dump".into())
+}
+
+/// Writes `DIR/P.manifest.json` describing the shards.
+fn write_manifest(
+    dir: &Path,
+    prefix: &str,
+    report: &Report,
+    paths: &[PathBuf],
+    layout: &ShardLayout,
+) -> Result<(), Failure> {
+    let shards: Vec<J> = report
+        .outputs
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            json!({
+                "file": paths[i].file_name().map(|n| n.to_string_lossy().into_owned()),
+                "slots": layout.shards()[i].ranges.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+                "keys": total(&o.keys), "bytes": o.bytes, "crc64": format!("{:016x}", o.file_crc64),
+            })
+        })
+        .collect();
+    let manifest = json!({ "format": "rdbkit-shards-1", "target": report.target, "shards": shards });
+    let path = dir.join(format!("{prefix}.manifest.json"));
+    let mut f = AtomicFile::create(&path).map_err(|e| Failure::Io(format!("{}: {e}", path.display())))?;
+    let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
+    f.write_all(text.as_bytes()).and_then(|_| f.write_all(b"\n")).map_err(|e| Failure::Io(e.to_string()))?;
+    f.finish().map_err(|e| Failure::Io(format!("{}: {e}", path.display())))
+}
+
+/// `rdbkit split`.
+pub fn split(
+    inputs: &[String],
+    out_dir: &Path,
+    shards: Option<usize>,
+    nodes: Option<&Path>,
+    prefix: Option<&str>,
+    c: &Common,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let layout = layout(shards, nodes)?.ok_or_else(|| usage("give --shards N or --nodes FILE"))?;
+    let ins = open_inputs(inputs, c.on_duplicate.as_deref() == Some("last"))?;
+    let (header, _) = target_header(c, &ins)?;
+    let opts = job_options(c, header, db_limit(c)?)?;
+    let prefix = prefix.map(str::to_string).unwrap_or_else(|| default_prefix(inputs));
+    let (report, paths, layout) = run(&ins, &opts, None, Some((layout, out_dir, &prefix)), Blob::Plain)?;
+    let layout = layout.ok_or_else(|| usage("no layout"))?;
+    write_manifest(out_dir, &prefix, &report, &paths, &layout)?;
+    print_report(out, &report, &paths, Some(&layout), c, false, "split")
+}
+
+/// `rdbkit export`.
+#[allow(clippy::too_many_arguments)]
+pub fn export(
+    inputs: &[String],
+    prefix: &str,
+    out_dir: &Path,
+    blob: Blob,
+    shards: Option<usize>,
+    nodes: Option<&Path>,
+    c: &Common,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let ins = open_inputs(inputs, c.on_duplicate.as_deref() == Some("last"))?;
+    let (header, _) = target_header(c, &ins)?;
+    let layout = layout(shards, nodes)?;
+    let opts = job_options(c, header, db_limit(c)?)?;
+    std::fs::create_dir_all(out_dir).map_err(|e| Failure::Io(format!("{}: {e}", out_dir.display())))?;
+    let (report, paths, layout) = match layout {
+        None => {
+            let path = out_dir.join(format!("{prefix}.rdb{}", if blob == Blob::Gzip { ".gz" } else { "" }));
+            run(&ins, &opts, Some(&path), None, blob)?
+        }
+        Some(l) => run(&ins, &opts, None, Some((l, out_dir, prefix)), blob)?,
+    };
+    if let Some(l) = &layout {
+        write_manifest(out_dir, prefix, &report, &paths, l)?;
+    }
+    print_report(out, &report, &paths, layout.as_ref(), c, false, "exported")
+}
+
+/// `rdbkit import`.
+#[allow(clippy::too_many_arguments)]
+pub fn import(
+    inputs: &[String],
+    output: Option<&Path>,
+    out_dir: Option<&Path>,
+    shards: Option<usize>,
+    nodes: Option<&Path>,
+    dry_run: bool,
+    c: &Common,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    if c.target.is_none() {
+        return Err(usage("import needs --target SERVER"));
+    }
+    let ins = open_inputs(inputs, c.on_duplicate.as_deref() == Some("last"))?;
+    let (header, target) = target_header(c, &ins)?;
+    let layout = layout(shards, nodes)?;
+    let mut limit = db_limit(c)?;
+    if layout.is_some() {
+        limit = Some(1);
+    }
+    let mut opts = job_options(c, header, limit)?;
+    // A loading master drops keys that are already expired; say so and do it here, explicitly.
+    opts.selection.drop_expired_at = Some(opts.now_ms);
+    if let Some(t) = target {
+        for i in &ins {
+            let h = i.header().map_err(fail)?;
+            if !t.loads(h) && !c.quiet && !c.json {
+                let _ = writeln!(
+                    out,
+                    "note: {} is {}, newer than {} loads: rewriting as {}",
+                    i.name(),
+                    h.magic(),
+                    t.name,
+                    header.magic()
+                );
+            }
+        }
+    }
+    if dry_run {
+        let mut report = Report { target: header.magic(), ..Report::default() };
+        for i in &ins {
+            report.inputs.push(
+                workflow::survey(i, header, &opts.selection, opts.now_ms, opts.modules.as_deref()).map_err(fail)?,
+            );
+        }
+        // What would be dropped, from the survey alone.
+        let mut kept = BTreeMap::new();
+        for s in &report.inputs {
+            for (db, n) in &s.keys {
+                let expired = s.expired.get(db).copied().unwrap_or(0);
+                match opts.selection.dbs.map(*db) {
+                    Some(t) => *kept.entry(t).or_insert(0) += n - expired,
+                    None => *report.dropped_db.entry(*db).or_insert(0) += n,
+                }
+                if opts.selection.dbs.map(*db).is_some() {
+                    report.filtered.expired += expired;
+                }
+            }
+        }
+        report.outputs.push(workflow::OutputSummary { keys: kept, ..Default::default() });
+        let problems: usize = report.inputs.iter().map(|i| i.problems.len()).sum();
+        print_report(out, &report, &[], None, c, true, "import")?;
+        if problems > 0 && !c.lossy {
+            return Err(Failure::Invalid(format!(
+                "{problems} item(s) cannot be written to {} (use --lossy to drop them)",
+                header.magic()
+            )));
+        }
+        return Ok(());
+    }
+    let (report, paths, layout) = match (layout, output, out_dir) {
+        (None, Some(o), None) => run(&ins, &opts, Some(o), None, Blob::Plain)?,
+        (Some(l), None, Some(d)) => {
+            let prefix = default_prefix(inputs);
+            let r = run(&ins, &opts, None, Some((l, d, &prefix)), Blob::Plain)?;
+            if let Some(l) = &r.2 {
+                write_manifest(d, &prefix, &r.0, &r.1, l)?;
+            }
+            r
+        }
+        (None, _, _) => return Err(usage("import to one server needs -o OUT")),
+        (Some(_), _, _) => return Err(usage("import to a cluster (--shards/--nodes) needs --out-dir DIR")),
+    };
+    print_report(out, &report, &paths, layout.as_ref(), c, false, "imported")
+}

@@ -1,0 +1,760 @@
+//! Record sinks: composable stages between a reader and a writer.
+//!
+//! A [`RecordSink`] receives parsed records one at a time. Filters ([`DbFilter`], [`KeyFilter`], [`Dedup`])
+//! forward what they keep to the next sink and count what they drop; [`WriterSink`] writes records into an RDB
+//! (passing raw bytes through when the target can hold them, re-encoding otherwise); [`ClusterSplit`] routes keys
+//! to one sink per shard by hash slot. Sinks nest like `io::Write` adapters:
+//!
+//! ```
+//! use rdbkit::read::{Flavor, Header, SliceReader};
+//! use rdbkit::transform::{DbFilter, RecordSink, WriterSink, drive};
+//! # fn main() -> rdbkit::Result<()> {
+//! # let mut input = b"REDIS0011\xfe\x00\x00\x01a\x01x\xfe\x05\x00\x01b\x01y\xff".to_vec();
+//! # input.extend_from_slice(&[0; 8]);
+//! let writer = WriterSink::new(Vec::new(), Header::new(Flavor::Redis, 11), false)?;
+//! let mut sink = DbFilter::limit(writer, 4); // keep databases 0..=3
+//! drive(&mut SliceReader::new(&input)?, &mut sink)?;
+//! sink.finish()?;
+//! assert_eq!(sink.dropped_keys().get(&5), Some(&1));
+//! let out = sink.into_inner().into_output().unwrap();
+//! assert_eq!(SliceReader::new(&out)?.filter(|r| matches!(r.as_ref().unwrap().kind,
+//!     rdbkit::read::RecordKind::Entry(_))).count(), 1);
+//! # Ok(()) }
+//! ```
+
+pub mod glob;
+
+use crate::cluster::ShardLayout;
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::length::encode_length;
+use crate::read::{LogicalType, Record, RecordKind, SliceReader, StreamReader};
+use crate::write::{EntryMeta, RdbWriter};
+use glob::Glob;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{Read, Write};
+
+/// A stage that receives records.
+pub trait RecordSink {
+    /// Receives one record (EOF included).
+    fn record(&mut self, rec: &Record<'_>) -> Result<()>;
+    /// Called once after the last input's EOF: completes outputs.
+    fn finish(&mut self) -> Result<()>;
+}
+
+impl<S: RecordSink + ?Sized> RecordSink for &mut S {
+    fn record(&mut self, rec: &Record<'_>) -> Result<()> {
+        (**self).record(rec)
+    }
+    fn finish(&mut self) -> Result<()> {
+        (**self).finish()
+    }
+}
+
+impl<S: RecordSink + ?Sized> RecordSink for Box<S> {
+    fn record(&mut self, rec: &Record<'_>) -> Result<()> {
+        (**self).record(rec)
+    }
+    fn finish(&mut self) -> Result<()> {
+        (**self).finish()
+    }
+}
+
+/// A source of records: the slice and streaming readers.
+pub trait RecordSource {
+    /// The next record, `None` after EOF.
+    fn next_rec(&mut self) -> Result<Option<Record<'_>>>;
+}
+
+impl RecordSource for SliceReader<'_> {
+    fn next_rec(&mut self) -> Result<Option<Record<'_>>> {
+        self.next_record()
+    }
+}
+
+impl<R: Read> RecordSource for StreamReader<R> {
+    fn next_rec(&mut self) -> Result<Option<Record<'_>>> {
+        self.next_record()
+    }
+}
+
+/// Feeds every record of `source` to `sink` (without calling `finish`, so several inputs can be fed in turn).
+pub fn drive(source: &mut dyn RecordSource, sink: &mut dyn RecordSink) -> Result<()> {
+    while let Some(rec) = source.next_rec()? {
+        sink.record(&rec)?;
+    }
+    Ok(())
+}
+
+/// Something a conversion or filter left out, for the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// Database, when the dropped thing belongs to one.
+    pub db: Option<u64>,
+    /// Key, when a key (or part of one) was dropped.
+    pub key: Option<Vec<u8>>,
+    /// What was dropped and why.
+    pub what: String,
+}
+
+/// Writes records into an RDB for one target: raw pass-through when the record's encoding is valid there,
+/// otherwise decoded and re-encoded. What the target cannot hold is an error, or with `lossy` dropped and listed.
+pub struct WriterSink<W: Write> {
+    writer: Option<RdbWriter<W>>,
+    output: Option<W>,
+    lossy: bool,
+    modules: Option<Vec<String>>,
+    keys: BTreeMap<u64, u64>,
+    re_encoded: u64,
+    dropped: Vec<Dropped>,
+}
+
+impl<W: Write> WriterSink<W> {
+    /// A sink writing `header`'s format to `out`.
+    pub fn new(out: W, header: crate::read::Header, lossy: bool) -> Result<Self> {
+        let mut opts = crate::write::WriterOptions::default();
+        opts.encode.lossy = lossy;
+        Ok(Self::from_writer(RdbWriter::with_options(out, header, opts)?, lossy))
+    }
+
+    /// A sink around a configured writer.
+    pub fn from_writer(writer: RdbWriter<W>, lossy: bool) -> Self {
+        WriterSink {
+            writer: Some(writer),
+            output: None,
+            lossy,
+            modules: None,
+            keys: BTreeMap::new(),
+            re_encoded: 0,
+            dropped: Vec::new(),
+        }
+    }
+
+    /// Declares which module types the target has: values and AUX data of other modules are refused (or,
+    /// lossy, dropped). `None` (the default) checks nothing.
+    pub fn with_modules(mut self, modules: Option<Vec<String>>) -> Self {
+        self.modules = modules;
+        self
+    }
+
+    fn module_missing(&self, id: u64) -> Option<String> {
+        let name = crate::read::module::module_name(id).0;
+        self.modules.as_ref().is_some_and(|m| !m.contains(&name)).then_some(name)
+    }
+
+    fn writer(&mut self) -> Result<&mut RdbWriter<W>> {
+        self.writer.as_mut().ok_or_else(|| Error::without_offset(ErrorKind::Invalid("sink already finished".into())))
+    }
+
+    /// Keys written per database.
+    pub fn keys_per_db(&self) -> &BTreeMap<u64, u64> {
+        &self.keys
+    }
+
+    /// Number of keys that had to be re-encoded.
+    pub fn re_encoded(&self) -> u64 {
+        self.re_encoded
+    }
+
+    /// What a lossy conversion dropped.
+    pub fn dropped(&self) -> &[Dropped] {
+        &self.dropped
+    }
+
+    /// Bytes written so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.writer.as_ref().map_or(0, |w| w.bytes_written())
+    }
+
+    /// The output, after [`RecordSink::finish`].
+    pub fn into_output(self) -> Option<W> {
+        self.output
+    }
+
+    /// The output, after [`RecordSink::finish`].
+    pub fn output_mut(&mut self) -> Option<&mut W> {
+        self.output.as_mut()
+    }
+}
+
+impl<W: Write> RecordSink for WriterSink<W> {
+    fn record(&mut self, rec: &Record<'_>) -> Result<()> {
+        let lossy = self.lossy;
+        let header = self.writer()?.header();
+        match rec.kind {
+            RecordKind::Entry(e) => {
+                if let Ok((id, _)) = e.value.module()
+                    && let Some(name) = self.module_missing(id)
+                {
+                    let key = e.key.decode()?;
+                    if !lossy {
+                        return Err(Error::new(
+                            ErrorKind::Unrepresentable(format!("the target lacks module {name}")),
+                            rec.offset,
+                        )
+                        .in_db(e.db)
+                        .for_key(&key));
+                    }
+                    self.dropped.push(Dropped {
+                        db: Some(e.db),
+                        key: Some(key.into_owned()),
+                        what: format!("whole key: module value of {name} (the target lacks the module)"),
+                    });
+                    return Ok(());
+                }
+                if e.value.encoding.allowed_in(header) {
+                    self.writer()?.raw_record(rec)?;
+                } else {
+                    let key = e.key.decode()?;
+                    let value = e.value.to_owned_value().map_err(|err| err.in_db(e.db).for_key(&key))?;
+                    let meta = EntryMeta { expiry: e.expiry, idle: e.idle, freq: e.freq };
+                    match self.writer()?.entry(&key, &value, meta) {
+                        Ok(dropped) => {
+                            self.re_encoded += 1;
+                            for d in dropped {
+                                self.dropped.push(Dropped {
+                                    db: Some(e.db),
+                                    key: Some(key.to_vec()),
+                                    what: d.to_string(),
+                                });
+                            }
+                        }
+                        Err(err) if lossy && matches!(err.kind(), ErrorKind::Unrepresentable(_)) => {
+                            self.dropped.push(Dropped {
+                                db: Some(e.db),
+                                key: Some(key.to_vec()),
+                                what: format!("whole key: {}", err.kind()),
+                            });
+                            return Ok(());
+                        }
+                        Err(err) => return Err(err.in_db(e.db)),
+                    }
+                }
+                *self.keys.entry(e.db).or_default() += 1;
+                Ok(())
+            }
+            RecordKind::Function { code } if header.redis_level() < 10 => {
+                if lossy {
+                    let code = code.decode()?;
+                    let name = crate::read::function_name(&code).unwrap_or_default();
+                    self.dropped.push(Dropped { db: None, key: None, what: format!("function library {name:?}") });
+                    Ok(())
+                } else {
+                    Err(unrepresentable("function libraries", 10, header))
+                }
+            }
+            RecordKind::ModuleAux(aux) if header.redis_level() < 9 || self.module_missing(aux.module_id).is_some() => {
+                if lossy {
+                    self.dropped.push(Dropped { db: None, key: None, what: format!("module aux of {}", aux.name().0) });
+                    Ok(())
+                } else {
+                    Err(Error::without_offset(ErrorKind::Unrepresentable(format!(
+                        "module aux data of {} cannot be written to {} (needs RDB 9+ and the module on the target)",
+                        aux.name().0,
+                        header.magic()
+                    ))))
+                }
+            }
+            _ => self.writer()?.raw_record(rec),
+        }
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if let Some(w) = self.writer.take() {
+            self.output = Some(w.finish()?);
+        }
+        Ok(())
+    }
+}
+
+fn unrepresentable(what: &str, min: u32, header: crate::read::Header) -> Error {
+    Error::without_offset(ErrorKind::Unrepresentable(format!(
+        "{what} cannot be written to {} (needs RDB {min} or later)",
+        header.magic()
+    )))
+}
+
+/// Appends a SELECTDB record for `db` to `out`.
+fn select_db_bytes(db: u64, out: &mut Vec<u8>) {
+    out.clear();
+    out.push(0xFE);
+    encode_length(db, out);
+}
+
+/// Which databases to keep and where to put them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbRules {
+    /// Keep only databases whose (remapped) index is below this (a server's `databases` setting).
+    pub limit: Option<u64>,
+    /// Keep only this source database.
+    pub only: Option<u64>,
+    /// Move source database → target database.
+    pub moves: BTreeMap<u64, u64>,
+}
+
+impl DbRules {
+    /// The target database for source `db`, or `None` if it is dropped.
+    pub fn map(&self, db: u64) -> Option<u64> {
+        if self.only.is_some_and(|o| o != db) {
+            return None;
+        }
+        let target = self.moves.get(&db).copied().unwrap_or(db);
+        if self.limit.is_some_and(|l| target >= l) {
+            return None;
+        }
+        Some(target)
+    }
+}
+
+/// Keeps, drops and renumbers databases; counts the keys it drops per source database.
+pub struct DbFilter<S> {
+    next: S,
+    rules: DbRules,
+    keeping: bool,
+    buf: Vec<u8>,
+    dropped: BTreeMap<u64, u64>,
+}
+
+impl<S: RecordSink> DbFilter<S> {
+    /// A filter with the given rules.
+    pub fn new(next: S, rules: DbRules) -> Self {
+        DbFilter { next, keeping: rules.map(0).is_some(), rules, buf: Vec::new(), dropped: BTreeMap::new() }
+    }
+
+    /// Keeps databases `0..limit`.
+    pub fn limit(next: S, limit: u64) -> Self {
+        Self::new(next, DbRules { limit: Some(limit), ..DbRules::default() })
+    }
+
+    /// Keys dropped, per source database.
+    pub fn dropped_keys(&self) -> &BTreeMap<u64, u64> {
+        &self.dropped
+    }
+
+    /// The next sink.
+    pub fn inner(&self) -> &S {
+        &self.next
+    }
+
+    /// The next sink.
+    pub fn inner_mut(&mut self) -> &mut S {
+        &mut self.next
+    }
+
+    /// Consumes the filter, returning the next sink.
+    pub fn into_inner(self) -> S {
+        self.next
+    }
+}
+
+impl<S: RecordSink> RecordSink for DbFilter<S> {
+    fn record(&mut self, rec: &Record<'_>) -> Result<()> {
+        match rec.kind {
+            RecordKind::SelectDb { db } => match self.rules.map(db) {
+                Some(target) => {
+                    self.keeping = true;
+                    if target == db {
+                        self.next.record(rec)
+                    } else {
+                        select_db_bytes(target, &mut self.buf);
+                        let synth =
+                            Record { offset: rec.offset, raw: &self.buf, kind: RecordKind::SelectDb { db: target } };
+                        self.next.record(&synth)
+                    }
+                }
+                None => {
+                    self.keeping = false;
+                    Ok(())
+                }
+            },
+            RecordKind::Entry(e) => {
+                if self.rules.map(e.db).is_some() {
+                    self.next.record(rec)
+                } else {
+                    *self.dropped.entry(e.db).or_default() += 1;
+                    Ok(())
+                }
+            }
+            RecordKind::ResizeDb { .. } | RecordKind::SlotInfo { .. } if !self.keeping => Ok(()),
+            _ => self.next.record(rec),
+        }
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.next.finish()
+    }
+}
+
+/// Why a key filter dropped a key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyFilterCounts {
+    /// Keys not matching the glob.
+    pub pattern: u64,
+    /// Keys of another type.
+    pub r#type: u64,
+    /// Keys already expired at the reference time.
+    pub expired: u64,
+}
+
+/// Keeps keys matching a glob, of given types, and not expired at a reference time.
+pub struct KeyFilter<S> {
+    next: S,
+    glob: Option<Glob>,
+    types: Option<Vec<LogicalType>>,
+    expired_before_ms: Option<i64>,
+    counts: KeyFilterCounts,
+}
+
+impl<S: RecordSink> KeyFilter<S> {
+    /// A filter that keeps everything until configured.
+    pub fn new(next: S) -> Self {
+        KeyFilter { next, glob: None, types: None, expired_before_ms: None, counts: KeyFilterCounts::default() }
+    }
+
+    /// Keeps only keys matching the Redis glob `pattern`.
+    pub fn matching(mut self, pattern: &[u8]) -> Self {
+        self.glob = Some(Glob::new(pattern));
+        self
+    }
+
+    /// Keeps only keys of these types.
+    pub fn of_types(mut self, types: Vec<LogicalType>) -> Self {
+        self.types = Some(types);
+        self
+    }
+
+    /// Drops keys whose expiry is at or before `now_ms` (as a loading master would).
+    pub fn drop_expired_at(mut self, now_ms: i64) -> Self {
+        self.expired_before_ms = Some(now_ms);
+        self
+    }
+
+    /// What was dropped, by reason.
+    pub fn counts(&self) -> KeyFilterCounts {
+        self.counts
+    }
+
+    /// The next sink.
+    pub fn inner(&self) -> &S {
+        &self.next
+    }
+
+    /// Consumes the filter, returning the next sink.
+    pub fn into_inner(self) -> S {
+        self.next
+    }
+}
+
+impl<S: RecordSink> RecordSink for KeyFilter<S> {
+    fn record(&mut self, rec: &Record<'_>) -> Result<()> {
+        if let RecordKind::Entry(e) = rec.kind {
+            if let Some(now) = self.expired_before_ms
+                && e.expiry.is_some_and(|x| x.as_millis() <= now)
+            {
+                self.counts.expired += 1;
+                return Ok(());
+            }
+            if let Some(types) = &self.types
+                && !types.contains(&e.value.logical_type())
+            {
+                self.counts.r#type += 1;
+                return Ok(());
+            }
+            if let Some(g) = &self.glob
+                && !g.matches(&e.key.decode()?)
+            {
+                self.counts.pattern += 1;
+                return Ok(());
+            }
+        }
+        self.next.record(rec)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.next.finish()
+    }
+}
+
+/// What to do when a key appears twice in the same database (several inputs merged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnDuplicate {
+    /// Fail, naming the key (Redis refuses such a file).
+    #[default]
+    Error,
+    /// Keep the first occurrence.
+    First,
+}
+
+/// Makes a merge of several inputs loadable: one copy of each key per database (policy for duplicates), each
+/// AUX field once, each function library once (the same name with different code is an error), and no RESIZEDB
+/// hints (they would be wrong for the merged data; they are optional).
+pub struct Dedup<S> {
+    next: S,
+    active: bool,
+    policy: OnDuplicate,
+    keys: HashSet<(u64, Vec<u8>)>,
+    aux: HashSet<Vec<u8>>,
+    functions: HashMap<String, Vec<u8>>,
+    duplicates: u64,
+}
+
+impl<S: RecordSink> Dedup<S> {
+    /// A merge guard with the duplicate-key policy.
+    pub fn new(next: S, policy: OnDuplicate) -> Self {
+        Dedup {
+            next,
+            active: true,
+            policy,
+            keys: HashSet::new(),
+            aux: HashSet::new(),
+            functions: HashMap::new(),
+            duplicates: 0,
+        }
+    }
+
+    /// A guard that forwards everything unchanged (a single input needs no deduplication, and then no memory
+    /// per key is spent).
+    pub fn inactive(next: S) -> Self {
+        let mut d = Self::new(next, OnDuplicate::Error);
+        d.active = false;
+        d
+    }
+
+    /// Number of duplicate keys skipped.
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
+    }
+
+    /// The next sink.
+    pub fn inner(&self) -> &S {
+        &self.next
+    }
+
+    /// Consumes the guard, returning the next sink.
+    pub fn into_inner(self) -> S {
+        self.next
+    }
+}
+
+impl<S: RecordSink> RecordSink for Dedup<S> {
+    fn record(&mut self, rec: &Record<'_>) -> Result<()> {
+        if !self.active {
+            return self.next.record(rec);
+        }
+        match rec.kind {
+            RecordKind::Entry(e) => {
+                let key = e.key.decode()?.into_owned();
+                if !self.keys.insert((e.db, key)) {
+                    return match self.policy {
+                        OnDuplicate::First => {
+                            self.duplicates += 1;
+                            Ok(())
+                        }
+                        OnDuplicate::Error => {
+                            Err(Error::new(ErrorKind::Invalid("duplicate key in the merged inputs".into()), rec.offset)
+                                .in_db(e.db)
+                                .for_key(&e.key.decode()?))
+                        }
+                    };
+                }
+                self.next.record(rec)
+            }
+            RecordKind::Aux { key, .. } => {
+                if self.aux.insert(key.decode()?.into_owned()) {
+                    self.next.record(rec)
+                } else {
+                    Ok(())
+                }
+            }
+            RecordKind::Function { code } => {
+                let code = code.decode()?;
+                let name = crate::read::function_name(&code).unwrap_or_default();
+                match self.functions.get(&name) {
+                    Some(prev) if prev.as_slice() == code.as_ref() => Ok(()),
+                    Some(_) => Err(Error::new(
+                        ErrorKind::Invalid(format!("function library {name:?} differs between inputs")),
+                        rec.offset,
+                    )),
+                    None => {
+                        self.functions.insert(name, code.into_owned());
+                        self.next.record(rec)
+                    }
+                }
+            }
+            RecordKind::ResizeDb { .. } => Ok(()),
+            _ => self.next.record(rec),
+        }
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.next.finish()
+    }
+}
+
+/// Per-shard key counts, gathered by a first pass so each shard's RESIZEDB and SLOT_INFO hints are exact.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShardHints {
+    /// Keys in database 0 of the shard.
+    pub keys: u64,
+    /// Of which with an expiry.
+    pub expires: u64,
+    /// Per slot: keys and keys with an expiry.
+    pub slots: BTreeMap<u16, (u64, u64)>,
+}
+
+/// Counts keys per shard (database 0 only) for [`ClusterSplit`]'s hints.
+pub fn shard_hints(source: &mut dyn RecordSource, layout: &ShardLayout) -> Result<Vec<ShardHints>> {
+    let mut hints = vec![ShardHints::default(); layout.len()];
+    while let Some(rec) = source.next_rec()? {
+        if let RecordKind::Entry(e) = rec.kind
+            && e.db == 0
+        {
+            let key = e.key.decode()?;
+            let slot = crate::cluster::key_hash_slot(&key);
+            let h = &mut hints[layout.shard_of(&key)];
+            let exp = u64::from(e.expiry.is_some());
+            h.keys += 1;
+            h.expires += exp;
+            let s = h.slots.entry(slot).or_default();
+            s.0 += 1;
+            s.1 += exp;
+        }
+    }
+    Ok(hints)
+}
+
+/// Routes keys of database 0 to one sink per shard by hash slot; every shard gets the AUX fields, function
+/// libraries and module AUX records, so each is a complete RDB. Keys in other databases are counted and dropped
+/// (a cluster has database 0 only).
+pub struct ClusterSplit<S> {
+    layout: ShardLayout,
+    shards: Vec<S>,
+    hints: Option<Vec<ShardHints>>,
+    db: u64,
+    opened: Vec<bool>,
+    keys: Vec<u64>,
+    dropped: BTreeMap<u64, u64>,
+    buf: Vec<u8>,
+}
+
+impl<S: RecordSink> ClusterSplit<S> {
+    /// A splitter over `shards` (one sink per shard of `layout`, in order). With `hints` (from
+    /// [`shard_hints`]), each shard gets exact RESIZEDB and, for Redis ≥ 7.4 targets, SLOT_INFO records.
+    pub fn new(layout: ShardLayout, shards: Vec<S>, hints: Option<Vec<ShardHints>>) -> Result<Self> {
+        if shards.len() != layout.len() || hints.as_ref().is_some_and(|h| h.len() != layout.len()) {
+            return Err(Error::without_offset(ErrorKind::Invalid(format!(
+                "{} shard outputs for a layout of {} shards",
+                shards.len(),
+                layout.len()
+            ))));
+        }
+        let n = shards.len();
+        Ok(ClusterSplit {
+            layout,
+            shards,
+            hints,
+            db: 0,
+            opened: vec![false; n],
+            keys: vec![0; n],
+            dropped: BTreeMap::new(),
+            buf: Vec::new(),
+        })
+    }
+
+    /// Keys routed to each shard.
+    pub fn keys_per_shard(&self) -> &[u64] {
+        &self.keys
+    }
+
+    /// Keys dropped because they are not in database 0, per database.
+    pub fn dropped_keys(&self) -> &BTreeMap<u64, u64> {
+        &self.dropped
+    }
+
+    /// The shard sinks.
+    pub fn shards(&self) -> &[S] {
+        &self.shards
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> &ShardLayout {
+        &self.layout
+    }
+
+    /// Consumes the splitter, returning the shard sinks.
+    pub fn into_shards(self) -> Vec<S> {
+        self.shards
+    }
+
+    /// Writes SELECTDB 0 (and hints) to shard `i` before its first key.
+    fn open(&mut self, i: usize, offset: u64) -> Result<()> {
+        select_db_bytes(0, &mut self.buf);
+        let rec = Record { offset, raw: &self.buf, kind: RecordKind::SelectDb { db: 0 } };
+        self.shards[i].record(&rec)?;
+        if let Some(h) = self.hints.as_ref().map(|h| h[i].clone()) {
+            self.buf.clear();
+            self.buf.push(0xFB);
+            encode_length(h.keys, &mut self.buf);
+            encode_length(h.expires, &mut self.buf);
+            let rec = Record {
+                offset,
+                raw: &self.buf,
+                kind: RecordKind::ResizeDb { db_size: h.keys, expires_size: h.expires },
+            };
+            self.shards[i].record(&rec)?;
+            for (slot, (k, x)) in &h.slots {
+                self.buf.clear();
+                self.buf.push(0xF4);
+                encode_length(u64::from(*slot), &mut self.buf);
+                encode_length(*k, &mut self.buf);
+                encode_length(*x, &mut self.buf);
+                let rec = Record {
+                    offset,
+                    raw: &self.buf,
+                    kind: RecordKind::SlotInfo { slot: u64::from(*slot), size: *k, expires_size: *x },
+                };
+                self.shards[i].record(&rec)?;
+            }
+        }
+        self.opened[i] = true;
+        Ok(())
+    }
+}
+
+impl<S: RecordSink> RecordSink for ClusterSplit<S> {
+    fn record(&mut self, rec: &Record<'_>) -> Result<()> {
+        match rec.kind {
+            RecordKind::SelectDb { db } => {
+                self.db = db;
+                Ok(())
+            }
+            // Hints are per shard: recomputed in `open` from the first pass, or left out.
+            RecordKind::ResizeDb { .. } | RecordKind::SlotInfo { .. } => Ok(()),
+            RecordKind::Entry(e) => {
+                if e.db != 0 {
+                    *self.dropped.entry(e.db).or_default() += 1;
+                    return Ok(());
+                }
+                let key = e.key.decode()?;
+                let i = self.layout.shard_of(&key);
+                if !self.opened[i] {
+                    self.open(i, rec.offset)?;
+                }
+                self.keys[i] += 1;
+                self.shards[i].record(rec)
+            }
+            _ => {
+                for s in &mut self.shards {
+                    s.record(rec)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        for s in &mut self.shards {
+            s.finish()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,506 @@
+//! The jobs rdbkit exists for — convert, split, export, import — composed from readers, sinks and writers, each
+//! returning a report of what was kept and what was dropped and why.
+//!
+//! Every job first surveys its inputs (versions, keys per database, what the target cannot hold) and refuses
+//! before writing anything when a conversion would lose data without `lossy`. Outputs are written through
+//! caller-provided writers; the CLI gives them [`crate::io::AtomicFile`]s so a failure leaves no file behind.
+
+use crate::cluster::ShardLayout;
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::crc::Crc64;
+use crate::input::Input;
+use crate::read::{Encoding, Header, LogicalType, ReadOptions, RecordKind};
+use crate::transform::{
+    ClusterSplit, DbFilter, DbRules, Dedup, Dropped, KeyFilter, KeyFilterCounts, OnDuplicate, RecordSink, WriterSink,
+    drive, glob::Glob, shard_hints,
+};
+use crate::write::encode::EncodeOptions;
+use crate::write::{RdbWriter, WriterOptions};
+use std::collections::BTreeMap;
+use std::io::Write;
+
+/// What the target version cannot hold of one key or record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Database of the key, if it is a key.
+    pub db: Option<u64>,
+    /// The key, or `None` for a function library / module AUX record.
+    pub key: Option<Vec<u8>>,
+    /// The feature the target lacks.
+    pub feature: String,
+}
+
+/// The part of a value's encoding that a target cannot hold even after re-encoding, if any.
+pub fn feature_gap(enc: Encoding, target: Header) -> Option<&'static str> {
+    if enc.allowed_in(target) {
+        return None;
+    }
+    let level = target.redis_level();
+    let ttl_target = matches!(
+        (target.flavor, target.version),
+        (crate::read::Flavor::Redis, 12..) | (crate::read::Flavor::Valkey, _)
+    );
+    match enc {
+        Encoding::StreamV1 | Encoding::StreamV2 | Encoding::StreamV3 if level < 9 => Some("stream (needs RDB 9+)"),
+        Encoding::Module2 if level < 8 => Some("module value (needs RDB 8+)"),
+        Encoding::HashMetadata
+        | Encoding::HashListpackEx
+        | Encoding::HashMetadataPreGa
+        | Encoding::HashListpackExPreGa
+        | Encoding::ValkeyHash2
+            if !ttl_target =>
+        {
+            Some("hash field TTLs (need REDIS0012 or VALKEY080)")
+        }
+        _ => None,
+    }
+}
+
+/// Which keys a job keeps: database rules, a glob, types, expiry.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Database limit, selection and moves.
+    pub dbs: DbRules,
+    /// Keep keys matching this Redis glob.
+    pub pattern: Option<Vec<u8>>,
+    /// Keep keys of these types.
+    pub types: Option<Vec<LogicalType>>,
+    /// Drop keys whose expiry is at or before this time (ms since the epoch).
+    pub drop_expired_at: Option<i64>,
+}
+
+impl Selection {
+    fn keeps(&self, e: &crate::read::Entry<'_>, glob: Option<&Glob>) -> Result<bool> {
+        if self.dbs.map(e.db).is_none() {
+            return Ok(false);
+        }
+        if let Some(now) = self.drop_expired_at
+            && e.expiry.is_some_and(|x| x.as_millis() <= now)
+        {
+            return Ok(false);
+        }
+        if let Some(t) = &self.types
+            && !t.contains(&e.value.logical_type())
+        {
+            return Ok(false);
+        }
+        if let Some(g) = glob
+            && !g.matches(&e.key.decode()?)
+        {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+/// What a survey found in one input.
+#[derive(Debug, Clone, Default)]
+pub struct InputSummary {
+    /// Input name.
+    pub name: String,
+    /// Magic text, e.g. `REDIS0011`.
+    pub magic: String,
+    /// RDB version.
+    pub version: u32,
+    /// Size of the file as stored.
+    pub file_len: u64,
+    /// Keys per database.
+    pub keys: BTreeMap<u64, u64>,
+    /// Keys with an expiry per database.
+    pub expires: BTreeMap<u64, u64>,
+    /// Keys already expired at the survey's reference time, per database.
+    pub expired: BTreeMap<u64, u64>,
+    /// Function library names.
+    pub functions: Vec<String>,
+    /// Modules whose values or AUX data the input holds (the target must have them loaded).
+    pub modules: BTreeMap<String, u64>,
+    /// What the target cannot hold (only kept keys are checked).
+    pub problems: Vec<Problem>,
+}
+
+/// Reads `input` once, counting keys and finding what `target` cannot hold among the keys `sel` keeps.
+pub fn survey(
+    input: &Input,
+    target: Header,
+    sel: &Selection,
+    now_ms: i64,
+    modules: Option<&[String]>,
+) -> Result<InputSummary> {
+    let missing = |name: &str| modules.is_some_and(|m| !m.iter().any(|x| x == name));
+    let glob = sel.pattern.as_deref().map(Glob::new);
+    input.with_source(ReadOptions::fast(), |src| {
+        let header = src.header();
+        let mut s = InputSummary {
+            name: input.name().to_string(),
+            magic: header.magic(),
+            version: header.version,
+            file_len: input.file_len(),
+            ..InputSummary::default()
+        };
+        while let Some(rec) = src.next_rec()? {
+            match rec.kind {
+                RecordKind::Entry(e) => {
+                    *s.keys.entry(e.db).or_default() += 1;
+                    if let Some(x) = e.expiry {
+                        *s.expires.entry(e.db).or_default() += 1;
+                        if x.as_millis() <= now_ms {
+                            *s.expired.entry(e.db).or_default() += 1;
+                        }
+                    }
+                    if e.value.encoding == Encoding::Module2
+                        && let Ok((id, _)) = e.value.module()
+                    {
+                        let name = crate::read::module::module_name(id).0;
+                        if missing(&name) && sel.keeps(&e, glob.as_ref())? {
+                            s.problems.push(Problem {
+                                db: Some(e.db),
+                                key: Some(e.key.decode()?.into_owned()),
+                                feature: format!("module value of {name} (the target server lacks module {name})"),
+                            });
+                        }
+                        *s.modules.entry(name).or_default() += 1;
+                    }
+                    if let Some(f) = feature_gap(e.value.encoding, target)
+                        && sel.keeps(&e, glob.as_ref())?
+                    {
+                        s.problems.push(Problem {
+                            db: Some(e.db),
+                            key: Some(e.key.decode()?.into_owned()),
+                            feature: f.to_string(),
+                        });
+                    }
+                }
+                RecordKind::Function { code } => {
+                    let code = code.decode()?;
+                    let name = crate::read::function_name(&code).unwrap_or_else(|| "?".into());
+                    if target.redis_level() < 10 {
+                        s.problems.push(Problem {
+                            db: None,
+                            key: None,
+                            feature: format!("function library {name:?} (needs RDB 10+)"),
+                        });
+                    }
+                    s.functions.push(name);
+                }
+                RecordKind::ModuleAux(aux) => {
+                    let name = aux.name().0;
+                    if target.redis_level() < 9 || missing(&name) {
+                        s.problems.push(Problem {
+                            db: None,
+                            key: None,
+                            feature: format!(
+                                "module aux data of {name} (needs RDB 9+ and module {name} on the target)"
+                            ),
+                        });
+                    }
+                    s.modules.entry(name).or_default();
+                }
+                _ => {}
+            }
+        }
+        Ok(s)
+    })
+}
+
+/// A progress callback: called with (bytes of input done, total bytes of input) as records pass.
+#[derive(Clone)]
+pub struct ProgressHook(pub std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>);
+
+impl std::fmt::Debug for ProgressHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressHook")
+    }
+}
+
+/// Calls the progress hook about every MiB of input.
+struct Progress<S> {
+    next: S,
+    hook: Option<ProgressHook>,
+    base: u64,
+    total: u64,
+    last: u64,
+}
+
+impl<S: RecordSink> RecordSink for Progress<S> {
+    fn record(&mut self, rec: &crate::read::Record<'_>) -> Result<()> {
+        if let Some(h) = &self.hook {
+            let done = self.base + rec.offset + rec.raw.len() as u64;
+            if done >= self.last + (1 << 20) || matches!(rec.kind, RecordKind::Eof { .. }) {
+                self.last = done;
+                (h.0)(done.min(self.total), self.total);
+            }
+        }
+        self.next.record(rec)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.next.finish()
+    }
+}
+
+/// Options shared by every writing job.
+#[derive(Debug, Clone)]
+pub struct JobOptions {
+    /// The header to write.
+    pub target: Header,
+    /// Drop what the target cannot hold (and report it) instead of refusing.
+    pub lossy: bool,
+    /// Which keys to keep.
+    pub selection: Selection,
+    /// Duplicate keys across inputs.
+    pub on_duplicate: OnDuplicate,
+    /// Value encoding options.
+    pub encode: EncodeOptions,
+    /// Reference time for expiry checks (ms since the epoch).
+    pub now_ms: i64,
+    /// Called as the writing pass advances.
+    pub progress: Option<ProgressHook>,
+    /// Module types the target server has (`None`: not checked, e.g. for a bare `--rdb-version`). Values and
+    /// AUX data of other modules cannot load there.
+    pub modules: Option<Vec<String>>,
+}
+
+impl JobOptions {
+    /// Defaults for `target`: refuse lossy conversions, keep everything, fail on duplicate keys.
+    pub fn new(target: Header) -> Self {
+        JobOptions {
+            target,
+            lossy: false,
+            selection: Selection::default(),
+            on_duplicate: OnDuplicate::Error,
+            encode: EncodeOptions::default(),
+            now_ms: now_ms(),
+            progress: None,
+            modules: None,
+        }
+    }
+}
+
+/// The current time in ms since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// One output written.
+#[derive(Debug, Clone, Default)]
+pub struct OutputSummary {
+    /// Keys written per database.
+    pub keys: BTreeMap<u64, u64>,
+    /// Bytes written (after page padding or gzip, as given to the output writer).
+    pub bytes: u64,
+    /// CRC-64 (Redis variant) of the bytes written, to detect an altered output.
+    pub file_crc64: u64,
+}
+
+/// What a job did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// The target magic.
+    pub target: String,
+    /// What each input holds.
+    pub inputs: Vec<InputSummary>,
+    /// Keys dropped because their database is not kept (over the limit, not selected, or not 0 for a
+    /// cluster), per source database.
+    pub dropped_db: BTreeMap<u64, u64>,
+    /// Keys dropped by the key filters.
+    pub filtered: KeyFilterCounts,
+    /// Duplicate keys skipped (policy `first`).
+    pub duplicates: u64,
+    /// Parts a lossy conversion dropped.
+    pub lossy: Vec<Dropped>,
+    /// Keys re-encoded for the target (the rest were copied byte for byte).
+    pub re_encoded: u64,
+    /// The outputs, in order (one, or one per shard).
+    pub outputs: Vec<OutputSummary>,
+}
+
+/// Checks every input against the target; an error lists what cannot be represented (unless `lossy`).
+fn survey_all(inputs: &[Input], opts: &JobOptions) -> Result<Vec<InputSummary>> {
+    let mut out = Vec::new();
+    for input in inputs {
+        out.push(survey(input, opts.target, &opts.selection, opts.now_ms, opts.modules.as_deref())?);
+    }
+    if !opts.lossy {
+        let problems: Vec<String> = out
+            .iter()
+            .flat_map(|s| {
+                s.problems.iter().map(move |p| match &p.key {
+                    Some(k) => {
+                        format!("{}: db {} key {}: {}", s.name, p.db.unwrap_or(0), crate::escape_bytes(k), p.feature)
+                    }
+                    None => format!("{}: {}", s.name, p.feature),
+                })
+            })
+            .collect();
+        if !problems.is_empty() {
+            let shown = problems.iter().take(50).cloned().collect::<Vec<_>>().join("\n  ");
+            let more =
+                if problems.len() > 50 { format!("\n  … and {} more", problems.len() - 50) } else { String::new() };
+            return Err(Error::without_offset(ErrorKind::Unrepresentable(format!(
+                "{} item(s) cannot be written to {} (use --lossy to drop them):\n  {shown}{more}",
+                problems.len(),
+                opts.target.magic()
+            ))));
+        }
+    }
+    Ok(out)
+}
+
+/// Counts bytes and their CRC-64 on the way to the output.
+struct Tally<W> {
+    inner: W,
+    bytes: u64,
+    crc: Crc64,
+}
+
+impl<W: Write> Write for Tally<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn writer_sink<W: Write>(out: W, opts: &JobOptions) -> Result<WriterSink<Tally<W>>> {
+    let w = RdbWriter::with_options(
+        Tally { inner: out, bytes: 0, crc: Crc64::new() },
+        opts.target,
+        WriterOptions { encode: EncodeOptions { lossy: opts.lossy, ..opts.encode }, checksum_disabled: false },
+    )?;
+    Ok(WriterSink::from_writer(w, opts.lossy).with_modules(opts.modules.clone()))
+}
+
+/// Reads every input through the selection filters into `sink`.
+fn run_filters<S: RecordSink>(inputs: &[Input], opts: &JobOptions, merge: bool, sink: S) -> Result<Filtered<S>> {
+    let sel = &opts.selection;
+    // Only a merge (or a database move) can produce duplicate keys; a single input keeps no per-key state.
+    let dedup =
+        if merge || !sel.dbs.moves.is_empty() { Dedup::new(sink, opts.on_duplicate) } else { Dedup::inactive(sink) };
+    let dbs = DbFilter::new(dedup, sel.dbs.clone());
+    let mut keys = KeyFilter::new(dbs);
+    if let Some(p) = &sel.pattern {
+        keys = keys.matching(p);
+    }
+    if let Some(t) = &sel.types {
+        keys = keys.of_types(t.clone());
+    }
+    if let Some(now) = sel.drop_expired_at {
+        keys = keys.drop_expired_at(now);
+    }
+    // Progress counts (decompressed) record offsets against the inputs' sizes; for gzip inputs the total is an
+    // estimate.
+    let total = inputs.iter().map(|i| i.bytes().map_or(i.file_len(), |b| b.len() as u64)).sum();
+    let mut progress = Progress { next: keys, hook: opts.progress.clone(), base: 0, total, last: 0 };
+    for input in inputs {
+        input.with_source(ReadOptions::fast(), |src| drive(src, &mut progress))?;
+        progress.base += input.bytes().map_or(input.file_len(), |b| b.len() as u64);
+    }
+    progress.finish()?;
+    let keys = progress.next;
+    let filtered = keys.counts();
+    let dbs = keys.into_inner();
+    let dropped_db = dbs.dropped_keys().clone();
+    let dedup = dbs.into_inner();
+    let duplicates = dedup.duplicates();
+    Ok(Filtered { sink: dedup.into_inner(), filtered, dropped_db, duplicates })
+}
+
+struct Filtered<S> {
+    sink: S,
+    filtered: KeyFilterCounts,
+    dropped_db: BTreeMap<u64, u64>,
+    duplicates: u64,
+}
+
+/// Converts (and merges) `inputs` into one RDB for `opts.target`, written to `out`. Returns the output writer
+/// (finish it: e.g. [`crate::io::AtomicFile::finish`]) and the report.
+pub fn convert<W: Write>(inputs: &[Input], out: W, opts: &JobOptions) -> Result<(W, Report)> {
+    let summaries = survey_all(inputs, opts)?;
+    let sink = writer_sink(out, opts)?;
+    let f = run_filters(inputs, opts, inputs.len() > 1, sink)?;
+    let mut report = Report {
+        target: opts.target.magic(),
+        inputs: summaries,
+        dropped_db: f.dropped_db,
+        filtered: f.filtered,
+        duplicates: f.duplicates,
+        lossy: f.sink.dropped().to_vec(),
+        re_encoded: f.sink.re_encoded(),
+        outputs: Vec::new(),
+    };
+    let keys = f.sink.keys_per_db().clone();
+    let tally = f.sink.into_output().ok_or_else(|| Error::without_offset(ErrorKind::Invalid("no output".into())))?;
+    report.outputs.push(OutputSummary { keys, bytes: tally.bytes, file_crc64: tally.crc.value() });
+    Ok((tally.inner, report))
+}
+
+/// Splits (and merges) `inputs` into one RDB per shard of `layout`: database 0 only, keys routed by hash slot,
+/// AUX fields and functions in every shard, exact RESIZEDB (and SLOT_INFO for Redis ≥ 7.4) hints. `outputs`
+/// must hold one writer per shard, in layout order.
+pub fn split<W: Write>(
+    inputs: &[Input],
+    layout: ShardLayout,
+    outputs: Vec<W>,
+    opts: &JobOptions,
+) -> Result<(Vec<W>, Report)> {
+    let mut opts = opts.clone();
+    // A cluster has database 0 only.
+    opts.selection.dbs.limit = Some(opts.selection.dbs.limit.map_or(1, |l| l.min(1)));
+    let summaries = survey_all(inputs, &opts)?;
+    let mut hints = vec![crate::transform::ShardHints::default(); layout.len()];
+    for input in inputs {
+        let h = input.with_source(ReadOptions::fast(), |src| shard_hints(src, &layout))?;
+        for (acc, h) in hints.iter_mut().zip(h) {
+            acc.keys += h.keys;
+            acc.expires += h.expires;
+            for (slot, (k, x)) in h.slots {
+                let e = acc.slots.entry(slot).or_default();
+                e.0 += k;
+                e.1 += x;
+            }
+        }
+    }
+    // Hints count every db-0 key; with filters or duplicates they are upper bounds, which Redis accepts.
+    let sinks = outputs.into_iter().map(|o| writer_sink(o, &opts)).collect::<Result<Vec<_>>>()?;
+    let splitter = ClusterSplit::new(layout, sinks, Some(hints))?;
+    let f = run_filters(inputs, &opts, inputs.len() > 1, splitter)?;
+    let mut report = Report {
+        target: opts.target.magic(),
+        inputs: summaries,
+        dropped_db: f.dropped_db,
+        filtered: f.filtered,
+        duplicates: f.duplicates,
+        ..Report::default()
+    };
+    let mut outs = Vec::new();
+    for s in f.sink.into_shards() {
+        report.lossy.extend_from_slice(s.dropped());
+        report.re_encoded += s.re_encoded();
+        let keys = s.keys_per_db().clone();
+        let tally = s.into_output().ok_or_else(|| Error::without_offset(ErrorKind::Invalid("no output".into())))?;
+        report.outputs.push(OutputSummary { keys, bytes: tally.bytes, file_crc64: tally.crc.value() });
+        outs.push(tally.inner);
+    }
+    Ok((outs, report))
+}
+
+/// Database limits of managed cache tiers (Azure Cache for Redis): Basic/Standard `c0`–`c6`, Premium `p1`–`p5`,
+/// `enterprise` (database 0 only).
+pub fn tier_databases(tier: &str) -> Option<u64> {
+    Some(match tier.to_ascii_lowercase().as_str() {
+        "c0" | "c1" | "c2" | "c3" => 16,
+        "c4" => 32,
+        "c5" => 48,
+        "c6" => 64,
+        "p1" => 16,
+        "p2" => 32,
+        "p3" => 48,
+        "p4" | "p5" => 64,
+        "enterprise" | "e" => 1,
+        _ => return None,
+    })
+}

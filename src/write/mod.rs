@@ -1,0 +1,410 @@
+//! Writing RDB files: [`RdbWriter`] turns records into bytes for one target (magic + version), streaming, and
+//! appends EOF and the CRC-64 in [`RdbWriter::finish`].
+//!
+//! Records read by this crate can be passed through untouched ([`RdbWriter::raw_record`]) when their encoding is
+//! valid for the target — reading a file and writing every record through at the same version reproduces it
+//! byte for byte — or re-encoded from their decoded form ([`RdbWriter::entry`]) with the encodings Redis would
+//! choose for the target version (see [`encode`]).
+
+pub mod encode;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::crc::Crc64;
+use crate::format::length::encode_length;
+use crate::format::lzf::Compressor;
+use crate::format::string::{Compression, encode_str};
+use crate::read::module::ModuleAux;
+use crate::read::{Encoding, Expiry, Flavor, Header, OwnedValue, Record, RecordKind};
+use encode::{EncodeOptions, Encoder, Unrepresentable};
+use std::io::Write;
+
+/// Whether the footer carries a real checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumMode {
+    /// Compute and store the CRC-64 (RDB ≥ 5).
+    Compute,
+    /// Store 0, "checksum disabled", as Redis does with `rdbchecksum no`.
+    Disabled,
+}
+
+/// Options of an [`RdbWriter`].
+#[derive(Debug, Clone, Default)]
+pub struct WriterOptions {
+    /// Value encoding options (thresholds, compression, lossy conversion).
+    pub encode: EncodeOptions,
+    /// Store 0 instead of the CRC-64 (only for reproducing files written with `rdbchecksum no`).
+    pub checksum_disabled: bool,
+}
+
+/// Expiry and eviction metadata of a key record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EntryMeta {
+    /// Absolute expiry.
+    pub expiry: Option<Expiry>,
+    /// LRU idle seconds (written for RDB ≥ 9 only).
+    pub idle: Option<u64>,
+    /// LFU counter (written for RDB ≥ 9 only).
+    pub freq: Option<u8>,
+}
+
+/// Writes an RDB file to `W`, one record at a time. Memory holds one record, never the file.
+///
+/// ```
+/// use rdbkit::read::{Flavor, Header, OwnedValue, SliceReader};
+/// use rdbkit::write::{EntryMeta, RdbWriter};
+/// # fn main() -> rdbkit::Result<()> {
+/// let mut w = RdbWriter::new(Vec::new(), Header::new(Flavor::Redis, 11))?;
+/// w.aux(b"redis-ver", b"7.2.0")?;
+/// w.select_db(0)?;
+/// w.entry(b"greeting", &OwnedValue::String(b"hello".to_vec()), EntryMeta::default())?;
+/// let bytes = w.finish()?;
+/// let keys: Vec<_> = SliceReader::new(&bytes)?.filter_map(|r| match r.ok()?.kind {
+///     rdbkit::read::RecordKind::Entry(e) => Some(e.key.decode().ok()?.into_owned()),
+///     _ => None,
+/// }).collect();
+/// assert_eq!(keys, [b"greeting".to_vec()]);
+/// # Ok(()) }
+/// ```
+pub struct RdbWriter<W: Write> {
+    inner: Option<W>,
+    header: Header,
+    crc: Crc64,
+    buf: Vec<u8>,
+    written: u64,
+    checksum: ChecksumMode,
+    db: Option<u64>,
+    encoder: Encoder,
+    lzf: Compressor,
+    compression: Compression,
+    lossy: bool,
+}
+
+impl<W: Write> std::fmt::Debug for RdbWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RdbWriter")
+            .field("header", &self.header)
+            .field("written", &self.written)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Flushes the staging buffer once it holds this much, so writes to the inner writer are large.
+const FLUSH_AT: usize = 256 * 1024;
+
+impl<W: Write> RdbWriter<W> {
+    /// A writer for `header` with default options; writes the magic.
+    pub fn new(inner: W, header: Header) -> Result<Self> {
+        Self::with_options(inner, header, WriterOptions::default())
+    }
+
+    /// A writer with options; writes the magic.
+    pub fn with_options(inner: W, header: Header, opts: WriterOptions) -> Result<Self> {
+        if Header::parse(&header.magic_bytes()).is_err() {
+            return Err(Error::without_offset(ErrorKind::Invalid(format!(
+                "cannot write RDB version {} ({})",
+                header.version,
+                header.magic()
+            ))));
+        }
+        let compression = opts.encode.compression;
+        let lossy = opts.encode.lossy;
+        let mut w = RdbWriter {
+            inner: Some(inner),
+            header,
+            crc: Crc64::new(),
+            buf: Vec::with_capacity(FLUSH_AT * 2),
+            written: 0,
+            checksum: if opts.checksum_disabled { ChecksumMode::Disabled } else { ChecksumMode::Compute },
+            db: None,
+            encoder: Encoder::new(opts.encode),
+            lzf: Compressor::new(),
+            compression,
+            lossy,
+        };
+        w.buf.extend_from_slice(&header.magic_bytes());
+        Ok(w)
+    }
+
+    /// The target header.
+    pub fn header(&self) -> Header {
+        self.header
+    }
+
+    /// Bytes written so far (including what is still staged).
+    pub fn bytes_written(&self) -> u64 {
+        self.written + self.buf.len() as u64
+    }
+
+    /// The inner writer.
+    pub fn get_ref(&self) -> &W {
+        self.inner.as_ref().expect("inner writer present until finish")
+    }
+
+    fn maybe_flush(&mut self) -> Result<()> {
+        if self.buf.len() >= FLUSH_AT {
+            self.flush_buf()?;
+        }
+        Ok(())
+    }
+
+    fn flush_buf(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.crc.update(&self.buf);
+        let inner = self.inner.as_mut().ok_or_else(finished_error)?;
+        inner.write_all(&self.buf)?;
+        self.written += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn str(&mut self, s: &[u8]) {
+        encode_str(s, self.compression, &mut self.lzf, &mut self.buf);
+    }
+
+    /// Writes an AUX field (RDB ≥ 7; silently skipped for older targets, which have no AUX records).
+    pub fn aux(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        if self.header.redis_level() < 7 {
+            return Ok(());
+        }
+        self.buf.push(0xFA);
+        self.str(key);
+        self.str(value);
+        self.maybe_flush()
+    }
+
+    /// Writes SELECTDB.
+    pub fn select_db(&mut self, db: u64) -> Result<()> {
+        self.buf.push(0xFE);
+        encode_length(db, &mut self.buf);
+        self.db = Some(db);
+        self.maybe_flush()
+    }
+
+    /// The database of the last SELECTDB written.
+    pub fn current_db(&self) -> Option<u64> {
+        self.db
+    }
+
+    /// Writes RESIZEDB hints (RDB ≥ 7; skipped for older targets).
+    pub fn resize_db(&mut self, db_size: u64, expires_size: u64) -> Result<()> {
+        if self.header.redis_level() < 7 {
+            return Ok(());
+        }
+        self.buf.push(0xFB);
+        encode_length(db_size, &mut self.buf);
+        encode_length(expires_size, &mut self.buf);
+        self.maybe_flush()
+    }
+
+    /// Writes a function library (RDB ≥ 10).
+    pub fn function(&mut self, code: &[u8]) -> Result<()> {
+        if self.header.redis_level() < 10 {
+            return Err(unrepresentable(self.header, "function libraries", 10));
+        }
+        self.buf.push(0xF5);
+        self.str(code);
+        self.maybe_flush()
+    }
+
+    /// Writes a module AUX record (RDB ≥ 9), payload passed through.
+    pub fn module_aux(&mut self, aux: &ModuleAux<'_>) -> Result<()> {
+        if self.header.redis_level() < 9 {
+            return Err(unrepresentable(self.header, "module aux data", 9));
+        }
+        self.buf.push(0xF7);
+        encode_length(aux.module_id, &mut self.buf);
+        encode_length(2, &mut self.buf);
+        encode_length(aux.when, &mut self.buf);
+        self.buf.extend_from_slice(aux.payload);
+        self.maybe_flush()
+    }
+
+    /// Writes SLOT_INFO (Redis RDB ≥ 12 only; skipped for other targets, which rebuild it on load).
+    pub fn slot_info(&mut self, slot: u64, size: u64, expires_size: u64) -> Result<()> {
+        if self.header.flavor != Flavor::Redis || self.header.version < 12 {
+            return Ok(());
+        }
+        self.buf.push(0xF4);
+        encode_length(slot, &mut self.buf);
+        encode_length(size, &mut self.buf);
+        encode_length(expires_size, &mut self.buf);
+        self.maybe_flush()
+    }
+
+    /// Writes the expiry/idle/freq prefix. An expiry RDB 1-2 cannot hold (32-bit seconds) is an error, or with
+    /// `lossy` clamped to the largest one they can (and reported).
+    fn meta(&mut self, meta: EntryMeta) -> std::result::Result<Option<Unrepresentable>, Unrepresentable> {
+        let mut dropped = None;
+        if let Some(exp) = meta.expiry {
+            if self.header.redis_level() >= 3 {
+                self.buf.push(0xFC);
+                self.buf.extend_from_slice(&exp.as_millis().to_le_bytes());
+            } else {
+                // RDB < 3 only has second precision: round up so the key never expires early.
+                let ms = exp.as_millis();
+                let s = ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) != 0);
+                let secs = match i32::try_from(s) {
+                    Ok(v) => v,
+                    Err(_) if self.lossy => {
+                        dropped = Some(Unrepresentable::KeyExpiryOutOfRange { expire_ms: ms });
+                        if s < 0 { i32::MIN } else { i32::MAX }
+                    }
+                    Err(_) => return Err(Unrepresentable::KeyExpiryOutOfRange { expire_ms: ms }),
+                };
+                self.buf.push(0xFD);
+                self.buf.extend_from_slice(&secs.to_le_bytes());
+            }
+        }
+        if self.header.redis_level() >= 9 {
+            if let Some(idle) = meta.idle {
+                self.buf.push(0xF8);
+                encode_length(idle, &mut self.buf);
+            }
+            if let Some(freq) = meta.freq {
+                self.buf.extend_from_slice(&[0xF9, freq]);
+            }
+        }
+        Ok(dropped)
+    }
+
+    fn unrepresentable_key(&self, key: &[u8], u: Unrepresentable) -> Error {
+        Error::without_offset(ErrorKind::Unrepresentable(format!(
+            "key {} cannot be written to {}: {u}",
+            crate::escape_bytes(key),
+            self.header.magic()
+        )))
+        .for_key(key)
+    }
+
+    /// Writes a key with an already-encoded value body (`raw`, as in [`crate::read::Value::raw`]).
+    pub fn entry_encoded(&mut self, key: &[u8], encoding: Encoding, raw: &[u8], meta: EntryMeta) -> Result<()> {
+        if !encoding.allowed_in(self.header) {
+            return Err(Error::without_offset(ErrorKind::Invalid(format!(
+                "encoding {} (type {}) cannot be written to {}",
+                encoding.name(),
+                encoding.type_byte(),
+                self.header.magic()
+            ))));
+        }
+        let start = self.buf.len();
+        if let Err(u) = self.meta(meta) {
+            self.buf.truncate(start);
+            return Err(self.unrepresentable_key(key, u));
+        }
+        self.buf.push(encoding.type_byte());
+        self.str(key);
+        self.buf.extend_from_slice(raw);
+        self.maybe_flush()
+    }
+
+    /// Writes a key, encoding its value the way Redis would for the target version. Returns what a lossy
+    /// conversion dropped (empty unless the encode options say `lossy`); without `lossy`, a value the target
+    /// cannot hold is an error naming the feature.
+    pub fn entry(&mut self, key: &[u8], value: &OwnedValue, meta: EntryMeta) -> Result<Vec<Unrepresentable>> {
+        let start = self.buf.len();
+        let meta_dropped = match self.meta(meta) {
+            Ok(d) => d,
+            Err(u) => {
+                self.buf.truncate(start);
+                return Err(self.unrepresentable_key(key, u));
+            }
+        };
+        let type_pos = self.buf.len();
+        self.buf.push(0);
+        encode_str(key, self.compression, &mut self.lzf, &mut self.buf);
+        match self.encoder.encode(value, self.header, &mut self.buf) {
+            Ok(enc) => {
+                self.buf[type_pos] = enc.encoding.type_byte();
+                self.maybe_flush()?;
+                let mut dropped = enc.dropped;
+                dropped.extend(meta_dropped);
+                Ok(dropped)
+            }
+            Err(u) => {
+                self.buf.truncate(start);
+                Err(self.unrepresentable_key(key, u))
+            }
+        }
+    }
+
+    /// Writes a record read by this crate unchanged. Its encoding must be valid for the target (use
+    /// [`RdbWriter::entry`] to re-encode otherwise); EOF records are ignored (write [`RdbWriter::finish`]).
+    /// SELECTDB records update the writer's current database.
+    pub fn raw_record(&mut self, rec: &Record<'_>) -> Result<()> {
+        match rec.kind {
+            RecordKind::Eof { .. } => return Ok(()),
+            RecordKind::Entry(e) => {
+                if !e.value.encoding.allowed_in(self.header) {
+                    return Err(Error::new(
+                        ErrorKind::Invalid(format!(
+                            "encoding {} cannot be passed through to {}",
+                            e.value.encoding.name(),
+                            self.header.magic()
+                        )),
+                        rec.offset,
+                    ));
+                }
+                let level = self.header.redis_level();
+                if (level < 9 && (e.idle.is_some() || e.freq.is_some()))
+                    || (level < 3 && matches!(e.expiry, Some(Expiry::Millis(_))))
+                {
+                    // IDLE/FREQ opcodes do not exist before RDB 9, ms expiries before RDB 3: rewrite the prefix.
+                    let key = e.key.decode()?;
+                    return self.entry_encoded(
+                        &key,
+                        e.value.encoding,
+                        e.value.raw,
+                        EntryMeta { expiry: e.expiry, idle: None, freq: None },
+                    );
+                }
+            }
+            RecordKind::SelectDb { db } => self.db = Some(db),
+            RecordKind::Function { .. } if self.header.redis_level() < 10 => {
+                return Err(unrepresentable(self.header, "function libraries", 10));
+            }
+            RecordKind::ModuleAux(_) if self.header.redis_level() < 9 => {
+                return Err(unrepresentable(self.header, "module aux data", 9));
+            }
+            RecordKind::Aux { .. } | RecordKind::ResizeDb { .. } if self.header.redis_level() < 7 => return Ok(()),
+            RecordKind::SlotInfo { .. } if self.header.flavor != Flavor::Redis || self.header.version < 12 => {
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.buf.extend_from_slice(rec.raw);
+        self.maybe_flush()
+    }
+
+    /// Writes EOF and the checksum (none before RDB 5), flushes, and returns the inner writer.
+    pub fn finish(mut self) -> Result<W> {
+        self.buf.push(0xFF);
+        self.flush_buf()?;
+        if self.header.has_checksum() {
+            let crc = match self.checksum {
+                ChecksumMode::Compute => self.crc.value(),
+                ChecksumMode::Disabled => 0,
+            };
+            self.buf.extend_from_slice(&crc.to_le_bytes());
+            let inner = self.inner.as_mut().ok_or_else(finished_error)?;
+            inner.write_all(&self.buf)?;
+            self.written += 8;
+            self.buf.clear();
+        }
+        let mut inner = self.inner.take().ok_or_else(finished_error)?;
+        inner.flush()?;
+        Ok(inner)
+    }
+}
+
+fn finished_error() -> Error {
+    Error::without_offset(ErrorKind::Invalid("writer already finished".into()))
+}
+
+fn unrepresentable(header: Header, what: &str, min: u32) -> Error {
+    Error::without_offset(ErrorKind::Unrepresentable(format!(
+        "{what} cannot be written to {} (needs RDB {min} or later)",
+        header.magic()
+    )))
+}

@@ -1,0 +1,352 @@
+//! The writing commands end to end: page-aligned and gzip exports, database limits of tiers, cluster splits and
+//! their manifests, refusals and lossy conversions, and failures that must leave no output behind.
+
+mod common;
+
+use rdbkit::cluster::{ShardLayout, key_hash_slot};
+use rdbkit::read::{OwnedValue, RecordKind, SliceReader, StreamReader};
+use serde_json::Value as J;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn rdbkit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rdbkit")).args(args).output().expect("run rdbkit")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = rdbkit(args);
+    assert!(
+        out.status.success(),
+        "rdbkit {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fixture(name: &str) -> String {
+    common::testdata_dir().join(name).display().to_string()
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+type Keys = BTreeMap<(u64, Vec<u8>), OwnedValue>;
+
+fn keys_of(data: &[u8]) -> Keys {
+    let mut out = BTreeMap::new();
+    let mut r = StreamReader::new(data).expect("header");
+    while let Some(rec) = r.next_record().expect("record") {
+        if let RecordKind::Entry(e) = rec.kind {
+            out.insert((e.db, e.key.decode().unwrap().into_owned()), e.value.to_owned_value().unwrap());
+        }
+    }
+    out
+}
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// A one-key RDB whose string value has `n` bytes (not compressible), so file sizes step by one byte.
+fn one_key_file(n: usize) -> Vec<u8> {
+    let mut w =
+        rdbkit::write::RdbWriter::new(Vec::new(), rdbkit::read::Header::new(rdbkit::read::Flavor::Redis, 10)).unwrap();
+    w.select_db(0).unwrap();
+    // xorshift bytes: incompressible, so LZF never kicks in and sizes grow one byte at a time.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let value: Vec<u8> = (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    w.entry(b"k", &OwnedValue::String(value), rdbkit::write::EntryMeta::default()).unwrap();
+    w.finish().unwrap()
+}
+
+#[test]
+fn page_aligned_exports_of_many_sizes() {
+    let dir = tmp();
+    let mut inputs: Vec<(String, usize)> = common::fixtures().iter().map(|(r, _)| (p(r), 0)).collect();
+    // Unpadded sizes from 480 to 1100 bytes, one byte apart: crosses 512 and 1024 exactly.
+    for n in (450..1070).step_by(1) {
+        let f = dir.path().join(format!("in{n}.rdb"));
+        std::fs::write(&f, one_key_file(n)).unwrap();
+        inputs.push((p(&f), n));
+    }
+    let mut aligned_inputs = 0;
+    for (i, (input, _)) in inputs.iter().enumerate() {
+        let out = dir.path().join(format!("p{i}.rdb"));
+        ok(&["convert", input, "-o", out.to_str().unwrap(), "--page-align", "-q"]);
+        let bytes = std::fs::read(&out).unwrap();
+        let original = std::fs::read(input).unwrap();
+        assert_eq!(bytes.len() % 512, 0, "{input}: {} bytes", bytes.len());
+        // Same RDB bytes, then only zeros, and no padding at all when already aligned.
+        assert_eq!(&bytes[..original.len()], &original[..], "{input}");
+        assert!(bytes[original.len()..].iter().all(|&b| b == 0));
+        assert!(bytes.len() - original.len() < 512);
+        if original.len() % 512 == 0 {
+            aligned_inputs += 1;
+            assert_eq!(bytes.len(), original.len());
+        }
+        let mut r = SliceReader::new(&bytes).unwrap();
+        while r.next_record().unwrap().is_some() {}
+        assert!(r.trailing().unwrap().all_zero);
+        assert_eq!(keys_of(&bytes), keys_of(&original));
+    }
+    assert!(aligned_inputs >= 1, "no input was already aligned");
+}
+
+#[test]
+fn gzip_export_restores_exactly_and_reads_directly() {
+    let dir = tmp();
+    let input = fixture("redis-7.0.rdb");
+    ok(&["export", &input, "--prefix", "bk", "--out-dir", dir.path().to_str().unwrap(), "--blob", "gzip", "-q"]);
+    let gz = dir.path().join("bk.rdb.gz");
+    let plain = dir.path().join("plain.rdb");
+    ok(&["convert", &input, "-o", plain.to_str().unwrap(), "-q"]);
+    match Command::new("gzip").arg("-dc").arg(&gz).output() {
+        Ok(out) if out.status.success() => assert!(out.stdout == std::fs::read(&plain).unwrap()),
+        _ => eprintln!("skipped part: no gzip binary"),
+    }
+    // The reader reads .gz directly, to the same data.
+    let a = ok(&["info", gz.to_str().unwrap(), "--json"]);
+    let b = ok(&["info", plain.to_str().unwrap(), "--json"]);
+    let (a, b): (J, J) = (serde_json::from_str(&a).unwrap(), serde_json::from_str(&b).unwrap());
+    assert_eq!(a["databases"], b["databases"]);
+    assert_eq!(a["checksum"], "ok");
+    // A page export of the same input is a multiple of 512.
+    ok(&["export", &input, "--prefix", "pg", "--out-dir", dir.path().to_str().unwrap(), "-q"]);
+    assert_eq!(std::fs::metadata(dir.path().join("pg.rdb")).unwrap().len() % 512, 0);
+}
+
+#[test]
+fn tier_p2_keeps_databases_0_to_31_and_reports_the_rest() {
+    let dir = tmp();
+    let input = fixture("redis-7.0-multidb64.rdb");
+    let out = dir.path().join("p2.rdb");
+    let report =
+        ok(&["import", &input, "-o", out.to_str().unwrap(), "--target", "redis-7.0", "--tier", "p2", "--json"]);
+    let report: J = serde_json::from_str(&report).unwrap();
+    let original = keys_of(&std::fs::read(&input).unwrap());
+    let kept = keys_of(&std::fs::read(&out).unwrap());
+    let mut want_dropped: BTreeMap<String, u64> = BTreeMap::new();
+    for (db, _) in original.keys() {
+        if *db >= 32 {
+            *want_dropped.entry(db.to_string()).or_default() += 1;
+        }
+    }
+    assert_eq!(kept.keys().map(|k| k.0).max(), Some(31));
+    assert_eq!(kept.len(), original.keys().filter(|k| k.0 < 32).count());
+    for (k, v) in &kept {
+        assert_eq!(original.get(k), Some(v));
+    }
+    let dropped: BTreeMap<String, u64> =
+        report["dropped"]["db"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap())).collect();
+    assert_eq!(dropped, want_dropped);
+    assert_eq!(dropped.len(), 32);
+    // A dry run reports the same and writes nothing.
+    let dry = dir.path().join("dry.rdb");
+    let r = ok(&[
+        "import",
+        &input,
+        "-o",
+        dry.to_str().unwrap(),
+        "--target",
+        "redis-7.0",
+        "--tier",
+        "p2",
+        "--dry-run",
+        "--json",
+    ]);
+    let r: J = serde_json::from_str(&r).unwrap();
+    assert_eq!(r["dropped"]["db"], report["dropped"]["db"]);
+    assert!(!dry.exists());
+}
+
+fn read_shards(dir: &Path, prefix: &str, n: usize) -> Vec<(PathBuf, Keys)> {
+    (0..n)
+        .map(|i| {
+            let f = dir.join(format!("{prefix}-shard-{i:03}.rdb"));
+            let data = std::fs::read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            (f, keys_of(&data))
+        })
+        .collect()
+}
+
+#[test]
+fn split_routes_every_key_to_the_shard_owning_its_slot() {
+    let dir = tmp();
+    let input = fixture("redis-7.0.rdb");
+    let text = ok(&["split", &input, "--out-dir", dir.path().to_str().unwrap(), "--shards", "3", "--json"]);
+    let report: J = serde_json::from_str(&text).unwrap();
+    let original = keys_of(&std::fs::read(&input).unwrap());
+    let layout = ShardLayout::even(3).unwrap();
+    let shards = read_shards(dir.path(), "redis-7.0", 3);
+    let mut union = BTreeMap::new();
+    for (i, (_, keys)) in shards.iter().enumerate() {
+        for (k, v) in keys {
+            assert_eq!(k.0, 0, "only database 0 in a cluster shard");
+            assert_eq!(layout.shard_of_slot(key_hash_slot(&k.1)), Some(i));
+            assert!(union.insert(k.clone(), v.clone()).is_none());
+        }
+    }
+    let db0: Keys = original.iter().filter(|(k, _)| k.0 == 0).map(|(k, v)| (k.clone(), v.clone())).collect();
+    assert_eq!(union, db0);
+    let other_dbs = original.len() - db0.len();
+    let dropped: u64 = report["dropped"]["db"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(dropped as usize, other_dbs);
+    // Every shard is a complete RDB: functions and AUX fields in each.
+    for (f, _) in &shards {
+        let info: J = serde_json::from_str(&ok(&["info", f.to_str().unwrap(), "--json"])).unwrap();
+        assert_eq!(info["functions"], 1, "{}", f.display());
+        assert_eq!(info["checksum"], "ok");
+        assert!(info["aux"]["redis-ver"].is_string());
+    }
+    // The manifest describes each file; altering a file is detectable from it.
+    let manifest: J =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("redis-7.0.manifest.json")).unwrap()).unwrap();
+    let entries = manifest["shards"].as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    for (e, (f, keys)) in entries.iter().zip(&shards) {
+        let bytes = std::fs::read(f).unwrap();
+        assert_eq!(e["bytes"].as_u64().unwrap(), bytes.len() as u64);
+        assert_eq!(e["keys"].as_u64().unwrap(), keys.len() as u64);
+        assert_eq!(e["crc64"].as_str().unwrap(), format!("{:016x}", rdbkit::format::crc::crc64(0, &bytes)));
+    }
+    assert_eq!(entries[0]["slots"][0], "0-5460");
+}
+
+#[test]
+fn split_by_nodes_file() {
+    let dir = tmp();
+    let nodes = dir.path().join("nodes.conf");
+    std::fs::write(
+        &nodes,
+        "a1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-8000\n\
+         b2 127.0.0.1:30002@40002 master - 0 0 2 connected 8001-16383\n\
+         c3 127.0.0.1:30003@40003 slave a1 0 0 1 connected\nvars currentEpoch 2 lastVoteEpoch 0\n",
+    )
+    .unwrap();
+    let input = fixture("valkey-9.1.rdb");
+    ok(&[
+        "split",
+        &input,
+        "--out-dir",
+        dir.path().to_str().unwrap(),
+        "--nodes",
+        nodes.to_str().unwrap(),
+        "--prefix",
+        "v",
+        "-q",
+    ]);
+    for (i, (_, keys)) in read_shards(dir.path(), "v", 2).iter().enumerate() {
+        for k in keys.keys() {
+            let slot = key_hash_slot(&k.1);
+            assert_eq!(usize::from(slot > 8000), i);
+        }
+    }
+    // A layout with a gap is refused.
+    std::fs::write(&nodes, "a1 127.0.0.1:30001@40001 master - 0 0 1 connected 0-100\n").unwrap();
+    let out = rdbkit(&["split", &input, "--out-dir", dir.path().to_str().unwrap(), "--nodes", nodes.to_str().unwrap()]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn functions_are_refused_for_an_older_target_unless_lossy() {
+    let dir = tmp();
+    let input = fixture("redis-7.0.rdb");
+    let out = dir.path().join("o.rdb");
+    let r = rdbkit(&["convert", &input, "-o", out.to_str().unwrap(), "--target", "redis-6.2"]);
+    assert_eq!(r.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("mylib"), "{err}");
+    assert!(!out.exists(), "nothing is written when refusing");
+    let text = ok(&["convert", &input, "-o", out.to_str().unwrap(), "--target", "redis-6.2", "--lossy"]);
+    assert!(text.contains("function library \"mylib\""), "{text}");
+    let data = std::fs::read(&out).unwrap();
+    assert!(data.starts_with(b"REDIS0009"));
+    let original = keys_of(&std::fs::read(&input).unwrap());
+    let converted = keys_of(&data);
+    assert_eq!(converted.len(), original.len());
+}
+
+#[test]
+fn field_ttls_and_modules_are_named_when_refused() {
+    let dir = tmp();
+    let input = fixture("redis-8.2-nomodule.rdb");
+    let out = dir.path().join("o.rdb");
+    let r = rdbkit(&["convert", &input, "-o", out.to_str().unwrap(), "--target", "redis-7.0"]);
+    assert_eq!(r.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("hash field TTLs"), "{err}");
+    assert!(err.contains("module value") || err.contains("vectorset") || err.contains("RDB 12"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn interrupted_runs_leave_no_output() {
+    let dir = tmp();
+    let data = std::fs::read(fixture("redis-7.0.rdb")).unwrap();
+    let cut = dir.path().join("cut.rdb");
+    std::fs::write(&cut, &data[..data.len() / 2]).unwrap();
+    let outdir = dir.path().join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    let r = rdbkit(&["convert", cut.to_str().unwrap(), "-o", outdir.join("x.rdb").to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(1), "{}", String::from_utf8_lossy(&r.stderr));
+    let r = rdbkit(&["split", cut.to_str().unwrap(), "--out-dir", outdir.to_str().unwrap(), "--shards", "3"]);
+    assert_eq!(r.status.code(), Some(1));
+    let r = rdbkit(&[
+        "export",
+        cut.to_str().unwrap(),
+        "--prefix",
+        "e",
+        "--out-dir",
+        outdir.to_str().unwrap(),
+        "--blob",
+        "gzip",
+    ]);
+    assert_eq!(r.status.code(), Some(1));
+    let left: Vec<_> = std::fs::read_dir(&outdir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// A writer that fails after `n` bytes, like a full disk.
+struct FullDisk<W> {
+    inner: W,
+    n: usize,
+}
+
+impl<W: std::io::Write> std::io::Write for FullDisk<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() > self.n {
+            return Err(std::io::Error::other("no space left on device"));
+        }
+        self.n -= buf.len();
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[test]
+fn a_failing_writer_fails_the_job_and_leaves_no_file() {
+    let input = rdbkit::input::Input::open(common::testdata_dir().join("redis-7.0.rdb")).unwrap();
+    let opts = rdbkit::workflow::JobOptions::new(input.header().unwrap());
+    let dir = tmp();
+    let dest = dir.path().join("never.rdb");
+    let file = rdbkit::io::AtomicFile::create(&dest).unwrap();
+    let err = rdbkit::workflow::convert(std::slice::from_ref(&input), FullDisk { inner: file, n: 1000 }, &opts)
+        .err()
+        .expect("the job must fail");
+    assert!(matches!(err.kind(), rdbkit::ErrorKind::Io(_)), "{err}");
+    // The writer (and its temporary file) was dropped without `finish`: nothing is left in the directory.
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
