@@ -10,6 +10,7 @@ export RDBKIT_REQUIRE_SERVERS=1
 
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 cargo test --all-features
 # Doc tests and the library without the CLI feature (what embedding crates build).
 cargo test --no-default-features --lib
