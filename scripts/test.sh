@@ -18,7 +18,8 @@ cargo test --no-default-features --lib
 if [ -x scripts/test-resp-digest.sh ]; then
   scripts/test-resp-digest.sh
 fi
-if [ "${FUZZ_SECONDS:-20}" != 0 ] && [ -x scripts/fuzz.sh ]; then
+if [ "${FUZZ_SECONDS:-20}" != 0 ]; then
+  command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
   scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 fi
 echo "all checks passed"
