@@ -11,13 +11,11 @@ export RDBKIT_REQUIRE_SERVERS=1
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+# Unit, integration and doc tests; the real-server tests (tests/cli.rs runs scripts/test-resp-digest.sh,
+# tests/servers.rs runs scripts/test-servers.py) are required here, skipped by a plain `cargo test` without servers.
 cargo test --all-features
-# Doc tests and the library without the CLI feature (what embedding crates build).
+# The library without the CLI feature (what embedding crates build).
 cargo test --no-default-features --lib
-
-if [ -x scripts/test-resp-digest.sh ]; then
-  scripts/test-resp-digest.sh
-fi
 if [ "${FUZZ_SECONDS:-20}" != 0 ]; then
   command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
   scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
