@@ -90,7 +90,7 @@ impl<R: Read> Read for Counting<R> {
 
 /// The two readers behind one `next_record`, so the record loop is written once.
 enum Reader<'a> {
-    Slice(SliceReader<'a>),
+    Slice(Box<SliceReader<'a>>),
     Stream(Box<StreamReader<Box<dyn Read + 'a>>>),
 }
 
@@ -151,7 +151,7 @@ pub fn for_each_record(
                     let r: Box<dyn Read> = Box::new(&mapped[..]);
                     Reader::Stream(Box::new(StreamReader::with_options(r, opts)?))
                 } else {
-                    Reader::Slice(SliceReader::with_options(&mapped, opts)?)
+                    Reader::Slice(Box::new(SliceReader::with_options(&mapped, opts)?))
                 }
             }
             None => {

@@ -4,7 +4,7 @@
 use crate::cli_common::Failure;
 use rdbkit::cluster::ShardLayout;
 use rdbkit::input::Input;
-use rdbkit::io::{AtomicFile, FinishWrite, GzipWriter, PageAlign};
+use rdbkit::io::{AtomicFile, DigestHandle, Digesting, FinishWrite, GzipWriter, PageAlign};
 use rdbkit::read::{Header, LogicalType};
 use rdbkit::target::{Target, header_for_version};
 use rdbkit::transform::{DbRules, OnDuplicate};
@@ -167,18 +167,33 @@ fn open_inputs(paths: &[String], reverse: bool) -> Result<Vec<Input>, Failure> {
     Ok(v)
 }
 
-/// Opens an output: stdout for `-`, else an atomic file, wrapped for the blob kind.
-fn open_output(path: &Path, blob: Blob) -> Result<Box<dyn FinishWrite>, Failure> {
+/// An output file and the size and checksum of what was stored in it.
+#[derive(Debug, Clone)]
+struct OutFile {
+    path: PathBuf,
+    stored: DigestHandle,
+}
+
+impl OutFile {
+    fn json(&self) -> (String, u64, String) {
+        (self.path.display().to_string(), self.stored.bytes(), format!("crc64-xz:{:016x}", self.stored.crc64_xz()))
+    }
+}
+
+/// Opens an output: stdout for `-`, else an atomic file; measured as stored, then wrapped for the blob kind.
+fn open_output(path: &Path, blob: Blob) -> Result<(Box<dyn FinishWrite>, OutFile), Failure> {
     let base: Box<dyn FinishWrite> = if path == Path::new("-") {
         Box::new(std::io::stdout())
     } else {
         Box::new(AtomicFile::create(path).map_err(|e| Failure::Io(format!("{}: {e}", path.display())))?)
     };
-    Ok(match blob {
-        Blob::Plain => base,
-        Blob::Page => Box::new(PageAlign::new(base)),
-        Blob::Gzip => Box::new(GzipWriter::new_default(base)),
-    })
+    let (measured, stored) = Digesting::new(base);
+    let w: Box<dyn FinishWrite> = match blob {
+        Blob::Plain => Box::new(measured),
+        Blob::Page => Box::new(PageAlign::new(measured)),
+        Blob::Gzip => Box::new(GzipWriter::new_default(measured)),
+    };
+    Ok((w, OutFile { path: path.to_path_buf(), stored }))
 }
 
 fn finish_output(w: Box<dyn FinishWrite>, path: &Path) -> Result<(), Failure> {
@@ -208,27 +223,29 @@ fn run(
     out: Option<&Path>,
     split: Option<(ShardLayout, &Path, &str)>,
     blob: Blob,
-) -> Result<(Report, Vec<PathBuf>, Option<ShardLayout>), Failure> {
+) -> Result<(Report, Vec<OutFile>, Option<ShardLayout>), Failure> {
     match split {
         None => {
             let path = out.ok_or_else(|| usage("an output (-o) is needed"))?;
-            let w = open_output(path, blob)?;
+            let (w, file) = open_output(path, blob)?;
             let (w, report) = workflow::convert(inputs, w, opts).map_err(fail)?;
             finish_output(w, path)?;
-            Ok((report, vec![path.to_path_buf()], None))
+            Ok((report, vec![file], None))
         }
         Some((layout, dir, prefix)) => {
             std::fs::create_dir_all(dir).map_err(|e| Failure::Io(format!("{}: {e}", dir.display())))?;
-            let paths: Vec<PathBuf> = (0..layout.len()).map(|i| shard_file(dir, prefix, i, blob)).collect();
             let mut outs = Vec::new();
-            for p in &paths {
-                outs.push(open_output(p, blob)?);
+            let mut files = Vec::new();
+            for i in 0..layout.len() {
+                let (w, f) = open_output(&shard_file(dir, prefix, i, blob), blob)?;
+                outs.push(w);
+                files.push(f);
             }
             let (outs, report) = workflow::split(inputs, layout.clone(), outs, opts).map_err(fail)?;
-            for (w, p) in outs.into_iter().zip(&paths) {
-                finish_output(w, p)?;
+            for (w, f) in outs.into_iter().zip(&files) {
+                finish_output(w, &f.path)?;
             }
-            Ok((report, paths, Some(layout)))
+            Ok((report, files, Some(layout)))
         }
     }
 }
@@ -241,7 +258,15 @@ fn total(m: &BTreeMap<u64, u64>) -> u64 {
     m.values().sum()
 }
 
-fn report_json(report: &Report, paths: &[PathBuf], layout: Option<&ShardLayout>, dry_run: bool) -> J {
+/// A byte string for JSON: a string when it is UTF-8, else `{"b64": …}` (as `dump --format json` does).
+fn bytes_json(b: &[u8]) -> J {
+    match std::str::from_utf8(b) {
+        Ok(s) => J::String(s.to_string()),
+        Err(_) => json!({ "b64": crate::cli_common::base64(b) }),
+    }
+}
+
+fn report_json(report: &Report, files: &[OutFile], layout: Option<&ShardLayout>, dry_run: bool) -> J {
     let inputs: Vec<J> = report
         .inputs
         .iter()
@@ -251,8 +276,8 @@ fn report_json(report: &Report, paths: &[PathBuf], layout: Option<&ShardLayout>,
                 "keys": keys_json(&i.keys), "expires": keys_json(&i.expires), "expired": keys_json(&i.expired),
                 "functions": i.functions, "modules": i.modules,
                 "problems": i.problems.iter().map(|p| json!({
-                    "db": p.db, "key": p.key.as_ref().map(|k| String::from_utf8_lossy(k).into_owned()),
-                    "feature": p.feature})).collect::<Vec<_>>(),
+                    "db": p.db, "key": p.key.as_deref().map(bytes_json), "feature": p.feature,
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -261,9 +286,10 @@ fn report_json(report: &Report, paths: &[PathBuf], layout: Option<&ShardLayout>,
         .iter()
         .enumerate()
         .map(|(i, o)| {
+            let (file, bytes, checksum) = files.get(i).map(OutFile::json).unwrap_or_default();
             let mut v = json!({
-                "file": paths.get(i).map(|p| p.display().to_string()),
-                "keys": keys_json(&o.keys), "bytes": o.bytes, "crc64": format!("{:016x}", o.file_crc64),
+                "file": file, "keys": keys_json(&o.keys), "bytes": bytes, "checksum": checksum,
+                "rdb_bytes": o.rdb_bytes, "rdb_checksum": o.rdb_checksum.map(|c| format!("{c:016x}")),
             });
             if let Some(l) = layout {
                 v["slots"] = json!(l.shards()[i].ranges.iter().map(|r| r.to_string()).collect::<Vec<_>>());
@@ -284,7 +310,7 @@ fn report_json(report: &Report, paths: &[PathBuf], layout: Option<&ShardLayout>,
             "pattern": report.filtered.pattern, "type": report.filtered.r#type, "expired": report.filtered.expired,
             "duplicates": report.duplicates,
             "lossy": report.lossy.iter().map(|d| json!({
-                "db": d.db, "key": d.key.as_ref().map(|k| String::from_utf8_lossy(k).into_owned()), "what": d.what,
+                "db": d.db, "key": d.key.as_deref().map(bytes_json), "what": d.what,
             })).collect::<Vec<_>>(),
         },
         "re_encoded": report.re_encoded,
@@ -295,7 +321,7 @@ fn report_json(report: &Report, paths: &[PathBuf], layout: Option<&ShardLayout>,
 fn print_report(
     out: &mut dyn Write,
     report: &Report,
-    paths: &[PathBuf],
+    files: &[OutFile],
     layout: Option<&ShardLayout>,
     c: &Common,
     dry_run: bool,
@@ -303,7 +329,7 @@ fn print_report(
 ) -> Result<(), Failure> {
     let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(crate::cli_common::out_err);
     if c.json {
-        return w(out, report_json(report, paths, layout, dry_run).to_string());
+        return w(out, report_json(report, files, layout, dry_run).to_string());
     }
     if !c.quiet {
         for i in &report.inputs {
@@ -334,7 +360,8 @@ fn print_report(
         for d in &report.lossy {
             let key = d.key.as_ref().map(|k| format!(" key {}", rdbkit::escape_bytes(k))).unwrap_or_default();
             let db = d.db.map(|d| format!(" db {d}")).unwrap_or_default();
-            w(out, format!("dropped (lossy):{db}{key}: {}", d.what))?;
+            let at = if db.is_empty() && key.is_empty() { String::new() } else { format!("{db}{key}:") };
+            w(out, format!("dropped (lossy):{at} {}", d.what))?;
         }
         for (i, o) in report.outputs.iter().enumerate() {
             let slots = layout
@@ -343,8 +370,8 @@ fn print_report(
                     format!(" slots {}", r.join(","))
                 })
                 .unwrap_or_default();
-            let name = paths.get(i).map(|p| p.display().to_string()).unwrap_or_default();
-            w(out, format!("output {name}: {} keys, {} bytes{slots}", total(&o.keys), o.bytes))?;
+            let (name, bytes, _) = files.get(i).map(OutFile::json).unwrap_or_default();
+            w(out, format!("output {name}: {} keys, {bytes} bytes{slots}", total(&o.keys)))?;
         }
     }
     let kept: u64 = report.outputs.iter().map(|o| total(&o.keys)).sum();
@@ -358,7 +385,7 @@ fn print_report(
         out,
         format!(
             "{what} {kept} keys to {} file(s) as {} ({} re-encoded, {dropped} dropped, {} lossy drops)",
-            report.outputs.len().max(paths.len()),
+            report.outputs.len().max(files.len()),
             report.target,
             report.re_encoded,
             report.lossy.len()
@@ -384,12 +411,12 @@ pub fn convert(
     let ins = open_inputs(inputs, c.on_duplicate.as_deref() == Some("last"))?;
     let (header, _) = target_header(c, &ins)?;
     let opts = job_options(c, header, db_limit(c)?)?;
-    let (report, paths, _) = run(&ins, &opts, Some(output), None, blob)?;
+    let (report, files, _) = run(&ins, &opts, Some(output), None, blob)?;
     // With output on stdout, the report goes to stderr so it does not mix with the RDB bytes.
     if output == Path::new("-") {
-        print_report(&mut std::io::stderr(), &report, &paths, None, c, false, "wrote")
+        print_report(&mut std::io::stderr(), &report, &files, None, c, false, "wrote")
     } else {
-        print_report(out, &report, &paths, None, c, false, "wrote")
+        print_report(out, &report, &files, None, c, false, "wrote")
     }
 }
 
@@ -411,7 +438,7 @@ fn write_manifest(
     dir: &Path,
     prefix: &str,
     report: &Report,
-    paths: &[PathBuf],
+    files: &[OutFile],
     layout: &ShardLayout,
 ) -> Result<(), Failure> {
     let shards: Vec<J> = report
@@ -419,10 +446,13 @@ fn write_manifest(
         .iter()
         .enumerate()
         .map(|(i, o)| {
+            let f = &files[i];
             json!({
-                "file": paths[i].file_name().map(|n| n.to_string_lossy().into_owned()),
+                "file": f.path.file_name().map(|n| n.to_string_lossy().into_owned()),
                 "slots": layout.shards()[i].ranges.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
-                "keys": total(&o.keys), "bytes": o.bytes, "crc64": format!("{:016x}", o.file_crc64),
+                "keys": total(&o.keys), "bytes": f.stored.bytes(),
+                "checksum": format!("crc64-xz:{:016x}", f.stored.crc64_xz()),
+                "rdb_checksum": o.rdb_checksum.map(|c| format!("{c:016x}")),
             })
         })
         .collect();
@@ -449,10 +479,10 @@ pub fn split(
     let (header, _) = target_header(c, &ins)?;
     let opts = job_options(c, header, db_limit(c)?)?;
     let prefix = prefix.map(str::to_string).unwrap_or_else(|| default_prefix(inputs));
-    let (report, paths, layout) = run(&ins, &opts, None, Some((layout, out_dir, &prefix)), Blob::Plain)?;
+    let (report, files, layout) = run(&ins, &opts, None, Some((layout, out_dir, &prefix)), Blob::Plain)?;
     let layout = layout.ok_or_else(|| usage("no layout"))?;
-    write_manifest(out_dir, &prefix, &report, &paths, &layout)?;
-    print_report(out, &report, &paths, Some(&layout), c, false, "split")
+    write_manifest(out_dir, &prefix, &report, &files, &layout)?;
+    print_report(out, &report, &files, Some(&layout), c, false, "split")
 }
 
 /// `rdbkit export`.
@@ -472,7 +502,7 @@ pub fn export(
     let layout = layout(shards, nodes)?;
     let opts = job_options(c, header, db_limit(c)?)?;
     std::fs::create_dir_all(out_dir).map_err(|e| Failure::Io(format!("{}: {e}", out_dir.display())))?;
-    let (report, paths, layout) = match layout {
+    let (report, files, layout) = match layout {
         None => {
             let path = out_dir.join(format!("{prefix}.rdb{}", if blob == Blob::Gzip { ".gz" } else { "" }));
             run(&ins, &opts, Some(&path), None, blob)?
@@ -480,9 +510,9 @@ pub fn export(
         Some(l) => run(&ins, &opts, None, Some((l, out_dir, prefix)), blob)?,
     };
     if let Some(l) = &layout {
-        write_manifest(out_dir, prefix, &report, &paths, l)?;
+        write_manifest(out_dir, prefix, &report, &files, l)?;
     }
-    print_report(out, &report, &paths, layout.as_ref(), c, false, "exported")
+    print_report(out, &report, &files, layout.as_ref(), c, false, "exported")
 }
 
 /// `rdbkit import`.
@@ -557,7 +587,7 @@ pub fn import(
         }
         return Ok(());
     }
-    let (report, paths, layout) = match (layout, output, out_dir) {
+    let (report, files, layout) = match (layout, output, out_dir) {
         (None, Some(o), None) => run(&ins, &opts, Some(o), None, Blob::Plain)?,
         (Some(l), None, Some(d)) => {
             let prefix = default_prefix(inputs);
@@ -570,5 +600,5 @@ pub fn import(
         (None, _, _) => return Err(usage("import to one server needs -o OUT")),
         (Some(_), _, _) => return Err(usage("import to a cluster (--shards/--nodes) needs --out-dir DIR")),
     };
-    print_report(out, &report, &paths, layout.as_ref(), c, false, "imported")
+    print_report(out, &report, &files, layout.as_ref(), c, false, "imported")
 }

@@ -7,7 +7,6 @@
 
 use crate::cluster::ShardLayout;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::crc::Crc64;
 use crate::input::Input;
 use crate::read::{Encoding, Header, LogicalType, ReadOptions, RecordKind};
 use crate::transform::{
@@ -286,10 +285,11 @@ pub fn now_ms() -> i64 {
 pub struct OutputSummary {
     /// Keys written per database.
     pub keys: BTreeMap<u64, u64>,
-    /// Bytes written (after page padding or gzip, as given to the output writer).
-    pub bytes: u64,
-    /// CRC-64 (Redis variant) of the bytes written, to detect an altered output.
-    pub file_crc64: u64,
+    /// Bytes of RDB written to the output writer (before any padding or compression the writer itself adds: wrap
+    /// the file in [`crate::io::Digesting`] under those layers to measure the file as stored).
+    pub rdb_bytes: u64,
+    /// The CRC-64 stored in the RDB footer (`None` before RDB 5).
+    pub rdb_checksum: Option<u64>,
 }
 
 /// What a job did.
@@ -346,18 +346,16 @@ fn survey_all(inputs: &[Input], opts: &JobOptions) -> Result<Vec<InputSummary>> 
     Ok(out)
 }
 
-/// Counts bytes and their CRC-64 on the way to the output.
+/// Counts the RDB bytes on the way to the output.
 struct Tally<W> {
     inner: W,
     bytes: u64,
-    crc: Crc64,
 }
 
 impl<W: Write> Write for Tally<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.bytes += n as u64;
-        self.crc.update(&buf[..n]);
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -367,7 +365,7 @@ impl<W: Write> Write for Tally<W> {
 
 fn writer_sink<W: Write>(out: W, opts: &JobOptions) -> Result<WriterSink<Tally<W>>> {
     let w = RdbWriter::with_options(
-        Tally { inner: out, bytes: 0, crc: Crc64::new() },
+        Tally { inner: out, bytes: 0 },
         opts.target,
         WriterOptions { encode: EncodeOptions { lossy: opts.lossy, ..opts.encode }, checksum_disabled: false },
     )?;
@@ -433,8 +431,9 @@ pub fn convert<W: Write>(inputs: &[Input], out: W, opts: &JobOptions) -> Result<
         outputs: Vec::new(),
     };
     let keys = f.sink.keys_per_db().clone();
+    let rdb_checksum = f.sink.checksum();
     let tally = f.sink.into_output().ok_or_else(|| Error::without_offset(ErrorKind::Invalid("no output".into())))?;
-    report.outputs.push(OutputSummary { keys, bytes: tally.bytes, file_crc64: tally.crc.value() });
+    report.outputs.push(OutputSummary { keys, rdb_bytes: tally.bytes, rdb_checksum });
     Ok((tally.inner, report))
 }
 
@@ -481,8 +480,9 @@ pub fn split<W: Write>(
         report.lossy.extend_from_slice(s.dropped());
         report.re_encoded += s.re_encoded();
         let keys = s.keys_per_db().clone();
+        let rdb_checksum = s.checksum();
         let tally = s.into_output().ok_or_else(|| Error::without_offset(ErrorKind::Invalid("no output".into())))?;
-        report.outputs.push(OutputSummary { keys, bytes: tally.bytes, file_crc64: tally.crc.value() });
+        report.outputs.push(OutputSummary { keys, rdb_bytes: tally.bytes, rdb_checksum });
         outs.push(tally.inner);
     }
     Ok((outs, report))

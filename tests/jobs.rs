@@ -123,6 +123,37 @@ fn gzip_export_restores_exactly_and_reads_directly() {
     // A page export of the same input is a multiple of 512.
     ok(&["export", &input, "--prefix", "pg", "--out-dir", dir.path().to_str().unwrap(), "-q"]);
     assert_eq!(std::fs::metadata(dir.path().join("pg.rdb")).unwrap().len() % 512, 0);
+    // Sharded exports: the manifest describes the files as stored (padded or compressed).
+    for blob in ["page", "gzip"] {
+        let d = dir.path().join(blob);
+        let report = ok(&[
+            "export",
+            &input,
+            "--prefix",
+            "s",
+            "--out-dir",
+            d.to_str().unwrap(),
+            "--blob",
+            blob,
+            "--shards",
+            "2",
+            "--json",
+        ]);
+        let report: J = serde_json::from_str(&report).unwrap();
+        let manifest: J = serde_json::from_str(&std::fs::read_to_string(d.join("s.manifest.json")).unwrap()).unwrap();
+        for (i, e) in manifest["shards"].as_array().unwrap().iter().enumerate() {
+            let f = d.join(e["file"].as_str().unwrap());
+            let bytes = std::fs::read(&f).unwrap();
+            assert_eq!(e["bytes"].as_u64().unwrap(), bytes.len() as u64, "{}", f.display());
+            assert_eq!(report["outputs"][i]["bytes"], e["bytes"]);
+            assert_eq!(e["checksum"].as_str().unwrap(), format!("crc64-xz:{:016x}", rdbkit::io::crc64_xz(&bytes)));
+            if blob == "page" {
+                assert_eq!(bytes.len() % 512, 0);
+            } else {
+                assert!(bytes.starts_with(&[0x1f, 0x8b]));
+            }
+        }
+    }
 }
 
 #[test]
@@ -217,7 +248,9 @@ fn split_routes_every_key_to_the_shard_owning_its_slot() {
         let bytes = std::fs::read(f).unwrap();
         assert_eq!(e["bytes"].as_u64().unwrap(), bytes.len() as u64);
         assert_eq!(e["keys"].as_u64().unwrap(), keys.len() as u64);
-        assert_eq!(e["crc64"].as_str().unwrap(), format!("{:016x}", rdbkit::format::crc::crc64(0, &bytes)));
+        let crc = rdbkit::io::crc64_xz(&bytes);
+        assert_ne!(crc, 0);
+        assert_eq!(e["checksum"].as_str().unwrap(), format!("crc64-xz:{crc:016x}"));
     }
     assert_eq!(entries[0]["slots"][0], "0-5460");
 }

@@ -50,12 +50,14 @@
 //! ```
 
 mod atomic;
+mod digest;
 mod gzip;
 mod page;
 
 use std::io::{self, BufWriter, Write};
 
 pub use atomic::AtomicFile;
+pub use digest::{DigestHandle, Digesting, crc64_xz};
 pub use gzip::{DEFAULT_LEVEL, GzipWriter};
 pub use page::{DEFAULT_BLOCK_SIZE, PageAlign};
 

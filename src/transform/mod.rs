@@ -101,6 +101,7 @@ pub struct Dropped {
 pub struct WriterSink<W: Write> {
     writer: Option<RdbWriter<W>>,
     output: Option<W>,
+    checksum: Option<u64>,
     lossy: bool,
     modules: Option<Vec<String>>,
     keys: BTreeMap<u64, u64>,
@@ -121,6 +122,7 @@ impl<W: Write> WriterSink<W> {
         WriterSink {
             writer: Some(writer),
             output: None,
+            checksum: None,
             lossy,
             modules: None,
             keys: BTreeMap::new(),
@@ -163,6 +165,11 @@ impl<W: Write> WriterSink<W> {
     /// Bytes written so far.
     pub fn bytes_written(&self) -> u64 {
         self.writer.as_ref().map_or(0, |w| w.bytes_written())
+    }
+
+    /// The CRC-64 stored in the footer, after [`RecordSink::finish`] (`None` before RDB 5).
+    pub fn checksum(&self) -> Option<u64> {
+        self.checksum
     }
 
     /// The output, after [`RecordSink::finish`].
@@ -214,7 +221,7 @@ impl<W: Write> RecordSink for WriterSink<W> {
                                 self.dropped.push(Dropped {
                                     db: Some(e.db),
                                     key: Some(key.to_vec()),
-                                    what: d.to_string(),
+                                    what: format!("part of the value (the key is kept): {d}"),
                                 });
                             }
                         }
@@ -260,7 +267,9 @@ impl<W: Write> RecordSink for WriterSink<W> {
 
     fn finish(&mut self) -> Result<()> {
         if let Some(w) = self.writer.take() {
-            self.output = Some(w.finish()?);
+            let (out, checksum) = w.finish_with_checksum()?;
+            self.output = Some(out);
+            self.checksum = checksum;
         }
         Ok(())
     }

@@ -378,14 +378,22 @@ impl<W: Write> RdbWriter<W> {
     }
 
     /// Writes EOF and the checksum (none before RDB 5), flushes, and returns the inner writer.
-    pub fn finish(mut self) -> Result<W> {
+    pub fn finish(self) -> Result<W> {
+        self.finish_with_checksum().map(|(w, _)| w)
+    }
+
+    /// Like [`RdbWriter::finish`], also returning the checksum stored in the footer (`None` before RDB 5; `Some(0)`
+    /// when checksums are disabled).
+    pub fn finish_with_checksum(mut self) -> Result<(W, Option<u64>)> {
         self.buf.push(0xFF);
         self.flush_buf()?;
+        let mut stored = None;
         if self.header.has_checksum() {
             let crc = match self.checksum {
                 ChecksumMode::Compute => self.crc.value(),
                 ChecksumMode::Disabled => 0,
             };
+            stored = Some(crc);
             self.buf.extend_from_slice(&crc.to_le_bytes());
             let inner = self.inner.as_mut().ok_or_else(finished_error)?;
             inner.write_all(&self.buf)?;
@@ -394,7 +402,7 @@ impl<W: Write> RdbWriter<W> {
         }
         let mut inner = self.inner.take().ok_or_else(finished_error)?;
         inner.flush()?;
-        Ok(inner)
+        Ok((inner, stored))
     }
 }
 
