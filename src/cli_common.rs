@@ -111,7 +111,7 @@ impl Reader<'_> {
 
     fn end(&self) -> Option<(Checksum, Trailing, u64)> {
         match self {
-            Reader::Slice(r) => Some((r.checksum()?, r.trailing()?, r.position())),
+            Reader::Slice(r) => Some((r.checksum()?, r.trailing()?, SliceReader::position(r))),
             Reader::Stream(r) => Some((r.checksum()?, r.trailing()?, r.position())),
         }
     }
