@@ -383,3 +383,66 @@ fn a_failing_writer_fails_the_job_and_leaves_no_file() {
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// Two files with `k` in db 0 (values "a" / "b") and one distinct key each.
+fn two_inputs(dir: &Path) -> (PathBuf, PathBuf) {
+    let make = |name: &str, v: &[u8], other: &[u8]| {
+        let mut w =
+            rdbkit::write::RdbWriter::new(Vec::new(), rdbkit::read::Header::new(rdbkit::read::Flavor::Redis, 9))
+                .unwrap();
+        w.aux(b"redis-ver", b"6.2.14").unwrap();
+        w.select_db(0).unwrap();
+        for (k, v) in [(&b"k"[..], v), (other, v)] {
+            w.entry(k, &OwnedValue::String(v.to_vec()), rdbkit::write::EntryMeta::default()).unwrap();
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, w.finish().unwrap()).unwrap();
+        path
+    };
+    (make("a.rdb", b"a", b"only-a"), make("b.rdb", b"b", b"only-b"))
+}
+
+#[test]
+fn merging_inputs_with_duplicate_policies() {
+    let dir = tmp();
+    let (a, b) = two_inputs(dir.path());
+    let out = dir.path().join("m.rdb");
+    let (a, b, o) = (a.to_str().unwrap(), b.to_str().unwrap(), out.to_str().unwrap());
+    // Default: a duplicate key is an error naming it, and nothing is written.
+    let r = rdbkit(&["convert", a, b, "-o", o]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("key \"k\""), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(!out.exists());
+    for (policy, want) in [("first", b"a"), ("last", b"b")] {
+        ok(&["convert", a, b, "-o", o, "--on-duplicate", policy, "-q"]);
+        let data = std::fs::read(&out).unwrap();
+        let keys = keys_of(&data);
+        assert_eq!(keys.len(), 3, "{policy}");
+        assert_eq!(keys[&(0, b"k".to_vec())], OwnedValue::String(want.to_vec()), "{policy}");
+        // One AUX field per name in the merged file.
+        let mut aux = 0;
+        for rec in SliceReader::new(&data).unwrap() {
+            aux += usize::from(matches!(rec.unwrap().kind, RecordKind::Aux { .. }));
+        }
+        assert_eq!(aux, 1);
+    }
+    // Moving a database onto another can collide too; selecting one does not.
+    ok(&["convert", a, "-o", o, "--move-db", "0:5", "-q"]);
+    assert!(keys_of(&std::fs::read(&out).unwrap()).keys().all(|k| k.0 == 5));
+}
+
+#[test]
+fn convert_to_stdout_and_filters() {
+    let input = fixture("redis-7.0.rdb");
+    let out = rdbkit(&["convert", &input, "-o", "-", "--match", "str:*", "--type", "string", "-q"]);
+    assert!(out.status.success());
+    let keys = keys_of(&out.stdout);
+    assert!(!keys.is_empty());
+    assert!(keys.keys().all(|k| k.1.starts_with(b"str:")));
+    assert!(keys.values().all(|v| matches!(v, OwnedValue::String(_))));
+    let original = keys_of(&std::fs::read(&input).unwrap());
+    let want = original.iter().filter(|(k, v)| k.1.starts_with(b"str:") && matches!(v, OwnedValue::String(_))).count();
+    assert_eq!(keys.len(), want);
+    // The report goes to stderr when the RDB goes to stdout.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrote"));
+}
