@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzz rdbkit's readers on the stable toolchain.
+# Fuzz rdbkit's readers (and the writer → reader round trip) on the stable toolchain.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #
@@ -18,7 +18,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SECS="${1:-30}"
 [[ $# -gt 0 ]] && shift
 TARGETS=("$@")
-[[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(slice_reader stream_reader value_decode)
+[[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(slice_reader stream_reader value_decode write_roundtrip)
 SHARED_CORPUS="${RDBKIT_SHARED_CORPUS:-$ROOT/../shared/corpus}"
 
 command -v cargo-fuzz >/dev/null || { echo "fuzz.sh: cargo-fuzz missing: cargo install cargo-fuzz" >&2; exit 2; }

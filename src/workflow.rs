@@ -10,8 +10,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::input::Input;
 use crate::read::{Encoding, Header, LogicalType, ReadOptions, RecordKind};
 use crate::transform::{
-    ClusterSplit, DbFilter, DbRules, Dedup, Dropped, KeyFilter, KeyFilterCounts, OnDuplicate, RecordSink, WriterSink,
-    drive, glob::Glob, shard_hints,
+    ClusterSplit, DbFilter, DbRules, Dedup, Dropped, KeyFilter, KeyFilterCounts, OnDuplicate, RecordSink, SlotCounts,
+    WriterSink, drive, glob::Glob,
 };
 use crate::write::encode::EncodeOptions;
 use crate::write::{RdbWriter, WriterOptions};
@@ -125,6 +125,18 @@ pub fn survey(
     now_ms: i64,
     modules: Option<&[String]>,
 ) -> Result<InputSummary> {
+    survey_counting(input, target, sel, now_ms, modules, None)
+}
+
+/// [`survey`], also counting the kept database-0 keys per hash slot (for a split's hints) in the same pass.
+fn survey_counting(
+    input: &Input,
+    target: Header,
+    sel: &Selection,
+    now_ms: i64,
+    modules: Option<&[String]>,
+    mut slots: Option<&mut SlotCounts>,
+) -> Result<InputSummary> {
     let missing = |name: &str| modules.is_some_and(|m| !m.iter().any(|x| x == name));
     let glob = sel.pattern.as_deref().map(Glob::new);
     input.with_source(ReadOptions::fast(), |src| {
@@ -140,6 +152,12 @@ pub fn survey(
             match rec.kind {
                 RecordKind::Entry(e) => {
                     *s.keys.entry(e.db).or_default() += 1;
+                    if let Some(counts) = slots.as_deref_mut()
+                        && e.db == 0
+                        && sel.keeps(&e, glob.as_ref())?
+                    {
+                        counts.add(&e.key.decode()?, e.expiry.is_some());
+                    }
                     if let Some(x) = e.expiry {
                         *s.expires.entry(e.db).or_default() += 1;
                         if x.as_millis() <= now_ms {
@@ -315,10 +333,11 @@ pub struct Report {
 }
 
 /// Checks every input against the target; an error lists what cannot be represented (unless `lossy`).
-fn survey_all(inputs: &[Input], opts: &JobOptions) -> Result<Vec<InputSummary>> {
+fn survey_all(inputs: &[Input], opts: &JobOptions, mut slots: Option<&mut SlotCounts>) -> Result<Vec<InputSummary>> {
     let mut out = Vec::new();
     for input in inputs {
-        out.push(survey(input, opts.target, &opts.selection, opts.now_ms, opts.modules.as_deref())?);
+        let m = opts.modules.as_deref();
+        out.push(survey_counting(input, opts.target, &opts.selection, opts.now_ms, m, slots.as_deref_mut())?);
     }
     if !opts.lossy {
         let problems: Vec<String> = out
@@ -417,7 +436,7 @@ struct Filtered<S> {
 /// Converts (and merges) `inputs` into one RDB for `opts.target`, written to `out`. Returns the output writer
 /// (finish it: e.g. [`crate::io::AtomicFile::finish`]) and the report.
 pub fn convert<W: Write>(inputs: &[Input], out: W, opts: &JobOptions) -> Result<(W, Report)> {
-    let summaries = survey_all(inputs, opts)?;
+    let summaries = survey_all(inputs, opts, None)?;
     let sink = writer_sink(out, opts)?;
     let f = run_filters(inputs, opts, inputs.len() > 1, sink)?;
     let mut report = Report {
@@ -449,21 +468,11 @@ pub fn split<W: Write>(
     let mut opts = opts.clone();
     // A cluster has database 0 only.
     opts.selection.dbs.limit = Some(opts.selection.dbs.limit.map_or(1, |l| l.min(1)));
-    let summaries = survey_all(inputs, &opts)?;
-    let mut hints = vec![crate::transform::ShardHints::default(); layout.len()];
-    for input in inputs {
-        let h = input.with_source(ReadOptions::fast(), |src| shard_hints(src, &layout))?;
-        for (acc, h) in hints.iter_mut().zip(h) {
-            acc.keys += h.keys;
-            acc.expires += h.expires;
-            for (slot, (k, x)) in h.slots {
-                let e = acc.slots.entry(slot).or_default();
-                e.0 += k;
-                e.1 += x;
-            }
-        }
-    }
-    // Hints count every db-0 key; with filters or duplicates they are upper bounds, which Redis accepts.
+    // One pass checks the inputs and counts keys per slot for exact RESIZEDB/SLOT_INFO hints.
+    let mut counts = SlotCounts::default();
+    let summaries = survey_all(inputs, &opts, Some(&mut counts))?;
+    let hints = counts.hints(&layout);
+    // Hints count the kept db-0 keys; duplicates across merged inputs make them upper bounds, which Redis accepts.
     let sinks = outputs.into_iter().map(|o| writer_sink(o, &opts)).collect::<Result<Vec<_>>>()?;
     let splitter = ClusterSplit::new(layout, sinks, Some(hints))?;
     let f = run_filters(inputs, &opts, inputs.len() > 1, splitter)?;

@@ -232,6 +232,18 @@ fn split_routes_every_key_to_the_shard_owning_its_slot() {
     let other_dbs = original.len() - db0.len();
     let dropped: u64 = report["dropped"]["db"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(dropped as usize, other_dbs);
+    // Each shard's RESIZEDB hint is its exact key count.
+    for (f, keys) in &shards {
+        let data = std::fs::read(f).unwrap();
+        let hints: Vec<u64> = SliceReader::new(&data)
+            .unwrap()
+            .filter_map(|r| match r.unwrap().kind {
+                RecordKind::ResizeDb { db_size, .. } => Some(db_size),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(hints, [keys.len() as u64], "{}", f.display());
+    }
     // Every shard is a complete RDB: functions and AUX fields in each.
     for (f, _) in &shards {
         let info: J = serde_json::from_str(&ok(&["info", f.to_str().unwrap(), "--json"])).unwrap();

@@ -189,7 +189,10 @@ impl<W: Write> RecordSink for WriterSink<W> {
         let header = self.writer()?.header();
         match rec.kind {
             RecordKind::Entry(e) => {
-                if let Ok((id, _)) = e.value.module()
+                // Only module values need the check (and `module()` on anything else builds an error).
+                if e.value.encoding == crate::read::Encoding::Module2
+                    && self.modules.is_some()
+                    && let Ok((id, _)) = e.value.module()
                     && let Some(name) = self.module_missing(id)
                 {
                     let key = e.key.decode()?;
@@ -610,25 +613,54 @@ pub struct ShardHints {
     pub slots: BTreeMap<u16, (u64, u64)>,
 }
 
+/// Keys (and keys with an expiry) per hash slot, counted in a flat table while a file is walked.
+#[derive(Debug, Clone)]
+pub struct SlotCounts(Box<[(u64, u64)]>);
+
+impl Default for SlotCounts {
+    fn default() -> Self {
+        SlotCounts(vec![(0, 0); usize::from(crate::cluster::SLOTS)].into_boxed_slice())
+    }
+}
+
+impl SlotCounts {
+    /// Counts `key`.
+    pub fn add(&mut self, key: &[u8], has_expiry: bool) {
+        let c = &mut self.0[usize::from(crate::cluster::key_hash_slot(key))];
+        c.0 += 1;
+        c.1 += u64::from(has_expiry);
+    }
+
+    /// The per-shard hints for `layout`.
+    pub fn hints(&self, layout: &ShardLayout) -> Vec<ShardHints> {
+        let mut hints = vec![ShardHints::default(); layout.len()];
+        for (slot, &(k, x)) in self.0.iter().enumerate() {
+            if k == 0 {
+                continue;
+            }
+            let slot = slot as u16;
+            if let Some(i) = layout.shard_of_slot(slot) {
+                let h = &mut hints[i];
+                h.keys += k;
+                h.expires += x;
+                h.slots.insert(slot, (k, x));
+            }
+        }
+        hints
+    }
+}
+
 /// Counts keys per shard (database 0 only) for [`ClusterSplit`]'s hints.
 pub fn shard_hints(source: &mut dyn RecordSource, layout: &ShardLayout) -> Result<Vec<ShardHints>> {
-    let mut hints = vec![ShardHints::default(); layout.len()];
+    let mut counts = SlotCounts::default();
     while let Some(rec) = source.next_rec()? {
         if let RecordKind::Entry(e) = rec.kind
             && e.db == 0
         {
-            let key = e.key.decode()?;
-            let slot = crate::cluster::key_hash_slot(&key);
-            let h = &mut hints[layout.shard_of(&key)];
-            let exp = u64::from(e.expiry.is_some());
-            h.keys += 1;
-            h.expires += exp;
-            let s = h.slots.entry(slot).or_default();
-            s.0 += 1;
-            s.1 += exp;
+            counts.add(&e.key.decode()?, e.expiry.is_some());
         }
     }
-    Ok(hints)
+    Ok(counts.hints(layout))
 }
 
 /// Routes keys of database 0 to one sink per shard by hash slot; every shard gets the AUX fields, function

@@ -1,0 +1,183 @@
+//! Whole-file write pipelines on a large real dump: reader → (sinks) → writer → byte sink.
+//!
+//! Reads `target/bench-data/redis-7.0-100M.rdb` (create it with `.venv/bin/python scripts/bench-data.py`), or the
+//! file named by `RDBKIT_BENCH_FILE`; without either it falls back to the small `testdata/redis-7.0.rdb` with a
+//! notice (figures then mostly measure per-call overhead). Throughput is in bytes of the input file. Every output
+//! goes to `io::sink()`, so only rdbkit's own work (and gzip's) is measured.
+//!
+//! - `pipelines/key_scan`: baseline for the pass-through pipelines: [`SliceReader`] with `ReadOptions::fast()`
+//!   (no deep validation, checksum on), walking every record and reading each key's length and type.
+//! - `pipelines/pass_through`: the same reader and [`RdbWriter::raw_record`] of every record at the input's header
+//!   (the writer computes the output CRC-64).
+//! - `pipelines/re_encode`: fast reader, `to_owned_value` + [`RdbWriter::entry`] for every key at the input's
+//!   header, LZF on (other records passed through raw). Compare with `parse/slice/full_decode` (the same decode
+//!   with deep validation, nothing written), left out here to keep the run under two minutes.
+//! - `pipelines/split3`: [`workflow::split`] into 3 shards ([`ShardLayout::even`]): survey pass, hint pass and the
+//!   writing pass (filters → [`ClusterSplit`] → 3 [`WriterSink`]s).
+//! - `pipelines/split3_route`: the writing pass alone: [`ClusterSplit`] over 3 [`WriterSink`]s, no hints.
+//! - `pipelines/db_limit`: [`DbFilter::limit`]`(2)` → [`WriterSink`].
+//! - `pipelines/export_gzip`: pass-through into [`GzipWriter`] at level 6; `pipelines/flate2_gzip` is the
+//!   baseline: flate2's `GzEncoder` at level 6 over the raw file bytes (the ratio of the two is the cost of the
+//!   RDB pipeline on top of gzip).
+//! - `pipelines/export_page`: pass-through into [`PageAlign`] (512-byte padding).
+//!
+//! `cargo bench --bench pipelines` runs all of them in under two minutes.
+
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use rdbkit::cluster::ShardLayout;
+use rdbkit::input::Input;
+use rdbkit::io::{GzipWriter, PageAlign};
+use rdbkit::read::{ReadOptions, RecordKind, SliceReader};
+use rdbkit::transform::{ClusterSplit, DbFilter, RecordSink, WriterSink, drive};
+use rdbkit::workflow::{self, JobOptions};
+use rdbkit::write::{EntryMeta, RdbWriter};
+use std::hint::black_box;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const DEFAULT_FILE: &str = "target/bench-data/redis-7.0-100M.rdb";
+const FALLBACK_FILE: &str = "testdata/redis-7.0.rdb";
+
+/// The file to benchmark, resolved against the crate root.
+fn bench_file() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if let Some(p) = std::env::var_os("RDBKIT_BENCH_FILE") {
+        return PathBuf::from(p);
+    }
+    let default = root.join(DEFAULT_FILE);
+    if default.exists() {
+        return default;
+    }
+    eprintln!(
+        "pipelines bench: {DEFAULT_FILE} is missing; create it with `.venv/bin/python scripts/bench-data.py` \
+         (or set RDBKIT_BENCH_FILE). Falling back to {FALLBACK_FILE}."
+    );
+    root.join(FALLBACK_FILE)
+}
+
+/// Reads `data` (fast options) and writes every record through unchanged to `out`; returns `out` after the
+/// writer's EOF and checksum.
+fn pass_through<W: Write>(data: &[u8], out: W) -> W {
+    let mut r = SliceReader::with_options(data, ReadOptions::fast()).expect("header");
+    let mut w = RdbWriter::new(out, r.header()).expect("writer");
+    while let Some(rec) = r.next_record().expect("valid file") {
+        w.raw_record(&rec).expect("pass-through");
+    }
+    w.finish().expect("finish")
+}
+
+/// Walks every record with fast options; returns a digest of key lengths and types.
+fn key_scan(data: &[u8]) -> u64 {
+    let mut r = SliceReader::with_options(data, ReadOptions::fast()).expect("header");
+    let mut acc = 0u64;
+    while let Some(rec) = r.next_record().expect("valid file") {
+        if let RecordKind::Entry(e) = rec.kind {
+            acc = acc.wrapping_add(e.key.logical_len()).wrapping_add(u64::from(e.value.encoding.type_byte()));
+        }
+    }
+    acc
+}
+
+/// Decodes every value and re-encodes it with [`RdbWriter::entry`] at the same header (LZF on); returns the bytes
+/// written.
+fn re_encode(data: &[u8]) -> u64 {
+    let mut r = SliceReader::with_options(data, ReadOptions::fast()).expect("header");
+    let mut w = RdbWriter::new(io::sink(), r.header()).expect("writer");
+    while let Some(rec) = r.next_record().expect("valid file") {
+        match rec.kind {
+            RecordKind::Entry(e) => {
+                let key = e.key.decode().expect("key");
+                let value = e.value.to_owned_value().expect("value");
+                let meta = EntryMeta { expiry: e.expiry, idle: e.idle, freq: e.freq };
+                w.entry(&key, &value, meta).expect("re-encode");
+            }
+            _ => w.raw_record(&rec).expect("pass-through"),
+        }
+    }
+    let n = w.bytes_written();
+    w.finish().expect("finish");
+    n
+}
+
+/// [`workflow::split`] into `n` even shards written to `io::sink()`; returns the keys written.
+fn split_workflow(input: &Input, n: usize) -> u64 {
+    let header = input.header().expect("header");
+    let layout = ShardLayout::even(n).expect("layout");
+    let outputs = (0..n).map(|_| io::sink()).collect();
+    let (_, report) =
+        workflow::split(std::slice::from_ref(input), layout, outputs, &JobOptions::new(header)).expect("split");
+    report.outputs.iter().flat_map(|o| o.keys.values()).sum()
+}
+
+/// One pass: [`ClusterSplit`] over `n` [`WriterSink`]s (no hints); returns the keys routed.
+fn split_route(data: &[u8], n: usize) -> u64 {
+    let mut r = SliceReader::with_options(data, ReadOptions::fast()).expect("header");
+    let header = r.header();
+    let sinks = (0..n).map(|_| WriterSink::new(io::sink(), header, false).expect("sink")).collect();
+    let mut split = ClusterSplit::new(ShardLayout::even(n).expect("layout"), sinks, None).expect("split");
+    drive(&mut r, &mut split).expect("drive");
+    split.finish().expect("finish");
+    split.keys_per_shard().iter().sum()
+}
+
+/// [`DbFilter::limit`] → [`WriterSink`]; returns the bytes written.
+fn db_limit(data: &[u8], limit: u64) -> u64 {
+    let mut r = SliceReader::with_options(data, ReadOptions::fast()).expect("header");
+    let sink = WriterSink::new(io::sink(), r.header(), false).expect("sink");
+    let mut f = DbFilter::limit(sink, limit);
+    drive(&mut r, &mut f).expect("drive");
+    let n = f.inner().bytes_written();
+    f.finish().expect("finish");
+    n
+}
+
+fn benches(c: &mut Criterion) {
+    let path = bench_file();
+    let input = Input::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let data: &[u8] = input.bytes().expect("a plain (not gzip) bench file");
+    eprintln!("pipelines bench: {} ({} bytes)", path.display(), data.len());
+    // The pass-through must reproduce the file (the bench would be meaningless otherwise).
+    assert!(pass_through(data, Vec::new()) == data, "pass-through does not reproduce the input");
+
+    // Passes on the 100 MB file take about 0.05–0.3 s (scan, pass-through, split, filter, page), 0.6 s (the
+    // three-pass split workflow), 1–1.5 s (re-encode) and about 1.2 s (gzip) on an idle machine; the
+    // measurement times fit 10 flat samples of each, keeping the whole run under two minutes.
+    let mut g = c.benchmark_group("pipelines");
+    g.throughput(Throughput::Bytes(data.len() as u64))
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    g.bench_function("key_scan", |b| b.iter(|| key_scan(black_box(data))));
+    g.bench_function("pass_through", |b| b.iter(|| pass_through(black_box(data), io::sink())));
+    g.bench_function("export_page", |b| {
+        b.iter(|| pass_through(black_box(data), PageAlign::new(io::sink())).finish().expect("pad"))
+    });
+    g.bench_function("db_limit", |b| b.iter(|| db_limit(black_box(data), 2)));
+    g.bench_function("split3_route", |b| b.iter(|| split_route(black_box(data), 3)));
+    g.measurement_time(Duration::from_secs(5));
+    g.bench_function("split3", |b| b.iter(|| split_workflow(black_box(&input), 3)));
+    g.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(10));
+    g.bench_function("re_encode", |b| b.iter(|| re_encode(black_box(data))));
+    g.measurement_time(Duration::from_secs(13));
+    g.bench_function("export_gzip", |b| {
+        b.iter(|| {
+            let gz = GzipWriter::new(io::sink(), 6).expect("level");
+            pass_through(black_box(data), gz).finish().expect("gzip trailer")
+        })
+    });
+    g.bench_function("flate2_gzip", |b| {
+        b.iter(|| {
+            let mut gz = GzEncoder::new(io::sink(), Compression::new(6));
+            gz.write_all(black_box(data)).expect("compress");
+            gz.finish().expect("gzip trailer")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(pipelines, benches);
+criterion_main!(pipelines);
