@@ -266,6 +266,18 @@ fn bytes_json(b: &[u8]) -> J {
     }
 }
 
+/// Why keys of some databases were not kept.
+fn db_reason(report: &Report, layout: Option<&ShardLayout>) -> Option<String> {
+    if report.dropped_db.is_empty() {
+        return None;
+    }
+    Some(match (layout, report.db_limit) {
+        (Some(_), _) => "a cluster keeps database 0 only".to_string(),
+        (None, Some(n)) => format!("database over the target's limit of {n}, or not selected"),
+        (None, None) => "database not selected".to_string(),
+    })
+}
+
 fn report_json(report: &Report, files: &[OutFile], layout: Option<&ShardLayout>, dry_run: bool) -> J {
     let inputs: Vec<J> = report
         .inputs
@@ -307,6 +319,7 @@ fn report_json(report: &Report, files: &[OutFile], layout: Option<&ShardLayout>,
         })),
         "dropped": {
             "db": keys_json(&report.dropped_db),
+            "db_reason": db_reason(report, layout),
             "pattern": report.filtered.pattern, "type": report.filtered.r#type, "expired": report.filtered.expired,
             "duplicates": report.duplicates,
             "lossy": report.lossy.iter().map(|d| json!({
@@ -342,7 +355,8 @@ fn print_report(
         }
         if !report.dropped_db.is_empty() {
             let d: Vec<String> = report.dropped_db.iter().map(|(d, n)| format!("db{d}={n}")).collect();
-            w(out, format!("dropped (database not kept): {} keys: {}", total(&report.dropped_db), d.join(" ")))?;
+            let why = db_reason(report, layout).unwrap_or_default();
+            w(out, format!("dropped ({why}): {} keys: {}", total(&report.dropped_db), d.join(" ")))?;
         }
         let f = report.filtered;
         if f.pattern + f.r#type + f.expired > 0 {
@@ -364,6 +378,11 @@ fn print_report(
             w(out, format!("dropped (lossy):{at} {}", d.what))?;
         }
         for (i, o) in report.outputs.iter().enumerate() {
+            if dry_run {
+                let d: Vec<String> = o.keys.iter().map(|(d, n)| format!("db{d}={n}")).collect();
+                w(out, format!("would keep {} keys: {}", total(&o.keys), d.join(" ")))?;
+                continue;
+            }
             let slots = layout
                 .map(|l| {
                     let r: Vec<String> = l.shards()[i].ranges.iter().map(|r| r.to_string()).collect();
@@ -556,7 +575,7 @@ pub fn import(
         }
     }
     if dry_run {
-        let mut report = Report { target: header.magic(), ..Report::default() };
+        let mut report = Report { target: header.magic(), db_limit: opts.selection.dbs.limit, ..Report::default() };
         for i in &ins {
             report.inputs.push(
                 workflow::survey(i, header, &opts.selection, opts.now_ms, opts.modules.as_deref()).map_err(fail)?,
@@ -578,7 +597,7 @@ pub fn import(
         }
         report.outputs.push(workflow::OutputSummary { keys: kept, ..Default::default() });
         let problems: usize = report.inputs.iter().map(|i| i.problems.len()).sum();
-        print_report(out, &report, &[], None, c, true, "import")?;
+        print_report(out, &report, &[], layout.as_ref(), c, true, "import")?;
         if problems > 0 && !c.lossy {
             return Err(Failure::Invalid(format!(
                 "{problems} item(s) cannot be written to {} (use --lossy to drop them)",

@@ -320,6 +320,8 @@ pub struct Report {
     /// Keys dropped because their database is not kept (over the limit, not selected, or not 0 for a
     /// cluster), per source database.
     pub dropped_db: BTreeMap<u64, u64>,
+    /// The database limit applied (1 for a cluster), if any.
+    pub db_limit: Option<u64>,
     /// Keys dropped by the key filters.
     pub filtered: KeyFilterCounts,
     /// Duplicate keys skipped (policy `first`).
@@ -442,6 +444,7 @@ pub fn convert<W: Write>(inputs: &[Input], out: W, opts: &JobOptions) -> Result<
     let mut report = Report {
         target: opts.target.magic(),
         inputs: summaries,
+        db_limit: opts.selection.dbs.limit,
         dropped_db: f.dropped_db,
         filtered: f.filtered,
         duplicates: f.duplicates,
@@ -479,6 +482,7 @@ pub fn split<W: Write>(
     let mut report = Report {
         target: opts.target.magic(),
         inputs: summaries,
+        db_limit: opts.selection.dbs.limit,
         dropped_db: f.dropped_db,
         filtered: f.filtered,
         duplicates: f.duplicates,
