@@ -5,15 +5,19 @@
 //! then mostly measure per-call overhead). Throughput is in bytes of the file.
 //!
 //! - `slice/full_decode`: [`SliceReader`] with default options, `to_owned_value` on every entry (checksum on).
+//! - `slice/full_iter`: default options, every element / field / score / stream entry of every value visited
+//!   through the lazy iterators (`elements()`, `zset_entries()`, `hash_fields()`, `stream()`), strings decoded
+//!   into a reused buffer: a full decode without building owned values.
 //! - `slice/verify_deep`: default options (deep validation + checksum), walk only.
 //! - `slice/key_scan`: `ReadOptions::fast()`: key, expiry and type of every entry (checksum on).
 //! - `slice/key_scan_nocrc`: as `key_scan` with the checksum off.
 //! - `stream/full`: [`StreamReader`] over a `BufReader<File>`, deep, `to_owned_value` on every entry.
+//! - `stream/verify_deep`: as `stream/full`, walk only (deep validation + checksum).
 //!
-//! `cargo bench --bench parse` runs all five in well under two minutes.
+//! `cargo bench --bench parse` runs all seven in about two minutes.
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use rdbkit::read::{ReadOptions, RecordKind, SliceReader, StreamReader};
+use rdbkit::read::{Item, LogicalType, ReadOptions, RecordKind, SliceReader, StreamReader, Value};
 use std::hint::black_box;
 use std::io::BufReader;
 use std::path::PathBuf;
@@ -39,16 +43,84 @@ fn bench_file() -> PathBuf {
     root.join(FALLBACK_FILE)
 }
 
-/// Walks `data` with `opts`; with `decode`, decodes every value. Returns the number of entries (and a checksum
-/// of what was read, so nothing is optimized away).
-fn walk_slice(data: &[u8], opts: ReadOptions, decode: bool) -> (u64, u64) {
+/// What to do with each value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Visit {
+    /// Key, expiry and type only.
+    Walk,
+    /// `to_owned_value`.
+    Owned,
+    /// Every element through the lazy iterators.
+    Iter,
+}
+
+fn item(acc: &mut u64, it: &Item<'_>) {
+    *acc = acc.wrapping_add(match it {
+        Item::Borrowed(b) => b.len() as u64 ^ u64::from(b.first().copied().unwrap_or(0)),
+        Item::Owned(v) => v.len() as u64,
+        Item::Int(i) => *i as u64,
+    });
+}
+
+/// Visits every element, field, score and stream entry of `v` through the lazy API; returns a digest.
+fn visit_all(v: &Value<'_>, buf: &mut Vec<u8>) -> u64 {
+    let mut acc = 0u64;
+    match v.logical_type() {
+        LogicalType::String => {
+            buf.clear();
+            v.as_string().expect("string").decode_into(buf).expect("string");
+            acc = buf.len() as u64;
+        }
+        LogicalType::List | LogicalType::Set => {
+            for e in v.elements().expect("elements") {
+                item(&mut acc, &e.expect("element"));
+            }
+        }
+        LogicalType::ZSet => {
+            for e in v.zset_entries().expect("zset") {
+                let (m, s) = e.expect("zset entry");
+                item(&mut acc, &m);
+                acc = acc.wrapping_add(s.to_bits());
+            }
+        }
+        LogicalType::Hash => {
+            for f in v.hash_fields().expect("hash") {
+                let f = f.expect("hash field");
+                item(&mut acc, &f.field);
+                item(&mut acc, &f.value);
+                acc = acc.wrapping_add(f.expire_ms.unwrap_or(0) as u64);
+            }
+        }
+        LogicalType::Stream => {
+            let s = v.stream().expect("stream");
+            for e in s.entries().expect("stream entries") {
+                acc = acc.wrapping_add(e.id.ms ^ e.id.seq);
+                for (f, x) in &e.fields {
+                    acc = acc.wrapping_add((f.len() + x.len()) as u64);
+                }
+            }
+            for g in &s.groups {
+                acc = acc.wrapping_add(g.pel.len() as u64 + g.consumers.len() as u64);
+            }
+        }
+        LogicalType::Module => acc = v.module().expect("module").1.len() as u64,
+    }
+    acc
+}
+
+/// Walks `data` with `opts`, doing `visit` with every value. Returns the number of entries (and a checksum of
+/// what was read, so nothing is optimized away).
+fn walk_slice(data: &[u8], opts: ReadOptions, visit: Visit) -> (u64, u64) {
     let mut r = SliceReader::with_options(data, opts).expect("header");
     let (mut keys, mut acc) = (0u64, 0u64);
+    let mut buf = Vec::new();
     while let Some(rec) = r.next_record().expect("valid file") {
         if let RecordKind::Entry(e) = rec.kind {
             keys += 1;
-            if decode {
+            if visit == Visit::Owned {
                 black_box(e.value.to_owned_value().expect("value"));
+            } else if visit == Visit::Iter {
+                acc = acc.wrapping_add(visit_all(&e.value, &mut buf));
             } else {
                 acc = acc.wrapping_add(e.key.logical_len());
                 acc = acc.wrapping_add(e.expiry.map_or(0, |x| x.as_millis() as u64));
@@ -60,16 +132,21 @@ fn walk_slice(data: &[u8], opts: ReadOptions, decode: bool) -> (u64, u64) {
     (keys, acc)
 }
 
-fn walk_stream(path: &std::path::Path) -> u64 {
+fn walk_stream(path: &std::path::Path, decode: bool) -> u64 {
     let f = std::fs::File::open(path).expect("open bench file");
     let mut r = StreamReader::new(BufReader::with_capacity(1 << 16, f)).expect("header");
     let mut keys = 0u64;
     while let Some(rec) = r.next_record().expect("valid file") {
         if let RecordKind::Entry(e) = rec.kind {
             keys += 1;
-            black_box(e.value.to_owned_value().expect("value"));
+            if decode {
+                black_box(e.value.to_owned_value().expect("value"));
+            } else {
+                black_box(e.key.logical_len());
+            }
         }
     }
+    assert!(r.checksum().is_some(), "no EOF");
     keys
 }
 
@@ -89,13 +166,15 @@ fn benches(c: &mut Criterion) {
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(12));
-    g.bench_function("full_decode", |b| b.iter(|| walk_slice(black_box(data), ReadOptions::default(), true)));
-    g.measurement_time(Duration::from_secs(6));
-    g.bench_function("verify_deep", |b| b.iter(|| walk_slice(black_box(data), ReadOptions::default(), false)));
+    g.bench_function("full_decode", |b| b.iter(|| walk_slice(black_box(data), ReadOptions::default(), Visit::Owned)));
+    g.measurement_time(Duration::from_secs(8));
+    g.bench_function("full_iter", |b| b.iter(|| walk_slice(black_box(data), ReadOptions::default(), Visit::Iter)));
+    g.measurement_time(Duration::from_secs(5));
+    g.bench_function("verify_deep", |b| b.iter(|| walk_slice(black_box(data), ReadOptions::default(), Visit::Walk)));
     g.measurement_time(Duration::from_secs(3));
-    g.bench_function("key_scan", |b| b.iter(|| walk_slice(black_box(data), ReadOptions::fast(), false)));
+    g.bench_function("key_scan", |b| b.iter(|| walk_slice(black_box(data), ReadOptions::fast(), Visit::Walk)));
     let nocrc = ReadOptions { deep: false, verify_checksum: false };
-    g.bench_function("key_scan_nocrc", |b| b.iter(|| walk_slice(black_box(data), nocrc, false)));
+    g.bench_function("key_scan_nocrc", |b| b.iter(|| walk_slice(black_box(data), nocrc, Visit::Walk)));
     g.finish();
 
     let mut g = c.benchmark_group("stream");
@@ -103,8 +182,10 @@ fn benches(c: &mut Criterion) {
         .sample_size(10)
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(14));
-    g.bench_function("full", |b| b.iter(|| walk_stream(black_box(&path))));
+        .measurement_time(Duration::from_secs(12));
+    g.bench_function("full", |b| b.iter(|| walk_stream(black_box(&path), true)));
+    g.measurement_time(Duration::from_secs(5));
+    g.bench_function("verify_deep", |b| b.iter(|| walk_stream(black_box(&path), false)));
     g.finish();
 }
 

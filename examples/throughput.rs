@@ -3,32 +3,107 @@
 //! Modes:
 //! - `full`: memory-mapped [`SliceReader`], default options (deep validation, checksum), `to_owned_value` on every
 //!   entry;
+//! - `full-iter`: memory-mapped, default options, every element / field / score of every value visited through the
+//!   lazy iterators (`elements()`, `zset_entries()`, `hash_fields()`, stream entries), strings decoded into a reused
+//!   buffer — a full decode without building owned values;
 //! - `verify`: memory-mapped, default options, walk only (what a `check` does);
 //! - `keys`: memory-mapped, `ReadOptions::fast()` (checksum on), reads key, expiry and type of every entry;
 //! - `keys-nocrc`: as `keys` without the checksum;
-//! - `stream`: [`StreamReader`] over a `BufReader<File>`, default options, `to_owned_value` on every entry.
+//! - `stream`: [`StreamReader`] over a `BufReader<File>`, default options, `to_owned_value` on every entry;
+//! - `stream-iter`: as `stream`, visiting values as `full-iter` does;
+//! - `stream-verify`: as `stream`, walk only (deep validation + checksum).
 //!
 //! Prints one line: `mode=… bytes=… secs=… mb_s=… keys=…` (MB = 10^6 bytes; `secs` is the best pass). With
 //! `--seconds S` it repeats the pass until S seconds have gone by (for `perf record`). Used by `scripts/compare.sh`.
 
-use rdbkit::read::{ReadOptions, RecordKind, SliceReader, StreamReader};
+use rdbkit::read::{Item, LogicalType, ReadOptions, RecordKind, SliceReader, StreamReader, Value};
 use std::hint::black_box;
 use std::io::BufReader;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-fn walk_slice(data: &[u8], opts: ReadOptions, decode: bool) -> rdbkit::Result<u64> {
+/// What to do with each entry's value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Visit {
+    /// Key, expiry and type only.
+    Walk,
+    /// `to_owned_value`.
+    Owned,
+    /// Every element through the lazy iterators.
+    Iter,
+}
+
+fn item(acc: &mut u64, it: &Item<'_>) {
+    *acc = acc.wrapping_add(match it {
+        Item::Borrowed(b) => b.len() as u64 ^ u64::from(b.first().copied().unwrap_or(0)),
+        Item::Owned(v) => v.len() as u64,
+        Item::Int(i) => *i as u64,
+    });
+}
+
+/// Visits every element, field, score and stream entry of `v` through the lazy API; returns a digest.
+pub fn visit_all(v: &Value<'_>, buf: &mut Vec<u8>) -> rdbkit::Result<u64> {
+    let mut acc = 0u64;
+    match v.logical_type() {
+        LogicalType::String => {
+            buf.clear();
+            v.as_string()?.decode_into(buf)?;
+            acc = buf.len() as u64;
+        }
+        LogicalType::List | LogicalType::Set => {
+            for e in v.elements()? {
+                item(&mut acc, &e?);
+            }
+        }
+        LogicalType::ZSet => {
+            for e in v.zset_entries()? {
+                let (m, s) = e?;
+                item(&mut acc, &m);
+                acc = acc.wrapping_add(s.to_bits());
+            }
+        }
+        LogicalType::Hash => {
+            for f in v.hash_fields()? {
+                let f = f?;
+                item(&mut acc, &f.field);
+                item(&mut acc, &f.value);
+                acc = acc.wrapping_add(f.expire_ms.unwrap_or(0) as u64);
+            }
+        }
+        LogicalType::Stream => {
+            let s = v.stream()?;
+            for e in s.entries()? {
+                acc = acc.wrapping_add(e.id.ms ^ e.id.seq);
+                for (f, x) in &e.fields {
+                    acc = acc.wrapping_add((f.len() + x.len()) as u64);
+                }
+            }
+            for g in &s.groups {
+                acc = acc.wrapping_add(g.pel.len() as u64 + g.consumers.len() as u64);
+            }
+        }
+        LogicalType::Module => acc = v.module()?.1.len() as u64,
+    }
+    Ok(acc)
+}
+
+fn walk_slice(data: &[u8], opts: ReadOptions, visit: Visit) -> rdbkit::Result<u64> {
     let mut r = SliceReader::with_options(data, opts)?;
     let (mut keys, mut acc) = (0u64, 0u64);
+    let mut buf = Vec::new();
     while let Some(rec) = r.next_record()? {
         if let RecordKind::Entry(e) = rec.kind {
             keys += 1;
-            if decode {
-                black_box(e.value.to_owned_value()?);
-            } else {
-                acc = acc.wrapping_add(e.key.logical_len());
-                acc = acc.wrapping_add(e.expiry.map_or(0, |x| x.as_millis() as u64));
-                acc = acc.wrapping_add(u64::from(e.value.encoding.type_byte()));
+            match visit {
+                Visit::Owned => {
+                    black_box(e.value.to_owned_value()?);
+                }
+                Visit::Iter => acc = acc.wrapping_add(visit_all(&e.value, &mut buf)?),
+                Visit::Walk => {
+                    acc = acc.wrapping_add(e.key.logical_len());
+                    acc = acc.wrapping_add(e.expiry.map_or(0, |x| x.as_millis() as u64));
+                    acc = acc.wrapping_add(u64::from(e.value.encoding.type_byte()));
+                }
             }
         }
     }
@@ -37,31 +112,42 @@ fn walk_slice(data: &[u8], opts: ReadOptions, decode: bool) -> rdbkit::Result<u6
 }
 
 /// Returns the number of keys and the reader's largest buffer.
-fn walk_stream(path: &str) -> rdbkit::Result<(u64, usize)> {
+fn walk_stream(path: &str, visit: Visit) -> rdbkit::Result<(u64, usize)> {
     let f = std::fs::File::open(path)?;
     let mut r = StreamReader::new(BufReader::with_capacity(1 << 16, f))?;
-    let (mut keys, mut buf) = (0u64, 0usize);
+    let (mut keys, mut buf, mut acc) = (0u64, 0usize, 0u64);
+    let mut scratch = Vec::new();
     while let Some(rec) = r.next_record()? {
         if let RecordKind::Entry(e) = rec.kind {
             keys += 1;
-            black_box(e.value.to_owned_value()?);
+            match visit {
+                Visit::Owned => {
+                    black_box(e.value.to_owned_value()?);
+                }
+                Visit::Iter => acc = acc.wrapping_add(visit_all(&e.value, &mut scratch)?),
+                Visit::Walk => acc = acc.wrapping_add(e.key.logical_len()),
+            }
         }
         buf = buf.max(r.buffer_capacity());
     }
+    black_box(acc);
     Ok((keys, buf))
 }
+
+const MODES: &str = "full|full-iter|verify|keys|keys-nocrc|stream|stream-iter|stream-verify";
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (path, mode, seconds) = match args.as_slice() {
         [p, m] => (p, m.as_str(), 0.0),
         [p, m, flag, s] if flag == "--seconds" => (p, m.as_str(), s.parse::<f64>()?),
-        _ => return Err("usage: throughput FILE full|verify|keys|keys-nocrc|stream [--seconds S]".into()),
+        _ => return Err(format!("usage: throughput FILE {MODES} [--seconds S]").into()),
     };
     let file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();
-    // Not mapped in `stream` mode, so its peak RSS is the reader's own.
-    let map = if mode == "stream" {
+    let streaming = mode.starts_with("stream");
+    // Not mapped in the `stream*` modes, so their peak RSS is the reader's own.
+    let map = if streaming {
         None
     } else {
         // SAFETY: the file is not modified while this process maps it (a concurrent truncation would raise SIGBUS).
@@ -75,16 +161,22 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let keys = loop {
         let t = Instant::now();
         let keys = match mode {
-            "full" => walk_slice(data, ReadOptions::default(), true)?,
-            "verify" => walk_slice(data, ReadOptions::default(), false)?,
-            "keys" => walk_slice(data, ReadOptions::fast(), false)?,
-            "keys-nocrc" => walk_slice(data, ReadOptions { deep: false, verify_checksum: false }, false)?,
-            "stream" => {
-                let (k, buf) = walk_stream(path)?;
+            "full" => walk_slice(data, ReadOptions::default(), Visit::Owned)?,
+            "full-iter" => walk_slice(data, ReadOptions::default(), Visit::Iter)?,
+            "verify" => walk_slice(data, ReadOptions::default(), Visit::Walk)?,
+            "keys" => walk_slice(data, ReadOptions::fast(), Visit::Walk)?,
+            "keys-nocrc" => walk_slice(data, ReadOptions { deep: false, verify_checksum: false }, Visit::Walk)?,
+            "stream" | "stream-iter" | "stream-verify" => {
+                let visit = match mode {
+                    "stream" => Visit::Owned,
+                    "stream-iter" => Visit::Iter,
+                    _ => Visit::Walk,
+                };
+                let (k, buf) = walk_stream(path, visit)?;
                 extra = format!(" max_buffer={buf}");
                 k
             }
-            other => return Err(format!("unknown mode {other:?}").into()),
+            other => return Err(format!("unknown mode {other:?}; modes: {MODES}").into()),
         };
         best = best.min(t.elapsed());
         if start.elapsed() >= deadline {

@@ -67,17 +67,37 @@ impl<'a> Listpack<'a> {
         ListpackIter { data: self.data, pos: HEADER_SIZE, done: false }
     }
 
+    /// Like [`Listpack::iter`], resuming at byte offset `pos` (a [`ListpackIter::position`] of an earlier
+    /// iterator over the same blob), so that an iteration can be suspended without holding a borrow.
+    pub fn iter_from(&self, pos: usize) -> ListpackIter<'a> {
+        ListpackIter { data: self.data, pos: pos.max(HEADER_SIZE), done: false }
+    }
+
     /// Deep validation, as Redis's `lpValidateIntegrity(.., deep=1)`: every element decodes inside the blob, each
     /// backlen encodes the element's encoding+data size in exactly the number of bytes Redis uses for that size,
     /// the end byte follows the last element, and the count equals `num_elements` unless that is 65535. Returns
     /// the number of elements.
     pub fn validate(&self) -> Result<usize> {
+        self.validate_with(|_| {})
+    }
+
+    /// [`Listpack::validate`], calling `each` with every element (in order) once its encoding has been checked, so
+    /// that a caller needing the elements too walks the blob once. When validation fails, `each` has seen the
+    /// elements before the faulty one (and possibly that one); callers must let the error take precedence.
+    pub fn validate_with(&self, mut each: impl FnMut(Elem<'a>)) -> Result<usize> {
         let data = self.data;
         let mut pos = HEADER_SIZE;
         let mut count = 0usize;
         while data.get(pos).is_some_and(|&b| b != END) {
             let entry = read_entry(data, pos)?;
             let backlen_pos = pos + entry.size;
+            each(entry.elem);
+            // The common 1-byte backlen (entry.end is past a backlen of exactly `backlen_size(size)` bytes).
+            if entry.size <= 127 && data.get(backlen_pos) == Some(&(entry.size as u8)) {
+                pos = entry.end;
+                count += 1;
+                continue;
+            }
             let actual = data.get(backlen_pos..entry.end).unwrap_or_default();
             let mut buf = [0u8; 5];
             let expected = encode_backlen(entry.size, &mut buf);
@@ -163,6 +183,13 @@ pub struct ListpackIter<'a> {
     done: bool,
 }
 
+impl ListpackIter<'_> {
+    /// Byte offset of the next element (see [`Listpack::iter_from`]).
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+}
+
 impl<'a> Iterator for ListpackIter<'a> {
     type Item = Result<Elem<'a>>;
 
@@ -227,7 +254,40 @@ struct Entry<'a> {
 
 /// Decodes the element at `pos` (which must not hold the end byte). The element and its backlen must lie before
 /// the blob's last byte (the end byte).
+#[inline]
 fn read_entry(data: &[u8], pos: usize) -> Result<Entry<'_>> {
+    // Fast paths for the common small encodings; anything they do not accept whole goes through the general
+    // decoder, which gives the same result for what they accept.
+    let limit = data.len().saturating_sub(1);
+    if let Some(&b0) = data.get(pos) {
+        match b0 {
+            // 7-bit unsigned integer: size 1, 1-byte backlen.
+            0x00..=0x7F if pos + 2 <= limit => {
+                return Ok(Entry { elem: Elem::Int(i64::from(b0)), size: 1, end: pos + 2 });
+            }
+            // 6-bit string: size <= 64, 1-byte backlen.
+            0x80..=0xBF => {
+                let n = usize::from(b0 & 0x3F);
+                if pos + n + 2 <= limit
+                    && let Some(b) = data.get(pos + 1..pos + 1 + n)
+                {
+                    return Ok(Entry { elem: Elem::Bytes(b), size: n + 1, end: pos + n + 2 });
+                }
+            }
+            // 13-bit signed integer: size 2, 1-byte backlen.
+            0xC0..=0xDF if pos + 3 <= limit => {
+                let raw = (i64::from(b0 & 0x1F) << 8) | i64::from(data[pos + 1]);
+                let v = if raw >= 4096 { raw - 8192 } else { raw };
+                return Ok(Entry { elem: Elem::Int(v), size: 2, end: pos + 3 });
+            }
+            _ => {}
+        }
+    }
+    read_entry_general(data, pos)
+}
+
+/// [`read_entry`] for every encoding.
+fn read_entry_general(data: &[u8], pos: usize) -> Result<Entry<'_>> {
     let limit = data.len().saturating_sub(1);
     let b0 = take(data, pos, 1, limit, "element encoding")?.first().copied().unwrap_or(END);
     // (size of encoding+data, offset of the data, value kind)

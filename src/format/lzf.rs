@@ -47,6 +47,20 @@ pub fn decompress_into(input: &[u8], out_len: usize, out: &mut Vec<u8>) -> Resul
     res
 }
 
+/// Like [`decompress_into`], but into `buf[..out_len]`, which is returned: `buf` is only grown (never cleared or
+/// shrunk), so decompressing many strings into one buffer does not zero it each time. The errors are those of
+/// [`decompress_into`]; on error the contents of `buf` are unspecified.
+pub fn decompress_reusing<'s>(input: &[u8], out_len: usize, buf: &'s mut Vec<u8>) -> Result<&'s [u8]> {
+    if buf.len() < out_len {
+        buf.try_reserve_exact(out_len - buf.len())
+            .map_err(|_| lzf_err("cannot allocate the declared uncompressed length", 0))?;
+        buf.resize(out_len, 0);
+    }
+    let dst = &mut buf[..out_len];
+    decompress_slice(input, dst)?;
+    Ok(dst)
+}
+
 /// Decompresses `input` into all of `dst` (whose length is the declared uncompressed length).
 fn decompress_slice(input: &[u8], dst: &mut [u8]) -> Result<()> {
     let in_len = input.len();

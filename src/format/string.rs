@@ -55,6 +55,27 @@ impl<'a> RdbStr<'a> {
         Ok(())
     }
 
+    /// The logical bytes, borrowed for raw strings; integers and LZF strings are decoded into `buf`, which is
+    /// overwritten and only ever grown (so a reused buffer is not cleared each time). Same errors as
+    /// [`RdbStr::decode`].
+    pub fn decode_reusing<'s>(&self, buf: &'s mut Vec<u8>) -> Result<&'s [u8]>
+    where
+        'a: 's,
+    {
+        match *self {
+            RdbStr::Raw(b) => Ok(b),
+            RdbStr::Int(i) => {
+                buf.clear();
+                super::Elem::Int(i).write_to(buf);
+                Ok(&buf[..])
+            }
+            RdbStr::Lzf { compressed, len } => {
+                let len = checked_lzf_len(compressed.len(), len)?;
+                super::lzf::decompress_reusing(compressed, len, buf)
+            }
+        }
+    }
+
     /// The logical length in bytes, without decoding.
     pub fn logical_len(&self) -> u64 {
         match *self {

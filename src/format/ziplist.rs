@@ -72,11 +72,24 @@ impl<'a> Ziplist<'a> {
         ZiplistIter { data: self.data, pos: HEADER_SIZE, done: false }
     }
 
+    /// Like [`Ziplist::iter`], resuming at byte offset `pos` (a [`ZiplistIter::position`] of an earlier
+    /// iterator over the same blob), so that an iteration can be suspended without holding a borrow.
+    pub fn iter_from(&self, pos: usize) -> ZiplistIter<'a> {
+        ZiplistIter { data: self.data, pos: pos.max(HEADER_SIZE), done: false }
+    }
+
     /// Deep validation, as Redis's `ziplistValidateIntegrity(.., deep=1)`: every entry decodes inside the blob,
     /// every prevlen equals the previous entry's size (0 for the first), the end byte follows the last entry,
     /// `zltail` points at the last entry (or is 10 when empty), and the count equals `zllen` unless that is 65535.
     /// Returns the number of entries.
     pub fn validate(&self) -> Result<usize> {
+        self.validate_with(|_| {})
+    }
+
+    /// [`Ziplist::validate`], calling `each` with every entry's value (in order) as the walk decodes it, so that a
+    /// caller needing the values too walks the blob once. When validation fails, `each` has seen the entries before
+    /// the faulty one (and possibly that one); callers must let the error take precedence.
+    pub fn validate_with(&self, mut each: impl FnMut(Elem<'a>)) -> Result<usize> {
         let data = self.data;
         let end_pos = data.len() - 1;
         let zltail = self.tail_offset();
@@ -89,6 +102,7 @@ impl<'a> Ziplist<'a> {
         let mut count = 0usize;
         while data.get(pos).is_some_and(|&b| b != END) {
             let entry = read_entry(data, pos)?;
+            each(entry.elem);
             if entry.prevlen != prev_size as u64 {
                 return Err(Error::corrupt(
                     NAME,
@@ -178,6 +192,13 @@ pub struct ZiplistIter<'a> {
     data: &'a [u8],
     pos: usize,
     done: bool,
+}
+
+impl ZiplistIter<'_> {
+    /// Byte offset of the next entry (see [`Ziplist::iter_from`]).
+    pub fn position(&self) -> usize {
+        self.pos
+    }
 }
 
 impl<'a> Iterator for ZiplistIter<'a> {

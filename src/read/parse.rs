@@ -11,8 +11,7 @@ use crate::format::string::{RdbStr, rdb_str};
 use crate::format::{Elem, intset::Intset, listpack::Listpack, ziplist::Ziplist, zipmap::Zipmap};
 use crate::read::header::Flavor;
 use nom::Err as NomErr;
-use std::borrow::Cow;
-use std::collections::HashSet;
+use std::cmp::Ordering;
 
 /// How much checking the reader does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,17 +283,19 @@ pub(crate) struct Parser {
     pub db: u64,
     pub opts: ReadOptions,
     scratch: Vec<u8>,
+    dups: Dups,
 }
 
 impl Parser {
     pub fn new(header: Header, opts: ReadOptions) -> Self {
-        Parser { header, db: 0, opts, scratch: Vec::new() }
+        Parser { header, db: 0, opts, scratch: Vec::new(), dups: Dups::default() }
     }
 
     /// Parses one record from the start of `input` (which is at file offset `offset`).
     pub fn parse<'a>(&mut self, input: &'a [u8], offset: u64) -> Result<Step<'a>> {
         let mut key_ctx: Option<RdbStr<'a>> = None;
-        let mut ctx = Ctx { header: self.header, deep: self.opts.deep, scratch: &mut self.scratch };
+        let mut ctx =
+            Ctx { header: self.header, deep: self.opts.deep, scratch: &mut self.scratch, dups: &mut self.dups };
         let res = record(&mut ctx, input, self.db, &mut key_ctx);
         match res {
             Ok((rest, kind)) => {
@@ -332,6 +333,7 @@ struct Ctx<'s> {
     header: Header,
     deep: bool,
     scratch: &'s mut Vec<u8>,
+    dups: &'s mut Dups,
 }
 
 fn corrupt<'a, T>(at: &'a [u8], structure: &'static str, detail: impl Into<String>) -> PResult<'a, T> {
@@ -485,70 +487,76 @@ fn value<'a>(ctx: &mut Ctx<'_>, encoding: Encoding, i: &'a [u8]) -> PResult<'a, 
             }
             Ok((r, ()))
         }
-        ListLinked | Set => {
+        ListLinked => {
             let (mut r, n) = length(i)?;
-            let mut seen = (deep && encoding == Set).then(HashSet::new);
             for _ in 0..n {
                 let at = r;
                 let (r2, s) = rdb_str(r)?;
                 if deep {
                     check_str(ctx, at, &s)?;
                 }
-                if let Some(seen) = seen.as_mut()
-                    && !seen.insert(decoded(&s))
-                {
-                    return corrupt(at, "set", "duplicate member");
-                }
                 r = r2;
             }
             Ok((r, ()))
+        }
+        Set => {
+            let (r, n) = length(i)?;
+            dup_scope(ctx, i, deep, "set", "duplicate member", |ctx| {
+                let mut r = r;
+                for _ in 0..n {
+                    let at = r;
+                    let (r2, s) = rdb_str(r)?;
+                    if deep {
+                        let k = dup_key(ctx, i, at, &s)?;
+                        ctx.dups.push(k);
+                    }
+                    r = r2;
+                }
+                Ok((r, ()))
+            })
         }
         Hash => {
-            let (mut r, n) = length(i)?;
-            let mut seen = deep.then(HashSet::new);
-            for _ in 0..n {
-                let at = r;
-                let (r2, f) = rdb_str(r)?;
-                let (r2, v) = rdb_str(r2)?;
-                if deep {
-                    check_str(ctx, at, &f)?;
-                    check_str(ctx, at, &v)?;
+            let (r, n) = length(i)?;
+            dup_scope(ctx, i, deep, "hash", "duplicate field", |ctx| {
+                let mut r = r;
+                for _ in 0..n {
+                    let at = r;
+                    let (r2, f) = rdb_str(r)?;
+                    let (r2, v) = rdb_str(r2)?;
+                    if deep {
+                        let k = dup_key(ctx, i, at, &f)?;
+                        check_str(ctx, at, &v)?;
+                        ctx.dups.push(k);
+                    }
+                    r = r2;
                 }
-                if let Some(seen) = seen.as_mut()
-                    && !seen.insert(decoded(&f))
-                {
-                    return corrupt(at, "hash", "duplicate field");
-                }
-                r = r2;
-            }
-            Ok((r, ()))
+                Ok((r, ()))
+            })
         }
         ZsetText | Zset2 => {
-            let (mut r, n) = length(i)?;
-            let mut seen = deep.then(HashSet::new);
-            for _ in 0..n {
-                let at = r;
-                let (r2, m) = rdb_str(r)?;
-                let (r2, score) = if encoding == Zset2 {
-                    let (r2, b) = array::<8>(r2)?;
-                    (r2, f64::from_le_bytes(b))
-                } else {
-                    old_double(r2)?
-                };
-                if deep {
-                    check_str(ctx, at, &m)?;
-                    if score.is_nan() {
-                        return corrupt(at, "zset", "NaN score");
+            let (r, n) = length(i)?;
+            dup_scope(ctx, i, deep, "zset", "duplicate member", |ctx| {
+                let mut r = r;
+                for _ in 0..n {
+                    let at = r;
+                    let (r2, m) = rdb_str(r)?;
+                    let (r2, score) = if encoding == Zset2 {
+                        let (r2, b) = array::<8>(r2)?;
+                        (r2, f64::from_le_bytes(b))
+                    } else {
+                        old_double(r2)?
+                    };
+                    if deep {
+                        let k = dup_key(ctx, i, at, &m)?;
+                        if score.is_nan() {
+                            return corrupt(at, "zset", "NaN score");
+                        }
+                        ctx.dups.push(k);
                     }
+                    r = r2;
                 }
-                if let Some(seen) = seen.as_mut()
-                    && !seen.insert(decoded(&m))
-                {
-                    return corrupt(at, "zset", "duplicate member");
-                }
-                r = r2;
-            }
-            Ok((r, ()))
+                Ok((r, ()))
+            })
         }
         Module2 => {
             let (r, _id) = module::module_value(i)?;
@@ -600,61 +608,58 @@ fn value<'a>(ctx: &mut Ctx<'_>, encoding: Encoding, i: &'a [u8]) -> PResult<'a, 
             } else {
                 (i, None)
             };
-            let (mut r, n) = length(r)?;
-            let mut seen = deep.then(HashSet::new);
-            for _ in 0..n {
-                let at = r;
-                let (r2, ttl) = length(r)?;
-                let (r2, f) = rdb_str(r2)?;
-                let (r2, v) = rdb_str(r2)?;
-                if deep {
-                    check_str(ctx, at, &f)?;
-                    check_str(ctx, at, &v)?;
-                    let abs = match min_expire {
-                        Some(_) if ttl == 0 => 0,
-                        Some(m) => (ttl as i128) + (m as i128) - 1,
-                        None => ttl as i128,
-                    };
-                    if !(0..=EXPIRE_MAX as i128).contains(&abs) {
-                        return corrupt(at, "hash", format!("field expiry {abs} out of range"));
+            let (r, n) = length(r)?;
+            let base = r;
+            dup_scope(ctx, base, deep, "hash", "duplicate field", |ctx| {
+                let mut r = r;
+                for _ in 0..n {
+                    let at = r;
+                    let (r2, ttl) = length(r)?;
+                    let (r2, f) = rdb_str(r2)?;
+                    let (r2, v) = rdb_str(r2)?;
+                    if deep {
+                        let k = dup_key(ctx, base, at, &f)?;
+                        check_str(ctx, at, &v)?;
+                        let abs = match min_expire {
+                            Some(_) if ttl == 0 => 0,
+                            Some(m) => (ttl as i128) + (m as i128) - 1,
+                            None => ttl as i128,
+                        };
+                        if !(0..=EXPIRE_MAX as i128).contains(&abs) {
+                            return corrupt(at, "hash", format!("field expiry {abs} out of range"));
+                        }
+                        ctx.dups.push(k);
                     }
+                    r = r2;
                 }
-                if let Some(seen) = seen.as_mut()
-                    && !seen.insert(decoded(&f))
-                {
-                    return corrupt(at, "hash", "duplicate field");
-                }
-                r = r2;
-            }
-            Ok((r, ()))
+                Ok((r, ()))
+            })
         }
         HashListpackEx | HashListpackExPreGa => {
             let r = if encoding == HashListpackEx { le_i64(i)?.0 } else { i };
             blob(ctx, r, Blob::Listpack(Pairs::HashTtl))
         }
         ValkeyHash2 => {
-            let (mut r, n) = length(i)?;
-            let mut seen = deep.then(HashSet::new);
-            for _ in 0..n {
-                let at = r;
-                let (r2, f) = rdb_str(r)?;
-                let (r2, v) = rdb_str(r2)?;
-                let (r2, exp) = le_i64(r2)?;
-                if deep {
-                    check_str(ctx, at, &f)?;
-                    check_str(ctx, at, &v)?;
-                    if exp < -1 {
-                        return corrupt(at, "hash", format!("field expiry {exp} is below -1"));
+            let (r, n) = length(i)?;
+            dup_scope(ctx, i, deep, "hash", "duplicate field", |ctx| {
+                let mut r = r;
+                for _ in 0..n {
+                    let at = r;
+                    let (r2, f) = rdb_str(r)?;
+                    let (r2, v) = rdb_str(r2)?;
+                    let (r2, exp) = le_i64(r2)?;
+                    if deep {
+                        let k = dup_key(ctx, i, at, &f)?;
+                        check_str(ctx, at, &v)?;
+                        if exp < -1 {
+                            return corrupt(at, "hash", format!("field expiry {exp} is below -1"));
+                        }
+                        ctx.dups.push(k);
                     }
+                    r = r2;
                 }
-                if let Some(seen) = seen.as_mut()
-                    && !seen.insert(decoded(&f))
-                {
-                    return corrupt(at, "hash", "duplicate field");
-                }
-                r = r2;
-            }
-            Ok((r, ()))
+                Ok((r, ()))
+            })
         }
     }
 }
@@ -662,10 +667,41 @@ fn value<'a>(ctx: &mut Ctx<'_>, encoding: Encoding, i: &'a [u8]) -> PResult<'a, 
 /// Largest field expiry Redis accepts (48 bits, `EB_EXPIRE_TIME_MAX`).
 pub const EXPIRE_MAX: i64 = (1 << 48) - 1;
 
-/// The logical bytes of a string for duplicate detection (an LZF string that fails to decode is caught by
-/// `check_str` before this is called).
-fn decoded<'a>(s: &RdbStr<'a>) -> Cow<'a, [u8]> {
-    s.decode().unwrap_or(Cow::Borrowed(&[]))
+/// Runs `walk`, which walks a collection (pushing the keys that must be distinct into `ctx.dups` when `enabled`),
+/// then reports the first repeated key at its position in `base` (the start of the keys' positions).
+///
+/// Checking once at the end finds the same first duplicate as checking each key as it is read: keys are pushed
+/// only once everything else about their item has been checked, so when `walk` stops early (an error, or more
+/// input needed), a duplicate among the keys pushed so far came first and is reported instead.
+fn dup_scope<'a>(
+    ctx: &mut Ctx<'_>,
+    base: &'a [u8],
+    enabled: bool,
+    structure: &'static str,
+    detail: &'static str,
+    walk: impl FnOnce(&mut Ctx<'_>) -> PResult<'a, ()>,
+) -> PResult<'a, ()> {
+    if !enabled {
+        return walk(ctx);
+    }
+    ctx.dups.clear();
+    let res = walk(ctx);
+    if let Some(pos) = ctx.dups.first_dup(base) {
+        return corrupt(&base[pos..], structure, detail);
+    }
+    res
+}
+
+/// The duplicate-detection key of string `s` of an item at `at` (a suffix of `base`), with the check `check_str`
+/// does: an LZF string is decompressed (into the key arena) and must decode.
+fn dup_key<'a>(
+    ctx: &mut Ctx<'_>,
+    base: &[u8],
+    at: &'a [u8],
+    s: &RdbStr<'_>,
+) -> std::result::Result<DupKey, NomErr<PError<'a>>> {
+    let pos = base.len() - at.len();
+    ctx.dups.str_key(base, pos, s).map_err(|e| NomErr::Failure(PError { at, error: e.at(0) }))
 }
 
 /// Parses an old-form (text) double: a length byte, with 253/254/255 meaning NaN/+inf/−inf.
@@ -687,11 +723,10 @@ pub(crate) fn old_double(i: &[u8]) -> PResult<'_, f64> {
 
 /// Checks that an LZF string decompresses to its declared length.
 fn check_str<'a>(ctx: &mut Ctx<'_>, at: &'a [u8], s: &RdbStr<'_>) -> PResult<'a, ()> {
-    if let RdbStr::Lzf { .. } = s {
-        ctx.scratch.clear();
-        if let Err(e) = s.decode_into(ctx.scratch) {
-            return PError::nested(at, e.at(0));
-        }
+    if let RdbStr::Lzf { .. } = s
+        && let Err(e) = s.decode_reusing(ctx.scratch)
+    {
+        return PError::nested(at, e.at(0));
     }
     Ok((at, ()))
 }
@@ -728,13 +763,10 @@ fn blob<'a>(ctx: &mut Ctx<'_>, i: &'a [u8], kind: Blob) -> PResult<'a, ()> {
     }
     let (bytes, base): (&[u8], Option<u64>) = match s {
         RdbStr::Raw(b) => (b, Some((i.len() - r.len() - b.len()) as u64)),
-        RdbStr::Lzf { .. } => {
-            ctx.scratch.clear();
-            if let Err(e) = s.decode_into(ctx.scratch) {
-                return PError::nested(i, e.at(0));
-            }
-            (&ctx.scratch[..], None)
-        }
+        RdbStr::Lzf { .. } => match s.decode_reusing(ctx.scratch) {
+            Ok(b) => (b, None),
+            Err(e) => return PError::nested(i, e.at(0)),
+        },
         RdbStr::Int(_) => {
             if kind == Blob::Plain {
                 return Ok((r, ()));
@@ -742,7 +774,7 @@ fn blob<'a>(ctx: &mut Ctx<'_>, i: &'a [u8], kind: Blob) -> PResult<'a, ()> {
             return corrupt(i, "blob", "a ziplist/listpack/intset blob stored as an integer");
         }
     };
-    match validate_blob(bytes, kind) {
+    match validate_blob(bytes, kind, ctx.dups) {
         Ok(()) => Ok((r, ())),
         // Offsets inside decompressed data mean nothing in the file: point at the string instead.
         Err(e) => PError::nested(
@@ -755,7 +787,7 @@ fn blob<'a>(ctx: &mut Ctx<'_>, i: &'a [u8], kind: Blob) -> PResult<'a, ()> {
     }
 }
 
-fn validate_blob(bytes: &[u8], kind: Blob) -> Result<()> {
+fn validate_blob(bytes: &[u8], kind: Blob, dups: &mut Dups) -> Result<()> {
     match kind {
         Blob::Plain => {
             if bytes.is_empty() {
@@ -766,75 +798,328 @@ fn validate_blob(bytes: &[u8], kind: Blob) -> Result<()> {
         Blob::Zipmap => {
             Zipmap::new(bytes)?.validate()?;
         }
-        Blob::QuicklistZiplist => {
-            if Ziplist::new(bytes)?.validate()? == 0 {
-                // Redis skips empty nodes; the element walk handles that.
-            }
+        Blob::QuicklistZiplist | Blob::Ziplist(Pairs::No) => {
+            // Redis skips empty quicklist nodes; the element walk handles that.
+            Ziplist::new(bytes)?.validate()?;
+        }
+        Blob::Listpack(Pairs::No) => {
+            Listpack::new(bytes)?.validate()?;
         }
         Blob::Ziplist(pairs) => {
             let zl = Ziplist::new(bytes)?;
-            let n = zl.validate()?;
-            check_elems(zl.iter(), n, pairs)?;
+            let mut g = Grouping::new(pairs, bytes, dups);
+            let n = zl.validate_with(|e| g.elem(e))?;
+            g.finish(n)?;
         }
         Blob::Listpack(pairs) => {
             let lp = Listpack::new(bytes)?;
-            let n = lp.validate()?;
-            check_elems(lp.iter(), n, pairs)?;
+            let mut g = Grouping::new(pairs, bytes, dups);
+            let n = lp.validate_with(|e| g.elem(e))?;
+            g.finish(n)?;
         }
     }
     Ok(())
 }
 
-/// Checks the grouping rules of a validated ziplist/listpack: pair/triple counts, numeric scores, distinct
-/// fields/members, and the field-TTL ordering of listpack hashes with TTLs.
-fn check_elems<'b>(iter: impl Iterator<Item = Result<Elem<'b>>>, n: usize, pairs: Pairs) -> Result<()> {
-    let (group, what) = match pairs {
-        Pairs::No => return Ok(()),
-        Pairs::Set => (1, "set"),
-        Pairs::Zset => (2, "zset"),
-        Pairs::Hash => (2, "hash"),
-        Pairs::HashTtl => (3, "hash"),
-    };
-    if n % group != 0 {
-        return Err(Error::corrupt(what, format!("{n} elements is not a multiple of {group}"), 0));
+/// The grouping rules of a ziplist/listpack, checked during its validation walk: pair/triple counts, numeric
+/// scores, distinct fields/members, and the field-TTL ordering of listpack hashes with TTLs.
+///
+/// Errors come out as if the rules were checked after a successful structural validation, element by element:
+/// a structural error first, then the element count, then whichever of a repeated field/member and a bad
+/// score/TTL comes first in the blob.
+struct Grouping<'b, 'd> {
+    pairs: Pairs,
+    group: usize,
+    what: &'static str,
+    base: &'b [u8],
+    dups: &'d mut Dups,
+    idx: usize,
+    last_ttl: Option<i64>,
+    /// The first score/TTL error; once set, later elements are not looked at.
+    first_err: Option<Error>,
+}
+
+impl<'b, 'd> Grouping<'b, 'd> {
+    fn new(pairs: Pairs, base: &'b [u8], dups: &'d mut Dups) -> Self {
+        let (group, what) = match pairs {
+            Pairs::No | Pairs::Set => (1, "set"),
+            Pairs::Zset => (2, "zset"),
+            Pairs::Hash => (2, "hash"),
+            Pairs::HashTtl => (3, "hash"),
+        };
+        dups.clear();
+        Grouping { pairs, group, what, base, dups, idx: 0, last_ttl: None, first_err: None }
     }
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
-    let mut last_ttl: Option<i64> = None;
-    for (idx, e) in iter.enumerate() {
-        let e = e?;
-        match idx % group {
-            0 if !seen.insert(e.to_vec()) => {
-                return Err(Error::corrupt(what, "duplicate member or field", 0));
+
+    #[inline]
+    fn elem(&mut self, e: Elem<'b>) {
+        if self.first_err.is_some() {
+            return;
+        }
+        let idx = self.idx;
+        self.idx += 1;
+        let what = self.what;
+        match idx % self.group {
+            0 => {
+                let k = Dups::elem_key(self.base, idx, e);
+                self.dups.push(k);
             }
-            1 if pairs == Pairs::Zset => {
+            1 if self.pairs == Pairs::Zset => {
                 let ok = match e {
                     Elem::Int(_) => true,
                     Elem::Bytes(b) => crate::format::double::parse_text_double(b).is_some_and(|v| !v.is_nan()),
                 };
                 if !ok {
-                    return Err(Error::corrupt(what, "score is not a number", 0));
+                    self.first_err = Some(Error::corrupt(what, "score is not a number", 0));
                 }
             }
             2 => {
                 let Elem::Int(ttl) = e else {
-                    return Err(Error::corrupt(what, "field TTL is not an integer", 0));
+                    self.first_err = Some(Error::corrupt(what, "field TTL is not an integer", 0));
+                    return;
                 };
                 if !(0..=EXPIRE_MAX).contains(&ttl) {
-                    return Err(Error::corrupt(what, format!("field TTL {ttl} out of range"), 0));
+                    self.first_err = Some(Error::corrupt(what, format!("field TTL {ttl} out of range"), 0));
+                    return;
                 }
-                match last_ttl {
+                match self.last_ttl {
                     Some(0) if ttl != 0 => {
-                        return Err(Error::corrupt(what, "a field with a TTL follows one without", 0));
+                        self.first_err = Some(Error::corrupt(what, "a field with a TTL follows one without", 0));
+                        return;
                     }
                     Some(p) if ttl != 0 && ttl < p => {
-                        return Err(Error::corrupt(what, "field TTLs are not in ascending order", 0));
+                        self.first_err = Some(Error::corrupt(what, "field TTLs are not in ascending order", 0));
+                        return;
                     }
                     _ => {}
                 }
-                last_ttl = Some(ttl);
+                self.last_ttl = Some(ttl);
             }
             _ => {}
         }
     }
-    Ok(())
+
+    /// After a successful validation of `n` elements.
+    fn finish(self, n: usize) -> Result<()> {
+        let (group, what) = (self.group, self.what);
+        if n % group != 0 {
+            return Err(Error::corrupt(what, format!("{n} elements is not a multiple of {group}"), 0));
+        }
+        if self.dups.first_dup(self.base).is_some() {
+            return Err(Error::corrupt(what, "duplicate member or field", 0));
+        }
+        match self.first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Duplicate detection for deep validation, reused across records so that it allocates only while growing.
+///
+/// Keys are collected with a 64-bit hash each. Sorting the hashes shows, in the common case, that they are all
+/// distinct and so are the keys; otherwise the keys themselves are sorted so that equal keys are neighbours. A key
+/// is an integer or a byte string: byte strings holding a canonical integer (see
+/// [`crate::format::parse_canonical_i64`]) are turned into that integer, so keys compare equal exactly when their
+/// logical Redis strings are equal, whether stored as text, as an integer or LZF-compressed. Sorting keeps the
+/// worst case at O(n log n) comparisons whatever the input (no hash flooding).
+#[derive(Debug, Default)]
+pub(crate) struct Dups {
+    /// Each key's position and value (its hash is in `hashes`).
+    keys: Vec<(usize, KeySrc)>,
+    /// The keys' hashes: when they are distinct (the common case), so are the keys.
+    hashes: Vec<u64>,
+    /// Decompressed LZF keys.
+    arena: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DupKey {
+    hash: u64,
+    /// Where the item is (an offset in the base slice, or an element index): the order of the items.
+    pos: usize,
+    src: KeySrc,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum KeySrc {
+    Int(i64),
+    /// A range of the base slice the keys were taken from.
+    Base(usize, usize),
+    /// A range of the arena.
+    Arena(usize, usize),
+}
+
+const K1: u64 = 0x9E37_79B9_7F4A_7C15;
+const K2: u64 = 0xD6E8_FEB8_6659_FD93;
+
+/// The folded 128-bit product: a cheap, well-mixing step.
+#[inline(always)]
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+#[inline]
+fn hash_int(v: i64) -> u64 {
+    fold_mul(v as u64 ^ K2, K1)
+}
+
+#[inline(always)]
+fn load_u64(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+#[inline(always)]
+fn load_u32(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u64::from(u32::from_le_bytes(w))
+}
+
+/// A fast, non-cryptographic hash; given the length, the words it mixes cover every byte.
+#[inline]
+fn hash_bytes(b: &[u8]) -> u64 {
+    let len = b.len();
+    let mut h = fold_mul(len as u64 ^ K1, K2);
+    if len >= 8 {
+        let mut at = 0;
+        while at + 8 <= len {
+            h = fold_mul(h ^ load_u64(b, at), K1);
+            at += 8;
+        }
+        if at < len {
+            h = fold_mul(h ^ load_u64(b, len - 8), K2);
+        }
+    } else if len >= 4 {
+        h = fold_mul(h ^ (load_u32(b, 0) | load_u32(b, len - 4) << 32), K2);
+    } else if len > 0 {
+        let v = u64::from(b[0]) << 16 | u64::from(b[len / 2]) << 8 | u64::from(b[len - 1]);
+        h = fold_mul(h ^ v, K2);
+    }
+    h
+}
+
+impl Dups {
+    fn clear(&mut self) {
+        // Memory for an unusually large collection is given back rather than kept for every later one.
+        const KEEP: usize = 4096;
+        if self.keys.capacity() > KEEP {
+            self.keys = Vec::new();
+            self.hashes = Vec::new();
+        }
+        if self.arena.capacity() > KEEP * 16 {
+            self.arena = Vec::new();
+        }
+        self.keys.clear();
+        self.hashes.clear();
+        self.arena.clear();
+    }
+
+    #[inline]
+    fn push(&mut self, k: DupKey) {
+        self.hashes.push(k.hash);
+        self.keys.push((k.pos, k.src));
+    }
+
+    #[inline]
+    fn int_key(pos: usize, v: i64) -> DupKey {
+        DupKey { hash: hash_int(v), pos, src: KeySrc::Int(v) }
+    }
+
+    /// The key of bytes `b`, which lie inside `base`.
+    #[inline]
+    fn bytes_key(base: &[u8], pos: usize, b: &[u8]) -> DupKey {
+        if let Some(v) = crate::format::parse_canonical_i64(b) {
+            return Self::int_key(pos, v);
+        }
+        let start = (b.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+        debug_assert!(start.checked_add(b.len()).is_some_and(|end| end <= base.len()));
+        DupKey { hash: hash_bytes(b), pos, src: KeySrc::Base(start, b.len()) }
+    }
+
+    #[inline]
+    fn elem_key(base: &[u8], pos: usize, e: Elem<'_>) -> DupKey {
+        match e {
+            Elem::Int(v) => Self::int_key(pos, v),
+            Elem::Bytes(b) => Self::bytes_key(base, pos, b),
+        }
+    }
+
+    /// The key of string `s` (raw bytes inside `base`); an LZF string is decompressed into the arena.
+    fn str_key(&mut self, base: &[u8], pos: usize, s: &RdbStr<'_>) -> Result<DupKey> {
+        match *s {
+            RdbStr::Raw(b) => Ok(Self::bytes_key(base, pos, b)),
+            RdbStr::Int(v) => Ok(Self::int_key(pos, v)),
+            RdbStr::Lzf { len, .. } => {
+                let start = self.arena.len();
+                // Amortized growth (decode_into reserves exactly); on failure decode_into reports the error.
+                let _ = self.arena.try_reserve(usize::try_from(len).unwrap_or(usize::MAX));
+                s.decode_into(&mut self.arena)?;
+                let b = &self.arena[start..];
+                if let Some(v) = crate::format::parse_canonical_i64(b) {
+                    self.arena.truncate(start);
+                    return Ok(Self::int_key(pos, v));
+                }
+                Ok(DupKey { hash: hash_bytes(b), pos, src: KeySrc::Arena(start, b.len()) })
+            }
+        }
+    }
+
+    /// Whether two hashes are equal (false: all keys are distinct).
+    fn hashes_may_repeat(&mut self) -> bool {
+        self.hashes.sort_unstable();
+        self.hashes.windows(2).any(|w| w[0] == w[1])
+    }
+
+    /// The position of the first key equal to an earlier one (in `pos` order), if any. Reorders the keys and
+    /// their hashes (so call it once per set of keys).
+    fn first_dup(&mut self, base: &[u8]) -> Option<usize> {
+        if self.keys.len() < 2 || !self.hashes_may_repeat() {
+            return None;
+        }
+        let keys = &mut self.keys;
+        let arena = &self.arena[..];
+        let bytes = |src: KeySrc| -> &[u8] {
+            match src {
+                KeySrc::Base(s, n) => base.get(s..s + n).unwrap_or_default(),
+                KeySrc::Arena(s, n) => arena.get(s..s + n).unwrap_or_default(),
+                KeySrc::Int(_) => &[],
+            }
+        };
+        // Only reached when two hashes are equal (a duplicate, in practice): sort by value.
+        let cmp = |a: &(usize, KeySrc), b: &(usize, KeySrc)| -> Ordering {
+            match (a.1, b.1) {
+                (KeySrc::Int(x), KeySrc::Int(y)) => x.cmp(&y),
+                (KeySrc::Int(_), _) => Ordering::Less,
+                (_, KeySrc::Int(_)) => Ordering::Greater,
+                (x, y) => bytes(x).cmp(bytes(y)),
+            }
+        };
+        keys.sort_unstable_by(cmp);
+        let mut first: Option<usize> = None;
+        let mut i = 0;
+        while i < keys.len() {
+            // A run of equal keys: the second smallest position is where the repetition is found.
+            let (mut lo, mut second) = (keys[i].0, usize::MAX);
+            let mut j = i + 1;
+            while j < keys.len() && cmp(&keys[j - 1], &keys[j]) == Ordering::Equal {
+                let p = keys[j].0;
+                if p < lo {
+                    second = lo;
+                    lo = p;
+                } else if p < second {
+                    second = p;
+                }
+                j += 1;
+            }
+            if j > i + 1 {
+                first = Some(first.map_or(second, |f| f.min(second)));
+            }
+            i = j;
+        }
+        first
+    }
 }

@@ -5,11 +5,13 @@
 //! is recognised by its first two bytes and decompressed on the fly; bytes after the checksum are counted and, when
 //! they are all zero (page-blob padding), reported as such.
 
+use super::module::ModuleAux;
 use super::parse::{Parser, ReadOptions, Step};
 use super::slice::finish_checksum;
-use super::{Checksum, Header, Record, RecordKind, Trailing};
+use super::{Checksum, Encoding, Entry, Expiry, Header, Record, RecordKind, Trailing, Value};
 use crate::error::{Error, Result};
 use crate::format::crc::Crc64;
+use crate::format::string::RdbStr;
 use crate::read::header::MAGIC_LEN;
 use flate2::read::MultiGzDecoder;
 use std::io::{self, Chain, Cursor, Read};
@@ -55,8 +57,11 @@ pub struct StreamReader<R: Read> {
     end: usize,
     /// Offset in the (decompressed) stream of `buf[start]`.
     offset: u64,
-    /// Bytes of the previous record still to be consumed (checksummed and dropped) on the next call.
+    /// Bytes of the previous record still to be consumed (dropped) on the next call.
     pending: usize,
+    /// Consumed bytes from `buf[crc_from]` to `buf[start]` are not yet in `crc` (checksummed in large runs:
+    /// before the buffer is compacted, and at EOF).
+    crc_from: usize,
     src_done: bool,
     parser: Parser,
     crc: Crc64,
@@ -95,6 +100,7 @@ impl<R: Read> StreamReader<R> {
             end: 0,
             offset: 0,
             pending: 0,
+            crc_from: 0,
             src_done: false,
             parser: Parser::new(Header::new(super::Flavor::Redis, 1), opts),
             crc: Crc64::new(),
@@ -106,7 +112,6 @@ impl<R: Read> StreamReader<R> {
         }
         let header = Header::parse(&r.buf[..r.end])?;
         r.parser = Parser::new(header, opts);
-        r.crc.update(&r.buf[..MAGIC_LEN]);
         r.start = MAGIC_LEN;
         r.offset = MAGIC_LEN as u64;
         Ok(r)
@@ -150,6 +155,8 @@ impl<R: Read> StreamReader<R> {
     /// Reads more input so that at least `want` unread bytes are buffered, or the source is exhausted.
     fn fill(&mut self, want: usize) -> Result<()> {
         if self.start > 0 && (self.start >= self.buf.len() / 2 || self.buf.len() - self.end < want) {
+            self.update_crc();
+            self.crc_from = 0;
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
@@ -175,9 +182,19 @@ impl<R: Read> StreamReader<R> {
         Ok(())
     }
 
+    /// Adds the consumed bytes not yet checksummed to the checksum.
+    fn update_crc(&mut self) {
+        if self.crc_from < self.start {
+            // The checksum is only ever compared when it is verified and the format has one.
+            if self.parser.opts.verify_checksum && self.parser.header.has_checksum() {
+                self.crc.update(&self.buf[self.crc_from..self.start]);
+            }
+            self.crc_from = self.start;
+        }
+    }
+
     fn consume_pending(&mut self) {
         if self.pending > 0 {
-            self.crc.update(&self.buf[self.start..self.start + self.pending]);
             self.start += self.pending;
             self.offset += self.pending as u64;
             self.pending = 0;
@@ -190,40 +207,38 @@ impl<R: Read> StreamReader<R> {
             return Ok(None);
         }
         self.consume_pending();
-        // Find the record's extent first; the borrow checker cannot return a borrow from inside the refill loop.
-        let n = loop {
+        let offset = self.offset;
+        // Common case: the buffer already holds the whole record, and one parse gives it. Its borrowed parts are
+        // kept as ranges (the borrow checker cannot return a borrow from one branch and refill the buffer in
+        // another) and borrowed again below without parsing.
+        let first = {
             let avail = &self.buf[self.start..self.end];
-            let step = if self.parser.opts.deep {
-                let mut probe = Parser::new(self.parser.header, ReadOptions { deep: false, verify_checksum: false });
-                probe.db = self.parser.db;
-                probe.parse(avail, self.offset)
-            } else {
-                self.parser.parse(avail, self.offset).map(|s| match s {
-                    Step::Done(n, _) => Step::Done(n, super::RecordKind::SelectDb { db: 0 }),
-                    Step::Need(k) => Step::Need(k),
-                })
-            };
-            match step {
-                Ok(Step::Done(n, _)) => break n,
-                Ok(Step::Need(k)) => {
-                    if self.src_done {
-                        self.failed = true;
-                        let what = if avail.is_empty() { "the next record (no EOF opcode)" } else { "a record" };
-                        return Err(Error::truncated(what, k, self.offset + avail.len() as u64).in_db(self.parser.db));
-                    }
-                    let have = self.end - self.start;
-                    if let Err(e) = self.fill(have.saturating_add(k.max(have).max(1))) {
-                        self.failed = true;
-                        return Err(e);
-                    }
-                }
+            match self.parser.parse(avail, offset) {
+                Ok(Step::Done(n, kind)) => First::Done(n, Detached::new(&kind, avail)),
+                Ok(Step::Need(_)) => First::Refill,
+                Err(e) if !self.parser.opts.deep => First::Fail(e, 0),
                 Err(e) => {
-                    self.failed = true;
-                    return Err(e);
+                    // A deep check failed inside the buffered part. The record is reported as truncated rather
+                    // than invalid if it never completes, and a walk error wins over a deep one: decide as the
+                    // refill path does.
+                    match self.probe().parse(avail, offset) {
+                        Ok(Step::Done(n, _)) => First::Fail(e, n),
+                        Ok(Step::Need(_)) => First::Refill,
+                        Err(walk_err) => First::Fail(walk_err, 0),
+                    }
                 }
             }
         };
-        let offset = self.offset;
+        let (n, detached) = match first {
+            First::Done(n, d) => (n, Some(d)),
+            First::Refill => (self.extent()?, None),
+            First::Fail(e, n) => {
+                // As on the refill path: a record found complete counts as read (see `position`).
+                self.pending = n;
+                self.failed = true;
+                return Err(e);
+            }
+        };
         self.pending = n;
         if self.buf[self.start] == 0xFF {
             // EOF: handled here, before any borrow of the buffer is taken for the returned record.
@@ -232,6 +247,7 @@ impl<R: Read> StreamReader<R> {
                 c.copy_from_slice(&self.buf[self.start + 1..self.start + 9]);
                 u64::from_le_bytes(c)
             });
+            self.update_crc();
             self.crc.update(&self.buf[self.start..self.start + 1]);
             let crc = self.crc.value();
             let verdict = match finish_checksum(checksum, self.parser.opts.verify_checksum, || crc) {
@@ -253,6 +269,9 @@ impl<R: Read> StreamReader<R> {
             return Ok(Some(Record { offset, raw, kind: RecordKind::Eof { checksum } }));
         }
         let slice = &self.buf[self.start..self.start + n];
+        if let Some(d) = detached {
+            return Ok(Some(Record { offset, raw: slice, kind: d.attach(slice) }));
+        }
         match self.parser.parse(slice, offset) {
             Ok(Step::Done(_, kind)) => Ok(Some(Record { offset, raw: slice, kind })),
             Ok(Step::Need(k)) => {
@@ -262,6 +281,48 @@ impl<R: Read> StreamReader<R> {
             Err(e) => {
                 self.failed = true;
                 Err(e)
+            }
+        }
+    }
+
+    /// A parser that only walks records (no deep validation), in the current parser state: finds a record's extent.
+    fn probe(&self) -> Parser {
+        let mut probe = Parser::new(self.parser.header, ReadOptions { deep: false, verify_checksum: false });
+        probe.db = self.parser.db;
+        probe
+    }
+
+    /// Reads until the buffer holds the next record, and returns its length. Each attempt only walks the record
+    /// (when deep validation is on, the caller validates it once it is complete).
+    fn extent(&mut self) -> Result<usize> {
+        loop {
+            let avail = &self.buf[self.start..self.end];
+            let step = if self.parser.opts.deep {
+                self.probe().parse(avail, self.offset)
+            } else {
+                self.parser.parse(avail, self.offset).map(|s| match s {
+                    Step::Done(n, _) => Step::Done(n, super::RecordKind::SelectDb { db: 0 }),
+                    Step::Need(k) => Step::Need(k),
+                })
+            };
+            match step {
+                Ok(Step::Done(n, _)) => return Ok(n),
+                Ok(Step::Need(k)) => {
+                    if self.src_done {
+                        self.failed = true;
+                        let what = if avail.is_empty() { "the next record (no EOF opcode)" } else { "a record" };
+                        return Err(Error::truncated(what, k, self.offset + avail.len() as u64).in_db(self.parser.db));
+                    }
+                    let have = self.end - self.start;
+                    if let Err(e) = self.fill(have.saturating_add(k.max(have).max(1))) {
+                        self.failed = true;
+                        return Err(e);
+                    }
+                }
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e);
+                }
             }
         }
     }
@@ -286,5 +347,137 @@ impl<R: Read> StreamReader<R> {
             }
         }
         Ok(t)
+    }
+}
+
+/// The outcome of the first parse attempt on the buffered bytes.
+enum First {
+    /// The record is complete: its length and its parts.
+    Done(usize, Detached),
+    /// More input may be needed: find the extent by refilling.
+    Refill,
+    /// The record is invalid; the record's length if it is complete in the buffer (0 otherwise).
+    Fail(Error, usize),
+}
+
+/// A string of a record as a range of the record's bytes (or an integer).
+#[derive(Clone, Copy)]
+enum DStr {
+    Raw(usize, usize),
+    Int(i64),
+    Lzf(usize, usize, u64),
+}
+
+/// The range of `sub` (a part of `base`) in `base`.
+fn range_in(base: &[u8], sub: &[u8]) -> (usize, usize) {
+    let start = (sub.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+    debug_assert!(start.checked_add(sub.len()).is_some_and(|end| end <= base.len()));
+    (start, sub.len())
+}
+
+fn part(base: &[u8], (start, len): (usize, usize)) -> &[u8] {
+    &base[start..start + len]
+}
+
+impl DStr {
+    fn new(s: &RdbStr<'_>, base: &[u8]) -> DStr {
+        match *s {
+            RdbStr::Raw(b) => {
+                let (at, n) = range_in(base, b);
+                DStr::Raw(at, n)
+            }
+            RdbStr::Int(i) => DStr::Int(i),
+            RdbStr::Lzf { compressed, len } => {
+                let (at, n) = range_in(base, compressed);
+                DStr::Lzf(at, n, len)
+            }
+        }
+    }
+
+    fn attach(self, base: &[u8]) -> RdbStr<'_> {
+        match self {
+            DStr::Raw(at, n) => RdbStr::Raw(part(base, (at, n))),
+            DStr::Int(i) => RdbStr::Int(i),
+            DStr::Lzf(at, n, len) => RdbStr::Lzf { compressed: part(base, (at, n)), len },
+        }
+    }
+}
+
+/// A parsed record with its borrowed parts as ranges of the bytes it was parsed from.
+enum Detached {
+    /// A record that borrows nothing.
+    Plain(RecordKind<'static>),
+    Aux {
+        key: DStr,
+        value: DStr,
+    },
+    Function {
+        code: DStr,
+    },
+    ModuleAux {
+        module_id: u64,
+        when: u64,
+        payload: (usize, usize),
+    },
+    Entry {
+        db: u64,
+        key: DStr,
+        expiry: Option<Expiry>,
+        idle: Option<u64>,
+        freq: Option<u8>,
+        encoding: Encoding,
+        raw: (usize, usize),
+    },
+}
+
+impl Detached {
+    /// `kind`, parsed from `base`.
+    fn new(kind: &RecordKind<'_>, base: &[u8]) -> Detached {
+        match *kind {
+            RecordKind::Aux { key, value } => {
+                Detached::Aux { key: DStr::new(&key, base), value: DStr::new(&value, base) }
+            }
+            RecordKind::SelectDb { db } => Detached::Plain(RecordKind::SelectDb { db }),
+            RecordKind::ResizeDb { db_size, expires_size } => {
+                Detached::Plain(RecordKind::ResizeDb { db_size, expires_size })
+            }
+            RecordKind::Function { code } => Detached::Function { code: DStr::new(&code, base) },
+            RecordKind::ModuleAux(m) => {
+                Detached::ModuleAux { module_id: m.module_id, when: m.when, payload: range_in(base, m.payload) }
+            }
+            RecordKind::SlotInfo { slot, size, expires_size } => {
+                Detached::Plain(RecordKind::SlotInfo { slot, size, expires_size })
+            }
+            RecordKind::Entry(e) => Detached::Entry {
+                db: e.db,
+                key: DStr::new(&e.key, base),
+                expiry: e.expiry,
+                idle: e.idle,
+                freq: e.freq,
+                encoding: e.value.encoding,
+                raw: range_in(base, e.value.raw),
+            },
+            RecordKind::Eof { checksum } => Detached::Plain(RecordKind::Eof { checksum }),
+        }
+    }
+
+    /// The record again, borrowing from `base` (the same bytes, at any address).
+    fn attach(self, base: &[u8]) -> RecordKind<'_> {
+        match self {
+            Detached::Plain(k) => k,
+            Detached::Aux { key, value } => RecordKind::Aux { key: key.attach(base), value: value.attach(base) },
+            Detached::Function { code } => RecordKind::Function { code: code.attach(base) },
+            Detached::ModuleAux { module_id, when, payload } => {
+                RecordKind::ModuleAux(ModuleAux { module_id, when, payload: part(base, payload) })
+            }
+            Detached::Entry { db, key, expiry, idle, freq, encoding, raw } => RecordKind::Entry(Entry {
+                db,
+                key: key.attach(base),
+                expiry,
+                idle,
+                freq,
+                value: Value { encoding, raw: part(base, raw) },
+            }),
+        }
     }
 }

@@ -389,6 +389,13 @@ enum BlobIter<'a> {
     Intset(Intset<'a>, usize),
     Zipmap(crate::format::zipmap::ZipmapIter<'a>, Option<&'a [u8]>),
     Owned(std::vec::IntoIter<Item<'static>>),
+    /// A decompressed ziplist, listpack or intset, walked lazily from `pos` (a byte offset, or the intset index).
+    Decoded {
+        bytes: Vec<u8>,
+        kind: BlobKind,
+        pos: usize,
+        done: bool,
+    },
     One(Option<Item<'a>>),
 }
 
@@ -413,9 +420,22 @@ impl<'a> BlobIter<'a> {
                 if kind == BlobKind::Plain {
                     return Ok(BlobIter::One(Some(Item::Owned(bytes))));
                 }
-                let items: Vec<Item<'static>> =
-                    BlobIter::open(&bytes, kind)?.map(|r| r.map(|i| i.to_static())).collect::<Result<_>>()?;
-                Ok(BlobIter::Owned(items.into_iter()))
+                if kind == BlobKind::Zipmap {
+                    let items: Vec<Item<'static>> =
+                        BlobIter::open(&bytes, kind)?.map(|r| r.map(|i| i.to_static())).collect::<Result<_>>()?;
+                    return Ok(BlobIter::Owned(items.into_iter()));
+                }
+                // A blob that fails to decode fails here, before any of its elements is returned; the elements
+                // are then copied out one at a time.
+                for r in BlobIter::open(&bytes, kind)? {
+                    r?;
+                }
+                let pos = match kind {
+                    BlobKind::Ziplist => crate::format::ziplist::HEADER_SIZE,
+                    BlobKind::Listpack => crate::format::listpack::HEADER_SIZE,
+                    _ => 0,
+                };
+                Ok(BlobIter::Decoded { bytes, kind, pos, done: false })
             }
         }
     }
@@ -446,6 +466,43 @@ impl<'a> Iterator for BlobIter<'a> {
                 }
             }
             BlobIter::Owned(it) => it.next().map(Ok),
+            BlobIter::Decoded { bytes, kind, pos, done } => {
+                if *done {
+                    return None;
+                }
+                let next = match *kind {
+                    BlobKind::Ziplist => Ziplist::new(bytes).map(|z| {
+                        let mut it = z.iter_from(*pos);
+                        let e = it.next();
+                        *pos = it.position();
+                        e
+                    }),
+                    BlobKind::Listpack => Listpack::new(bytes).map(|l| {
+                        let mut it = l.iter_from(*pos);
+                        let e = it.next();
+                        *pos = it.position();
+                        e
+                    }),
+                    _ => Intset::new(bytes).map(|set| {
+                        let v = set.get(*pos);
+                        *pos += 1;
+                        v.map(|v| Ok(Elem::Int(v)))
+                    }),
+                };
+                let item = match next {
+                    Ok(Some(Ok(Elem::Bytes(b)))) => Item::Owned(b.to_vec()),
+                    Ok(Some(Ok(Elem::Int(v)))) => Item::Int(v),
+                    Ok(Some(Err(e))) | Err(e) => {
+                        *done = true;
+                        return Some(Err(e));
+                    }
+                    Ok(None) => {
+                        *done = true;
+                        return None;
+                    }
+                };
+                Some(Ok(item))
+            }
             BlobIter::One(v) => v.take().map(Ok),
         }
     }
