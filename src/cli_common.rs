@@ -1,7 +1,6 @@
 //! What every subcommand shares: opening an input (file, `.gz`, or `-` for stdin), the record loop over either
 //! reader, the error type with its exit code, and small output helpers (JSON byte strings, base64).
 
-use memmap2::Mmap;
 use rdbkit::read::{Checksum, Header, ReadOptions, Record, SliceReader, StreamReader, Trailing};
 use rdbkit::{Error, ErrorKind};
 use std::cell::Cell;
@@ -142,7 +141,7 @@ pub fn for_each_record(
         // change the bytes under us or fault (SIGBUS). That is acceptable for a command-line tool reading snapshot
         // files: servers write a snapshot to a temporary name and rename it into place, never rewriting a file in
         // place, and the parser treats every byte as untrusted input, so changed bytes can only cause a parse error.
-        let map = if meta.is_file() { unsafe { Mmap::map(&file) }.ok() } else { None };
+        let map = if meta.is_file() { unsafe { memmap2::MmapOptions::new().populate().map(&file) }.ok() } else { None };
         match map {
             Some(m) => {
                 mapped = m;

@@ -53,7 +53,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check the whole file: deep validation of every structure, full decode of every value, and the checksum.
+    /// Check the whole file: deep validation of every structure (every value's bytes, as Redis's
+    /// `sanitize-dump-payload yes` checks them) and the checksum.
     /// Prints a one-line summary and exits 0 when the file is sound.
     #[command(after_help = EXIT_CODES)]
     Verify {

@@ -13,12 +13,17 @@ pub struct Walk {
     pub ok: bool,
 }
 
-/// Decodes every string and value a record holds (errors are fine, panics are not).
-pub fn decode_record(rec: &Record<'_>) {
+/// Decodes every string and value a record holds. Errors are fine after a fast walk, but a record that passed
+/// deep validation must decode (`rdbkit verify` relies on it); panics are never fine.
+pub fn decode_record(rec: &Record<'_>, deep: bool) {
     match rec.kind {
         RecordKind::Entry(e) => {
-            let _ = e.key.decode();
-            let _ = e.value.to_owned_value();
+            let key = e.key.decode();
+            let value = e.value.to_owned_value();
+            if deep {
+                assert!(key.is_ok(), "deep-validated key fails to decode: {key:?}");
+                assert!(value.is_ok(), "deep-validated value fails to decode: {:?}", value.err());
+            }
         }
         RecordKind::Aux { key, value } => {
             let _ = key.decode();
@@ -43,7 +48,7 @@ pub fn drain_slice(data: &[u8], opts: rdbkit::read::ReadOptions) -> Option<Walk>
             Ok(Some(rec)) => {
                 assert_eq!(rec.raw.len() as u64 + rec.offset, r.position(), "record span and position disagree");
                 records.push((rec.offset, rec.raw.len()));
-                decode_record(&rec);
+                decode_record(&rec, opts.deep);
             }
             Ok(None) => break true,
             Err(_) => break false,
@@ -62,7 +67,7 @@ pub fn drain_stream<R: Read>(src: R, opts: rdbkit::read::ReadOptions) -> Option<
         match r.next_record() {
             Ok(Some(rec)) => {
                 records.push((rec.offset, rec.raw.len()));
-                decode_record(&rec);
+                decode_record(&rec, opts.deep);
             }
             Ok(None) => break true,
             Err(_) => break false,

@@ -252,7 +252,7 @@ fn validate(v: &StreamValue<'_>, scratch: &mut Vec<u8>) -> Result<()> {
         scratch.clear();
         lp.decode_into(scratch)?;
         Listpack::new(scratch)?.validate()?;
-        decode_node(*master, scratch, &mut |_| {})?;
+        walk_node(*master, scratch, None)?;
     }
     let mut names = HashSet::new();
     for g in &v.groups {
@@ -291,6 +291,12 @@ const FLAG_SAMEFIELDS: i64 = 2;
 
 /// Decodes the entries of one node listpack, calling `f` for each live entry; checks the node's structure.
 fn decode_node(master: StreamId, lp: &[u8], f: &mut dyn FnMut(StreamEntry)) -> Result<()> {
+    walk_node(master, lp, Some(f))
+}
+
+/// Walks the entries of one node listpack, checking its structure; with `f`, decodes each live entry for it
+/// (validation alone passes `None` and allocates nothing per entry).
+fn walk_node(master: StreamId, lp: &[u8], mut f: Option<&mut dyn FnMut(StreamEntry)>) -> Result<()> {
     let bad = |d: &str| Error::corrupt("stream node", d.to_string(), 0);
     let lpv = Listpack::new(lp)?;
     let mut it = lpv.iter();
@@ -302,46 +308,59 @@ fn decode_node(master: StreamId, lp: &[u8], f: &mut dyn FnMut(StreamEntry)) -> R
     if count < 0 || deleted < 0 || nmaster < 0 {
         return Err(bad("negative count in master entry"));
     }
-    if count + deleted == 0 {
+    let total = count.checked_add(deleted).ok_or_else(|| bad("entry count overflows"))?;
+    if total == 0 {
         return Err(bad("node with no entries"));
     }
+    let decode = f.is_some();
     let mut master_fields = Vec::new();
     for _ in 0..nmaster {
-        master_fields.push(next()?.to_vec());
+        let name = next()?;
+        if decode {
+            master_fields.push(name.to_vec());
+        }
     }
     if int(next()?)? != 0 {
         return Err(bad("master entry terminator is not 0"));
     }
-    for _ in 0..(count + deleted) {
+    for _ in 0..total {
         let flags = int(next()?)?;
         let ms_delta = int(next()?)?;
         let seq_delta = int(next()?)?;
         let id =
             StreamId { ms: master.ms.wrapping_add(ms_delta as u64), seq: master.seq.wrapping_add(seq_delta as u64) };
         let mut fields = Vec::new();
-        let nfields;
-        if flags & FLAG_SAMEFIELDS != 0 {
-            nfields = nmaster;
-            for name in &master_fields {
-                fields.push((name.clone(), next()?.to_vec()));
+        let same = flags & FLAG_SAMEFIELDS != 0;
+        let nfields = if same {
+            for i in 0..nmaster {
+                let v = next()?;
+                if let Some(name) = master_fields.get(i as usize) {
+                    fields.push((name.clone(), v.to_vec()));
+                }
             }
+            nmaster
         } else {
-            nfields = int(next()?)?;
-            if nfields < 0 {
+            let n = int(next()?)?;
+            if n < 0 {
                 return Err(bad("negative field count"));
             }
-            for _ in 0..nfields {
-                let k = next()?.to_vec();
-                let v = next()?.to_vec();
-                fields.push((k, v));
+            for _ in 0..n {
+                let k = next()?;
+                let v = next()?;
+                if decode {
+                    fields.push((k.to_vec(), v.to_vec()));
+                }
             }
-        }
-        let lp_count = int(next()?)?;
-        let expect = if flags & FLAG_SAMEFIELDS != 0 { nfields + 3 } else { 2 * nfields + 4 };
+            n
+        };
+        let lp_count = i128::from(int(next()?)?);
+        let expect = if same { i128::from(nfields) + 3 } else { 2 * i128::from(nfields) + 4 };
         if lp_count != expect {
             return Err(bad("entry back-count does not match its fields"));
         }
-        if flags & FLAG_DELETED == 0 {
+        if flags & FLAG_DELETED == 0
+            && let Some(f) = f.as_mut()
+        {
             f(StreamEntry { id, fields });
         }
     }

@@ -206,6 +206,52 @@ impl<'a> Value<'a> {
         self.encoding.logical_type()
     }
 
+    /// Whether a collection holds no element (Redis skips such "empty keys" on load). Cheap: it reads counts and
+    /// blob headers, and decompresses a blob only when it is small enough to be empty. Strings, streams and
+    /// module values are never empty in this sense.
+    pub fn is_empty_collection(&self) -> Result<bool> {
+        use Encoding::*;
+        let raw = self.raw;
+        match self.encoding {
+            String | StreamV1 | StreamV2 | StreamV3 | Module2 => Ok(false),
+            ListLinked | Set | ZsetText | Zset2 | Hash | HashMetadataPreGa | ValkeyHash2 => {
+                Ok(run(raw, length(raw))?.1 == 0)
+            }
+            HashMetadata => {
+                let (r, _) = run(raw, le_i64(raw))?;
+                Ok(run(r, length(r))?.1 == 0)
+            }
+            HashZipmap | ListZiplist | SetIntset | ZsetZiplist | HashZiplist | HashListpack | ZsetListpack
+            | SetListpack | HashListpackExPreGa => {
+                let (_, s) = run(raw, rdb_str(raw))?;
+                blob_is_empty(s, blob_kind(self.encoding))
+            }
+            HashListpackEx => {
+                let (r, _) = run(raw, array::<8>(raw))?;
+                let (_, s) = run(r, rdb_str(r))?;
+                blob_is_empty(s, BlobKind::Listpack)
+            }
+            ListQuicklist | ListQuicklist2 => {
+                let (mut r, n) = run(raw, length(raw))?;
+                for _ in 0..n {
+                    let kind = if self.encoding == ListQuicklist2 {
+                        let (r2, container) = run(r, length(r))?;
+                        r = r2;
+                        if container == 1 { BlobKind::Plain } else { BlobKind::Listpack }
+                    } else {
+                        BlobKind::Ziplist
+                    };
+                    let (r2, s) = run(r, rdb_str(r))?;
+                    r = r2;
+                    if !blob_is_empty(s, kind)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+        }
+    }
+
     /// The string of a string value.
     pub fn as_string(&self) -> Result<RdbStr<'a>> {
         if self.encoding != Encoding::String {
@@ -370,6 +416,25 @@ enum BlobKind {
     Intset,
     Zipmap,
     Plain,
+}
+
+/// Whether a collection blob has no element. An empty ziplist is 11 bytes and an empty listpack 7, so a larger
+/// LZF-compressed blob is not empty and need not be decompressed.
+fn blob_is_empty(s: RdbStr<'_>, kind: BlobKind) -> Result<bool> {
+    let small = match kind {
+        BlobKind::Plain => return Ok(false),
+        BlobKind::Ziplist => 11,
+        _ => 7,
+    };
+    if let RdbStr::Lzf { len, .. } = s
+        && len > small
+    {
+        return Ok(false);
+    }
+    match BlobIter::from_str(s, kind)?.next() {
+        None => Ok(true),
+        Some(r) => r.map(|_| false),
+    }
 }
 
 fn blob_kind(e: Encoding) -> BlobKind {
