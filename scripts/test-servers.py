@@ -489,6 +489,21 @@ def check_convert_7_to_10(env):
     return "DEBUG DIGEST %s" % orig["digest"].decode()
 
 
+def check_up_6_to_82(env):
+    """Up-conversion: a Redis 6.2 file (ziplists, stream v1) rewritten as REDIS0012 loads into Redis 8.2 with the
+    same data (zset digests differ between 6.2 and 8.2 servers, so compare() compares those by value)."""
+    src = os.path.join(TESTDATA, "redis-6.2.rdb")
+    out = os.path.join(env.dir("conv-62-to-12"), "out.rdb")
+    env.run_ok("convert", src, "-o", out, "--target", "redis-8.2")
+    with open(out, "rb") as f:
+        expect(f.read(9) == b"REDIS0012", "output is not REDIS0012")
+    orig = env.view_of("redis-6.2", src)
+    new = env.view_of("redis-8.2", out)
+    expect(new["dbsize"] == orig["dbsize"], "DBSIZE %r vs %r" % (orig["dbsize"], new["dbsize"]))
+    expect_no_diffs(compare(orig, new, functions=False), "6.2 original vs 8.2")
+    return "%d keys" % sum(orig["dbsize"].values())
+
+
 def valkey_down(env, version, server):
     src = os.path.join(TESTDATA, "valkey-9.1.rdb")
     d = env.dir("conv-valkey-to-%s" % version)
@@ -806,6 +821,7 @@ def main():
         check("1 convert valkey-9.1 -> RDB 9 --lossy: loads into 6.2", lambda: valkey_down(env, "9", "redis-6.2"))
         check("1 convert valkey-9.1 -> RDB 10 --lossy: loads into 7.0", lambda: valkey_down(env, "10", "redis-7.0"))
         check("1 convert valkey-9.1 -> redis-8.2 -> SAVE -> valkey-9.1", lambda: check_valkey_to_82_and_back(env))
+        check("1 convert redis-6.2 -> redis-8.2 (up): loads into 8.2", lambda: check_up_6_to_82(env))
         check("2 convert redis-8.2 -> redis-7.0: refused / --lossy", lambda: check_82_to_70(env))
         check("4 export page blob and gzip blob: load into 7.0", lambda: check_export(env))
         check("5 split --shards 3: CLUSTER KEYSLOT, plain and cluster loads", lambda: check_split(env))
