@@ -15,14 +15,21 @@
 
 use crate::Format;
 use crate::cli_common::{
-    Failure, base64, for_each_record, json_bytes, json_f64, json_int, json_str, out_err, value_error,
+    Failure, base64, for_each_record, i64_text, json_bytes, json_f64, json_str, out_err, push_i64, push_u64,
+    value_error,
 };
 use rdbkit::Error;
 use rdbkit::dump::dump_payload;
-use rdbkit::format::double::format_human_double;
-use rdbkit::read::stream_value::StreamId;
-use rdbkit::read::value::OwnedStream;
-use rdbkit::read::{Entry, Item, OwnedValue, ReadOptions, RecordKind, Value};
+use rdbkit::format::Elem;
+use rdbkit::format::double::{format_human_double, parse_text_double};
+use rdbkit::format::intset::Intset;
+use rdbkit::format::length::{array, length};
+use rdbkit::format::listpack::{Listpack, ListpackIter};
+use rdbkit::format::string::{RdbStr, rdb_str};
+use rdbkit::format::ziplist::{Ziplist, ZiplistIter};
+use rdbkit::read::stream_value::{StreamId, StreamValue};
+use rdbkit::read::value::{OwnedConsumer, OwnedGroup, OwnedStream};
+use rdbkit::read::{Encoding, Entry, Item, LogicalType, OwnedValue, ReadOptions, Record, RecordKind, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 
@@ -40,69 +47,278 @@ pub struct DumpOptions {
     pub restore: bool,
 }
 
+/// Output is gathered in memory and written in chunks of about this size.
+const CHUNK: usize = 1 << 20;
+
+/// Buffers reused from key to key.
+#[derive(Default)]
+struct Scratch {
+    /// A decoded string value.
+    value: Vec<u8>,
+    /// RESP: the elements of the command being built.
+    body: Vec<u8>,
+    /// RESP: a formatted score.
+    score: Vec<u8>,
+}
+
 /// `rdbkit dump FILE --format json|resp [--db N] [--restore]`.
 pub fn dump(path: &str, opts: &DumpOptions, out: &mut dyn Write) -> Result<(), Failure> {
-    let mut buf = Vec::with_capacity(1 << 16);
+    // Records are appended to `buf`, which is written out whenever it holds a chunk; a record that fails leaves
+    // nothing behind, and everything before it is still written.
+    let mut buf = Vec::with_capacity(CHUNK + (CHUNK >> 2));
+    let mut scratch = Scratch::default();
     let mut selected: Option<u64> = None;
-    for_each_record(path, ReadOptions::default(), |header, rec| {
-        buf.clear();
-        match rec.kind {
-            RecordKind::Function { code } => {
-                let code = code.decode()?;
-                match opts.format {
-                    Format::Json => {
-                        buf.extend_from_slice(b"{\"function\":");
-                        json_bytes(&mut buf, &code);
-                        buf.extend_from_slice(b"}\n");
-                    }
-                    Format::Resp => resp_cmd(&mut buf, &[b"FUNCTION", b"LOAD", b"REPLACE", &code]),
-                }
-            }
-            RecordKind::Entry(e) if opts.db.is_none_or(|d| d == e.db) => {
-                let key = e.key.decode().map_err(|err| value_error(err, rec, e.value.raw, e.db, b""))?;
-                let failed = |err: Error| value_error(err, rec, e.value.raw, e.db, &key);
-                match opts.format {
-                    Format::Json => json_entry(&mut buf, &e, &key).map_err(failed)?,
-                    Format::Resp => {
-                        // RDB versions fit in u16 (REDIS is 4 digits, VALKEY 3).
-                        let version = header.version as u16;
-                        let mut cmds = Vec::new();
-                        let wrote = resp_entry(&mut cmds, &e, &key, opts.restore, version).map_err(failed)?;
-                        if wrote {
-                            if selected != Some(e.db) {
-                                resp_cmd(&mut buf, &[b"SELECT", e.db.to_string().as_bytes()]);
-                                selected = Some(e.db);
-                            }
-                            buf.extend_from_slice(&cmds);
-                        }
-                    }
-                }
-            }
-            _ => {}
+    let res = for_each_record(path, ReadOptions::default(), |header, rec| {
+        let mark = buf.len();
+        let r = dump_record(&mut buf, &mut scratch, &mut selected, opts, header.version, rec);
+        if r.is_err() {
+            buf.truncate(mark);
+            return r;
         }
-        out.write_all(&buf).map_err(out_err)
-    })?;
+        if buf.len() >= CHUNK {
+            let w = out.write_all(&buf);
+            buf.clear();
+            w.map_err(out_err)?;
+        }
+        Ok(())
+    });
+    let w = out.write_all(&buf).map_err(out_err);
+    res?;
+    w
+}
+
+/// Appends the output of one record.
+fn dump_record(
+    buf: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    selected: &mut Option<u64>,
+    opts: &DumpOptions,
+    version: u32,
+    rec: &Record<'_>,
+) -> Result<(), Failure> {
+    match rec.kind {
+        RecordKind::Function { code } => {
+            let code = code.decode()?;
+            match opts.format {
+                Format::Json => {
+                    buf.extend_from_slice(b"{\"function\":");
+                    json_bytes(buf, &code);
+                    buf.extend_from_slice(b"}\n");
+                }
+                Format::Resp => resp_cmd(buf, &[b"FUNCTION", b"LOAD", b"REPLACE", &code]),
+            }
+        }
+        RecordKind::Entry(ref e) if opts.db.is_none_or(|d| d == e.db) => {
+            let key = e.key.decode().map_err(|err| value_error(err, rec, e.value.raw, e.db, b""))?;
+            let failed = |err: Error| value_error(err, rec, e.value.raw, e.db, &key);
+            match opts.format {
+                Format::Json => json_entry(buf, scratch, e, &key).map_err(failed)?,
+                Format::Resp => {
+                    // RDB versions fit in u16 (REDIS is 4 digits, VALKEY 3).
+                    let version = version as u16;
+                    let mark = buf.len();
+                    if *selected != Some(e.db) {
+                        let mut db = Vec::new();
+                        push_u64(&mut db, e.db);
+                        resp_cmd(buf, &[b"SELECT", &db]);
+                    }
+                    let start = buf.len();
+                    let wrote = resp_entry(buf, scratch, e, &key, opts.restore, version).map_err(failed)?;
+                    if wrote {
+                        *selected = Some(e.db);
+                    } else {
+                        debug_assert_eq!(buf.len(), start);
+                        buf.truncate(mark);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Collections, walked straight from their bytes
+//
+// The records reach `dump` deep-validated, so their values have the shape the library's iterators expect. The
+// walkers below visit the same elements as `Value::elements`, `zset_entries` and `hash_fields` without wrapping
+// each in an `Item` (or copying elements of compressed blobs out one by one): elements borrow from the input, or
+// from one decompressed blob. A walker returns None for an encoding it does not cover, or as soon as anything does
+// not have the expected shape; the caller then discards what it wrote and lets the library iterator decide (the
+// elements, or the error).
+
+/// The elements of one ziplist, listpack or intset.
+enum Blob<'a> {
+    Ziplist(ZiplistIter<'a>),
+    Listpack(ListpackIter<'a>),
+    Intset(Intset<'a>, usize),
+}
+
+#[derive(Clone, Copy)]
+enum BlobKind {
+    Ziplist,
+    Listpack,
+    Intset,
+}
+
+impl<'a> Blob<'a> {
+    fn open(bytes: &'a [u8], kind: BlobKind) -> Option<Blob<'a>> {
+        Some(match kind {
+            BlobKind::Ziplist => Blob::Ziplist(Ziplist::new(bytes).ok()?.iter()),
+            BlobKind::Listpack => Blob::Listpack(Listpack::new(bytes).ok()?.iter()),
+            BlobKind::Intset => Blob::Intset(Intset::new(bytes).ok()?, 0),
+        })
+    }
+
+    /// The next element: `Ok(None)` at the end, `Err(())` for an element that does not decode.
+    #[inline]
+    fn next_elem(&mut self) -> Result<Option<Elem<'a>>, ()> {
+        match self {
+            Blob::Ziplist(it) => it.next().transpose().map_err(drop),
+            Blob::Listpack(it) => it.next().transpose().map_err(drop),
+            Blob::Intset(set, i) => {
+                let v = set.get(*i);
+                *i += 1;
+                Ok(v.map(Elem::Int))
+            }
+        }
+    }
+}
+
+/// The bytes of a blob stored as an RDB string (LZF-compressed ones decompressed into `buf`).
+fn blob_bytes<'b>(s: RdbStr<'b>, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
+    match s {
+        RdbStr::Int(_) => None,
+        s => s.decode_reusing(buf).ok(),
+    }
+}
+
+/// Calls `f` with each element of the blob stored as `s`.
+fn each_in_blob(s: RdbStr<'_>, kind: BlobKind, buf: &mut Vec<u8>, f: &mut impl FnMut(Elem<'_>)) -> Option<()> {
+    let mut blob = Blob::open(blob_bytes(s, buf)?, kind)?;
+    while let Some(e) = blob.next_elem().ok()? {
+        f(e);
+    }
+    Some(())
+}
+
+/// Calls `f` with a string stored as an element of its own.
+fn each_str(s: RdbStr<'_>, buf: &mut Vec<u8>, f: &mut impl FnMut(Elem<'_>)) -> Option<()> {
+    match s {
+        RdbStr::Raw(b) => f(Elem::Bytes(b)),
+        RdbStr::Int(i) => f(Elem::Int(i)),
+        lzf => f(Elem::Bytes(lzf.decode_reusing(buf).ok()?)),
+    }
+    Some(())
+}
+
+/// The elements of a list or set, as [`Value::elements`] yields them.
+fn walk_elements(v: &Value<'_>, buf: &mut Vec<u8>, mut f: impl FnMut(Elem<'_>)) -> Option<()> {
+    use Encoding::*;
+    let raw = v.raw;
+    match v.encoding {
+        ListZiplist | SetIntset | SetListpack => {
+            let kind = match v.encoding {
+                ListZiplist => BlobKind::Ziplist,
+                SetIntset => BlobKind::Intset,
+                _ => BlobKind::Listpack,
+            };
+            each_in_blob(rdb_str(raw).ok()?.1, kind, buf, &mut f)
+        }
+        ListLinked | Set => {
+            let (mut r, n) = length(raw).ok()?;
+            for _ in 0..n {
+                let (rest, s) = rdb_str(r).ok()?;
+                r = rest;
+                each_str(s, buf, &mut f)?;
+            }
+            Some(())
+        }
+        ListQuicklist | ListQuicklist2 => {
+            let (mut r, n) = length(raw).ok()?;
+            for _ in 0..n {
+                // A quicklist node is a ziplist; a quicklist2 node a listpack, or with container 1 a plain node
+                // (the string is the element).
+                let mut kind = Some(BlobKind::Ziplist);
+                if v.encoding == ListQuicklist2 {
+                    let (rest, container) = length(r).ok()?;
+                    r = rest;
+                    kind = (container != 1).then_some(BlobKind::Listpack);
+                }
+                let (rest, s) = rdb_str(r).ok()?;
+                r = rest;
+                match kind {
+                    Some(kind) => each_in_blob(s, kind, buf, &mut f)?,
+                    None => each_str(s, buf, &mut f)?,
+                }
+            }
+            Some(())
+        }
+        _ => None,
+    }
+}
+
+/// The members and scores of a sorted set stored as a ziplist or listpack, as [`Value::zset_entries`] yields them.
+fn walk_zset(v: &Value<'_>, buf: &mut Vec<u8>, mut f: impl FnMut(Elem<'_>, f64)) -> Option<()> {
+    let kind = match v.encoding {
+        Encoding::ZsetZiplist => BlobKind::Ziplist,
+        Encoding::ZsetListpack => BlobKind::Listpack,
+        _ => return None,
+    };
+    let mut blob = Blob::open(blob_bytes(rdb_str(v.raw).ok()?.1, buf)?, kind)?;
+    while let Some(m) = blob.next_elem().ok()? {
+        let score = match blob.next_elem().ok()?? {
+            Elem::Int(i) => i as f64,
+            Elem::Bytes(b) => parse_text_double(b)?,
+        };
+        f(m, score);
+    }
+    Some(())
+}
+
+/// The fields of a hash stored as a ziplist or listpack (with per-field expiries for listpack-ex), as
+/// [`Value::hash_fields`] yields them.
+fn walk_hash(v: &Value<'_>, buf: &mut Vec<u8>, mut f: impl FnMut(Elem<'_>, Elem<'_>, Option<i64>)) -> Option<()> {
+    let (blob, kind, triples) = match v.encoding {
+        Encoding::HashZiplist => (v.raw, BlobKind::Ziplist, false),
+        Encoding::HashListpack => (v.raw, BlobKind::Listpack, false),
+        Encoding::HashListpackEx => (array::<8>(v.raw).ok()?.0, BlobKind::Listpack, true),
+        Encoding::HashListpackExPreGa => (v.raw, BlobKind::Listpack, true),
+        _ => return None,
+    };
+    let mut blob = Blob::open(blob_bytes(rdb_str(blob).ok()?.1, buf)?, kind)?;
+    while let Some(field) = blob.next_elem().ok()? {
+        let value = blob.next_elem().ok()??;
+        let mut expire_ms = None;
+        if triples {
+            let t = blob.next_elem().ok()??.as_i64()?;
+            expire_ms = (t != 0).then_some(t);
+        }
+        f(field, value, expire_ms);
+    }
+    Some(())
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // JSON
 
-fn json_entry(o: &mut Vec<u8>, e: &Entry<'_>, key: &[u8]) -> rdbkit::Result<()> {
-    let _ = write!(o, "{{\"db\":{},\"key\":", e.db);
+fn json_entry(o: &mut Vec<u8>, scratch: &mut Scratch, e: &Entry<'_>, key: &[u8]) -> rdbkit::Result<()> {
+    o.extend_from_slice(b"{\"db\":");
+    push_u64(o, e.db);
+    o.extend_from_slice(b",\"key\":");
     json_bytes(o, key);
-    let _ = write!(
-        o,
-        ",\"type\":\"{}\",\"encoding\":\"{}\",\"expire_ms\":",
-        e.value.logical_type().name(),
-        e.value.encoding.name()
-    );
+    o.extend_from_slice(b",\"type\":\"");
+    o.extend_from_slice(e.value.logical_type().name().as_bytes());
+    o.extend_from_slice(b"\",\"encoding\":\"");
+    o.extend_from_slice(e.value.encoding.name().as_bytes());
+    o.extend_from_slice(b"\",\"expire_ms\":");
     match e.expiry {
-        Some(x) => json_int(o, x.as_millis()),
+        Some(x) => push_i64(o, x.as_millis()),
         None => o.extend_from_slice(b"null"),
     }
     o.extend_from_slice(b",\"value\":");
-    json_value(o, &e.value)?;
+    json_value(o, scratch, &e.value)?;
     o.extend_from_slice(b"}\n");
     Ok(())
 }
@@ -119,19 +335,32 @@ fn json_array<T>(o: &mut Vec<u8>, items: impl IntoIterator<Item = T>, mut f: imp
     o.push(b']');
 }
 
+/// An integer as a JSON string.
+fn json_quoted_int(o: &mut Vec<u8>, i: i64) {
+    o.push(b'"');
+    push_i64(o, i);
+    o.push(b'"');
+}
+
 fn json_item(o: &mut Vec<u8>, it: &Item<'_>) {
     match it {
-        Item::Int(i) => {
-            o.push(b'"');
-            json_int(o, i);
-            o.push(b'"');
-        }
-        other => json_bytes(o, &other.as_bytes()),
+        Item::Borrowed(b) => json_bytes(o, b),
+        Item::Owned(v) => json_bytes(o, v),
+        Item::Int(i) => json_quoted_int(o, *i),
     }
 }
 
+/// A stream ID as text (`ms-seq`).
+fn push_id(o: &mut Vec<u8>, id: StreamId) {
+    push_u64(o, id.ms);
+    o.push(b'-');
+    push_u64(o, id.seq);
+}
+
 fn json_id(o: &mut Vec<u8>, id: StreamId) {
-    let _ = write!(o, "\"{id}\"");
+    o.push(b'"');
+    push_id(o, id);
+    o.push(b'"');
 }
 
 fn json_opt<T>(o: &mut Vec<u8>, v: Option<T>, f: impl FnOnce(&mut Vec<u8>, T)) {
@@ -141,93 +370,313 @@ fn json_opt<T>(o: &mut Vec<u8>, v: Option<T>, f: impl FnOnce(&mut Vec<u8>, T)) {
     }
 }
 
-fn json_value(o: &mut Vec<u8>, v: &Value<'_>) -> rdbkit::Result<()> {
-    match v.logical_type().name() {
-        "string" => json_bytes(o, &v.as_string()?.decode()?),
-        "list" | "set" => {
+fn json_value(o: &mut Vec<u8>, scratch: &mut Scratch, v: &Value<'_>) -> rdbkit::Result<()> {
+    match v.logical_type() {
+        LogicalType::String => match v.as_string()? {
+            RdbStr::Int(i) => json_quoted_int(o, i),
+            s => json_bytes(o, s.decode_reusing(&mut scratch.value)?),
+        },
+        LogicalType::List | LogicalType::Set => {
+            let mark = o.len();
             o.push(b'[');
-            for (i, it) in v.elements()?.enumerate() {
-                if i > 0 {
+            let mut first = true;
+            let walked = walk_elements(v, &mut scratch.value, |e| {
+                if !first {
                     o.push(b',');
                 }
-                json_item(o, &it?);
+                first = false;
+                json_elem(o, e);
+            });
+            if walked.is_none() {
+                o.truncate(mark);
+                o.push(b'[');
+                for (i, it) in v.elements()?.enumerate() {
+                    if i > 0 {
+                        o.push(b',');
+                    }
+                    json_item(o, &it?);
+                }
             }
             o.push(b']');
         }
-        "zset" => {
+        LogicalType::ZSet => {
+            let mark = o.len();
             o.push(b'[');
-            for (i, r) in v.zset_entries()?.enumerate() {
-                let (m, score) = r?;
-                o.extend_from_slice(if i > 0 { b",[" } else { b"[" });
-                json_item(o, &m);
+            let mut first = true;
+            let walked = walk_zset(v, &mut scratch.value, |m, score| {
+                o.extend_from_slice(if first { b"[" } else { b",[" });
+                first = false;
+                json_elem(o, m);
                 o.push(b',');
                 json_f64(o, score);
                 o.push(b']');
+            });
+            if walked.is_none() {
+                o.truncate(mark);
+                o.push(b'[');
+                for (i, r) in v.zset_entries()?.enumerate() {
+                    let (m, score) = r?;
+                    o.extend_from_slice(if i > 0 { b",[" } else { b"[" });
+                    json_item(o, &m);
+                    o.push(b',');
+                    json_f64(o, score);
+                    o.push(b']');
+                }
             }
             o.push(b']');
         }
-        "hash" => {
+        LogicalType::Hash => {
+            let mark = o.len();
             o.push(b'[');
-            for (i, r) in v.hash_fields()?.enumerate() {
-                let f = r?;
-                o.extend_from_slice(if i > 0 { b",[" } else { b"[" });
-                json_item(o, &f.field);
+            let mut first = true;
+            let walked = walk_hash(v, &mut scratch.value, |field, value, expire_ms| {
+                o.extend_from_slice(if first { b"[" } else { b",[" });
+                first = false;
+                json_elem(o, field);
                 o.push(b',');
-                json_item(o, &f.value);
-                if let Some(ms) = f.expire_ms {
+                json_elem(o, value);
+                if let Some(ms) = expire_ms {
                     o.push(b',');
-                    json_int(o, ms);
+                    push_i64(o, ms);
                 }
                 o.push(b']');
+            });
+            if walked.is_none() {
+                o.truncate(mark);
+                o.push(b'[');
+                for (i, r) in v.hash_fields()?.enumerate() {
+                    let f = r?;
+                    o.extend_from_slice(if i > 0 { b",[" } else { b"[" });
+                    json_item(o, &f.field);
+                    o.push(b',');
+                    json_item(o, &f.value);
+                    if let Some(ms) = f.expire_ms {
+                        o.push(b',');
+                        push_i64(o, ms);
+                    }
+                    o.push(b']');
+                }
             }
             o.push(b']');
         }
-        _ => match v.to_owned_value()? {
-            OwnedValue::Stream(s) => json_stream(o, &s),
+        LogicalType::Stream => json_stream(o, scratch, v)?,
+        LogicalType::Module => match v.to_owned_value()? {
             OwnedValue::Module { name, encver, payload, .. } => {
                 o.extend_from_slice(b"{\"module\":");
                 json_str(o, &name);
-                let _ = write!(o, ",\"encver\":{encver},\"payload_b64\":\"{}\"}}", base64(&payload));
+                o.extend_from_slice(b",\"encver\":");
+                push_u64(o, u64::from(encver));
+                o.extend_from_slice(b",\"payload_b64\":\"");
+                o.extend_from_slice(base64(&payload).as_bytes());
+                o.extend_from_slice(b"\"}");
             }
-            // The logical type names above cover every other kind.
+            // A module value decodes to a module.
             _ => o.extend_from_slice(b"null"),
         },
     }
     Ok(())
 }
 
-fn json_stream(o: &mut Vec<u8>, s: &OwnedStream) {
-    o.extend_from_slice(b"{\"entries\":");
-    json_array(o, &s.entries, |o, e| {
-        o.push(b'[');
-        json_id(o, e.id);
-        o.push(b',');
-        json_array(o, e.fields.iter().flat_map(|(f, v)| [f, v]), |o, b| json_bytes(o, b));
-        o.push(b']');
+/// Writes a stream: its entries straight from the node listpacks, then its metadata and groups.
+fn json_stream(o: &mut Vec<u8>, scratch: &mut Scratch, v: &Value<'_>) -> rdbkit::Result<()> {
+    let s = v.stream()?;
+    let mut meta = stream_meta(&s)?;
+    let mark = o.len();
+    o.extend_from_slice(b"{\"entries\":[");
+    let mut first = true;
+    let walked = walk_stream_entries(&s, &mut scratch.value, |id, fields| {
+        o.extend_from_slice(if first { b"[" } else { b",[" });
+        first = false;
+        json_id(o, id);
+        o.extend_from_slice(b",[");
+        for (i, (f, v)) in fields.iter().enumerate() {
+            if i > 0 {
+                o.push(b',');
+            }
+            json_elem(o, *f);
+            o.push(b',');
+            json_elem(o, *v);
+        }
+        o.extend_from_slice(b"]]");
     });
-    let _ = write!(o, ",\"length\":{},\"last_id\":\"{}\",\"first_id\":", s.length, s.last_id);
+    if walked {
+        o.push(b']');
+    } else {
+        // The library decides what a node that does not have the expected shape means.
+        o.truncate(mark);
+        meta.entries = s.entries()?;
+        o.extend_from_slice(b"{\"entries\":");
+        json_array(o, &meta.entries, |o, e| {
+            o.push(b'[');
+            json_id(o, e.id);
+            o.push(b',');
+            json_array(o, e.fields.iter().flat_map(|(f, v)| [f, v]), |o, b| json_bytes(o, b));
+            o.push(b']');
+        });
+    }
+    json_stream_tail(o, &meta);
+    Ok(())
+}
+
+fn json_elem(o: &mut Vec<u8>, e: Elem<'_>) {
+    match e {
+        Elem::Bytes(b) => json_bytes(o, b),
+        Elem::Int(i) => json_quoted_int(o, i),
+    }
+}
+
+/// A stream's metadata and consumer groups, decoded as [`Value::to_owned_value`] decodes them (same errors, in the
+/// same order), without the entries.
+fn stream_meta(s: &StreamValue<'_>) -> rdbkit::Result<OwnedStream> {
+    let mut groups = Vec::new();
+    for g in &s.groups {
+        let mut consumers = Vec::new();
+        for c in &g.consumers {
+            consumers.push(OwnedConsumer {
+                name: c.name.decode()?.into_owned(),
+                seen_time: c.seen_time,
+                active_time: c.active_time,
+                pel: c.pel.clone(),
+            });
+        }
+        groups.push(OwnedGroup {
+            name: g.name.decode()?.into_owned(),
+            last_id: g.last_id,
+            entries_read: g.entries_read,
+            pel: g.pel.clone(),
+            consumers,
+        });
+    }
+    Ok(OwnedStream {
+        entries: Vec::new(),
+        length: s.length,
+        last_id: s.last_id,
+        first_id: s.first_id,
+        max_deleted_id: s.max_deleted_id,
+        entries_added: s.entries_added,
+        groups,
+    })
+}
+
+/// Stream entry flags in a node listpack.
+const STREAM_DELETED: i64 = 1;
+const STREAM_SAMEFIELDS: i64 = 2;
+
+/// Walks the live entries of a stream in node order, as [`StreamValue::entries`] decodes them but without copying
+/// anything out: `f` gets each entry's ID and field/value pairs, borrowed from the node (LZF nodes are decoded into
+/// `buf`). Returns false as soon as a node does not have the shape `entries` expects (deep validation rules that
+/// out); the caller then discards what `f` wrote and lets `entries` decide.
+fn walk_stream_entries(
+    s: &StreamValue<'_>,
+    buf: &mut Vec<u8>,
+    mut f: impl FnMut(StreamId, &[(Elem<'_>, Elem<'_>)]),
+) -> bool {
+    for (master, lp) in &s.nodes {
+        let Ok(bytes) = lp.decode_reusing(buf) else { return false };
+        let Ok(lp) = Listpack::new(bytes) else { return false };
+        let mut it = lp.iter();
+        let mut next = || it.next().and_then(|r| r.ok());
+        let (Some(count), Some(deleted), Some(nmaster)) =
+            (next().and_then(int), next().and_then(int), next().and_then(int))
+        else {
+            return false;
+        };
+        if count < 0 || deleted < 0 || nmaster < 0 {
+            return false;
+        }
+        let Some(total) = count.checked_add(deleted).filter(|&t| t > 0) else { return false };
+        let mut master_fields = Vec::new();
+        for _ in 0..nmaster {
+            let Some(name) = next() else { return false };
+            master_fields.push(name);
+        }
+        if next().and_then(int) != Some(0) {
+            return false;
+        }
+        let mut fields = Vec::new();
+        for _ in 0..total {
+            let (Some(flags), Some(ms_delta), Some(seq_delta)) =
+                (next().and_then(int), next().and_then(int), next().and_then(int))
+            else {
+                return false;
+            };
+            let id = StreamId {
+                ms: master.ms.wrapping_add(ms_delta as u64),
+                seq: master.seq.wrapping_add(seq_delta as u64),
+            };
+            fields.clear();
+            let expect = if flags & STREAM_SAMEFIELDS != 0 {
+                for name in &master_fields {
+                    let Some(v) = next() else { return false };
+                    fields.push((*name, v));
+                }
+                i128::from(nmaster) + 3
+            } else {
+                let Some(n) = next().and_then(int).filter(|&n| n >= 0) else { return false };
+                for _ in 0..n {
+                    let (Some(k), Some(v)) = (next(), next()) else { return false };
+                    fields.push((k, v));
+                }
+                2 * i128::from(n) + 4
+            };
+            if next().and_then(int).map(i128::from) != Some(expect) {
+                return false;
+            }
+            if flags & STREAM_DELETED == 0 {
+                f(id, &fields);
+            }
+        }
+        if it.next().is_some() {
+            return false;
+        }
+    }
+    true
+}
+
+/// An element that must be an integer.
+fn int(e: Elem<'_>) -> Option<i64> {
+    e.as_i64()
+}
+
+/// Writes a stream's metadata and groups (everything after its entries) and closes the object.
+fn json_stream_tail(o: &mut Vec<u8>, s: &OwnedStream) {
+    o.extend_from_slice(b",\"length\":");
+    push_u64(o, s.length);
+    o.extend_from_slice(b",\"last_id\":");
+    json_id(o, s.last_id);
+    o.extend_from_slice(b",\"first_id\":");
     json_opt(o, s.first_id, json_id);
     o.extend_from_slice(b",\"max_deleted_id\":");
     json_opt(o, s.max_deleted_id, json_id);
     o.extend_from_slice(b",\"entries_added\":");
-    json_opt(o, s.entries_added, json_int);
+    json_opt(o, s.entries_added, push_u64);
     o.extend_from_slice(b",\"groups\":");
     json_array(o, &s.groups, |o, g| {
         o.extend_from_slice(b"{\"name\":");
         json_bytes(o, &g.name);
-        let _ = write!(o, ",\"last_id\":\"{}\",\"entries_read\":", g.last_id);
+        o.extend_from_slice(b",\"last_id\":");
+        json_id(o, g.last_id);
+        o.extend_from_slice(b",\"entries_read\":");
         // u64::MAX is Redis's -1: "not known, recompute".
-        json_opt(o, g.entries_read, |o, n| if n == u64::MAX { json_int(o, -1) } else { json_int(o, n) });
+        json_opt(o, g.entries_read, |o, n| if n == u64::MAX { push_i64(o, -1) } else { push_u64(o, n) });
         o.extend_from_slice(b",\"pel\":");
         json_array(o, &g.pel, |o, p| {
-            let _ = write!(o, "[\"{}\",{},{}]", p.id, p.delivery_time, p.delivery_count);
+            o.push(b'[');
+            json_id(o, p.id);
+            o.push(b',');
+            push_i64(o, p.delivery_time);
+            o.push(b',');
+            push_u64(o, p.delivery_count);
+            o.push(b']');
         });
         o.extend_from_slice(b",\"consumers\":");
         json_array(o, &g.consumers, |o, c| {
             o.extend_from_slice(b"{\"name\":");
             json_bytes(o, &c.name);
-            let _ = write!(o, ",\"seen_time\":{},\"active_time\":", c.seen_time);
-            json_opt(o, c.active_time, json_int);
+            o.extend_from_slice(b",\"seen_time\":");
+            push_i64(o, c.seen_time);
+            o.extend_from_slice(b",\"active_time\":");
+            json_opt(o, c.active_time, push_i64);
             o.extend_from_slice(b",\"pel\":");
             json_array(o, &c.pel, |o, id| json_id(o, *id));
             o.push(b'}');
@@ -242,41 +691,76 @@ fn json_stream(o: &mut Vec<u8>, s: &OwnedStream) {
 
 /// Appends one command.
 fn resp_cmd(o: &mut Vec<u8>, args: &[&[u8]]) {
-    let _ = write!(o, "*{}\r\n", args.len());
+    resp_head(o, args.len());
     for a in args {
         bulk(o, a);
     }
 }
 
+/// Appends a command's header: its number of arguments.
+fn resp_head(o: &mut Vec<u8>, n: usize) {
+    o.push(b'*');
+    push_u64(o, n as u64);
+    o.extend_from_slice(b"\r\n");
+}
+
 fn bulk(o: &mut Vec<u8>, a: &[u8]) {
-    let _ = write!(o, "${}\r\n", a.len());
+    o.reserve(a.len() + 16);
+    o.push(b'$');
+    push_u64(o, a.len() as u64);
+    o.extend_from_slice(b"\r\n");
     o.extend_from_slice(a);
     o.extend_from_slice(b"\r\n");
 }
 
-/// A command whose arguments are added one by one (batches of elements).
-struct Cmd {
-    head: Vec<Vec<u8>>,
-    args: usize,
-    body: Vec<u8>,
+/// An integer as a bulk string.
+fn bulk_int(o: &mut Vec<u8>, i: i64) {
+    o.push(b'$');
+    push_u64(o, u64::from(i < 0) + i.unsigned_abs().checked_ilog10().map_or(1, |d| u64::from(d) + 1));
+    o.extend_from_slice(b"\r\n");
+    push_i64(o, i);
+    o.extend_from_slice(b"\r\n");
 }
 
-impl Cmd {
-    fn new(head: &[&[u8]]) -> Cmd {
-        Cmd { head: head.iter().map(|h| h.to_vec()).collect(), args: 0, body: Vec::new() }
+/// A command whose arguments are added one by one (batches of elements), gathered in a reused buffer.
+struct Cmd<'h, 'b> {
+    head: &'h [&'h [u8]],
+    args: usize,
+    body: &'b mut Vec<u8>,
+}
+
+impl<'h, 'b> Cmd<'h, 'b> {
+    fn new(head: &'h [&'h [u8]], body: &'b mut Vec<u8>) -> Cmd<'h, 'b> {
+        body.clear();
+        Cmd { head, args: 0, body }
     }
 
     fn arg(&mut self, a: &[u8]) {
-        bulk(&mut self.body, a);
+        bulk(self.body, a);
         self.args += 1;
+    }
+
+    fn elem(&mut self, e: Elem<'_>) {
+        match e {
+            Elem::Bytes(b) => bulk(self.body, b),
+            Elem::Int(i) => bulk_int(self.body, i),
+        }
+        self.args += 1;
+    }
+
+    /// Drops the arguments gathered so far.
+    fn clear(&mut self) {
+        self.body.clear();
+        self.args = 0;
     }
 
     fn item(&mut self, it: &Item<'_>) {
         match it {
-            Item::Borrowed(b) => self.arg(b),
-            Item::Owned(v) => self.arg(v),
-            Item::Int(_) => self.arg(&it.as_bytes()),
+            Item::Borrowed(b) => bulk(self.body, b),
+            Item::Owned(v) => bulk(self.body, v),
+            Item::Int(i) => bulk_int(self.body, *i),
         }
+        self.args += 1;
     }
 
     /// Writes the command if it has any argument beyond its head, and starts over.
@@ -284,21 +768,28 @@ impl Cmd {
         if self.args == 0 {
             return;
         }
-        let _ = write!(o, "*{}\r\n", self.head.len() + self.args);
-        for h in &self.head {
+        resp_head(o, self.head.len() + self.args);
+        for h in self.head {
             bulk(o, h);
         }
-        o.extend_from_slice(&self.body);
+        o.extend_from_slice(self.body);
         self.body.clear();
         self.args = 0;
     }
 }
 
 /// Appends the commands recreating one key; returns false (and appends nothing) for an empty collection.
-fn resp_entry(o: &mut Vec<u8>, e: &Entry<'_>, key: &[u8], restore: bool, version: u16) -> rdbkit::Result<bool> {
+fn resp_entry(
+    o: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    e: &Entry<'_>,
+    key: &[u8],
+    restore: bool,
+    version: u16,
+) -> rdbkit::Result<bool> {
     let v = &e.value;
-    let ty = v.logical_type().name();
-    if restore || ty == "module" {
+    let ty = v.logical_type();
+    if restore || ty == LogicalType::Module {
         if is_empty_collection(v)? {
             return Ok(false);
         }
@@ -318,63 +809,115 @@ fn resp_entry(o: &mut Vec<u8>, e: &Entry<'_>, key: &[u8], restore: bool, version
     }
     let start = o.len();
     match ty {
-        "string" => resp_cmd(o, &[b"SET", key, &v.as_string()?.decode()?]),
-        "list" | "set" => {
-            let mut cmd = Cmd::new(&[if ty == "list" { b"RPUSH" } else { b"SADD" }, key]);
-            for it in v.elements()? {
-                cmd.item(&it?);
+        LogicalType::String => {
+            let s = v.as_string()?;
+            resp_head(o, 3);
+            bulk(o, b"SET");
+            bulk(o, key);
+            match s {
+                RdbStr::Int(i) => bulk_int(o, i),
+                s => bulk(o, s.decode_reusing(&mut scratch.value)?),
+            }
+        }
+        LogicalType::List | LogicalType::Set => {
+            let head: [&[u8]; 2] = [if ty == LogicalType::List { b"RPUSH" } else { b"SADD" }, key];
+            let mut cmd = Cmd::new(&head, &mut scratch.body);
+            let walked = walk_elements(v, &mut scratch.value, |e| {
+                cmd.elem(e);
                 if cmd.args == BATCH {
                     cmd.flush(o);
                 }
+            });
+            if walked.is_none() {
+                o.truncate(start);
+                cmd.clear();
+                for it in v.elements()? {
+                    cmd.item(&it?);
+                    if cmd.args == BATCH {
+                        cmd.flush(o);
+                    }
+                }
             }
             cmd.flush(o);
         }
-        "zset" => {
-            let mut cmd = Cmd::new(&[b"ZADD", key]);
-            let mut score = Vec::new();
-            for r in v.zset_entries()? {
-                let (m, s) = r?;
+        LogicalType::ZSet => {
+            let head: [&[u8]; 2] = [b"ZADD", key];
+            let mut cmd = Cmd::new(&head, &mut scratch.body);
+            let score = &mut scratch.score;
+            let walked = walk_zset(v, &mut scratch.value, |m, s| {
                 score.clear();
-                format_human_double(s, &mut score);
-                cmd.arg(&score);
-                cmd.item(&m);
+                format_human_double(s, score);
+                cmd.arg(score);
+                cmd.elem(m);
                 if cmd.args == 2 * BATCH {
                     cmd.flush(o);
+                }
+            });
+            if walked.is_none() {
+                o.truncate(start);
+                cmd.clear();
+                for r in v.zset_entries()? {
+                    let (m, s) = r?;
+                    score.clear();
+                    format_human_double(s, score);
+                    cmd.arg(score);
+                    cmd.item(&m);
+                    if cmd.args == 2 * BATCH {
+                        cmd.flush(o);
+                    }
                 }
             }
             cmd.flush(o);
         }
-        "hash" => {
-            let mut cmd = Cmd::new(&[b"HSET", key]);
+        LogicalType::Hash => {
+            let head: [&[u8]; 2] = [b"HSET", key];
+            let mut cmd = Cmd::new(&head, &mut scratch.body);
             let mut ttls = Vec::new();
-            for r in v.hash_fields()? {
-                let f = r?;
-                cmd.item(&f.field);
-                cmd.item(&f.value);
-                if let Some(ms) = f.expire_ms {
-                    ttls.push((f.field.into_vec(), ms.to_string()));
+            let walked = walk_hash(v, &mut scratch.value, |field, value, expire_ms| {
+                cmd.elem(field);
+                cmd.elem(value);
+                if let Some(ms) = expire_ms {
+                    ttls.push((field.to_vec(), ms));
                 }
                 if cmd.args == 2 * BATCH {
                     cmd.flush(o);
+                }
+            });
+            if walked.is_none() {
+                o.truncate(start);
+                cmd.clear();
+                ttls.clear();
+                for r in v.hash_fields()? {
+                    let f = r?;
+                    cmd.item(&f.field);
+                    cmd.item(&f.value);
+                    if let Some(ms) = f.expire_ms {
+                        ttls.push((f.field.into_vec(), ms));
+                    }
+                    if cmd.args == 2 * BATCH {
+                        cmd.flush(o);
+                    }
                 }
             }
             cmd.flush(o);
             if o.len() > start {
+                let mut digits = [0u8; 20];
                 for (field, ms) in &ttls {
-                    resp_cmd(o, &[b"HPEXPIREAT", key, ms.as_bytes(), b"FIELDS", b"1", field]);
+                    resp_cmd(o, &[b"HPEXPIREAT", key, i64_text(*ms, &mut digits), b"FIELDS", b"1", field]);
                 }
             }
         }
-        _ => match v.to_owned_value()? {
-            OwnedValue::Stream(s) => resp_stream(o, key, &s),
-            _ => unreachable!("every other logical type is handled above"),
-        },
+        LogicalType::Stream => resp_stream(o, scratch, key, v)?,
+        LogicalType::Module => unreachable!("module values are restored above"),
     }
     if o.len() == start {
         return Ok(false);
     }
     if let Some(x) = e.expiry {
-        resp_cmd(o, &[b"PEXPIREAT", key, x.as_millis().to_string().as_bytes()]);
+        resp_head(o, 3);
+        bulk(o, b"PEXPIREAT");
+        bulk(o, key);
+        bulk_int(o, x.as_millis());
     }
     Ok(true)
 }
@@ -393,7 +936,70 @@ fn id_text(id: StreamId) -> String {
     id.to_string()
 }
 
-fn resp_stream(o: &mut Vec<u8>, key: &[u8], s: &OwnedStream) {
+/// Appends the commands recreating a stream, its entries written straight from the node listpacks. Pending entries
+/// whose stream entry was deleted are recreated as placeholders (see [`resp_stream_owned`]); placing them in one
+/// pass relies on the entries being in ascending ID order, so a stream that is not falls back to decoding.
+fn resp_stream(o: &mut Vec<u8>, scratch: &mut Scratch, key: &[u8], v: &Value<'_>) -> rdbkit::Result<()> {
+    let s = v.stream()?;
+    let mut meta = stream_meta(&s)?;
+    let start = o.len();
+    let pel: BTreeSet<StreamId> =
+        meta.groups.iter().flat_map(|g| g.pel.iter().map(|p| p.id)).filter(|id| *id > StreamId::default()).collect();
+    let mut pending = pel.iter().peekable();
+    let mut placeholders = BTreeSet::new();
+    let mut entries = 0usize;
+    let mut last: Option<StreamId> = None;
+    let mut ordered = true;
+    let walked = walk_stream_entries(&s, &mut scratch.value, |id, fields| {
+        if !ordered || last.is_some_and(|l| id <= l) {
+            ordered = false;
+            return;
+        }
+        last = Some(id);
+        while let Some(p) = pending.next_if(|p| **p < id) {
+            resp_placeholder(o, key, *p);
+            placeholders.insert(*p);
+        }
+        // A pending entry that is live needs no placeholder.
+        pending.next_if(|p| **p == id);
+        entries += 1;
+        resp_head(o, 3 + 2 * fields.len());
+        bulk(o, b"XADD");
+        bulk(o, key);
+        bulk(o, id_text(id).as_bytes());
+        for (f, v) in fields {
+            bulk_elem(o, *f);
+            bulk_elem(o, *v);
+        }
+    });
+    if walked && ordered {
+        for p in pending {
+            resp_placeholder(o, key, *p);
+            placeholders.insert(*p);
+        }
+        resp_stream_tail(o, key, &meta, &placeholders, entries == 0);
+        return Ok(());
+    }
+    o.truncate(start);
+    meta.entries = s.entries()?;
+    resp_stream_owned(o, key, &meta);
+    Ok(())
+}
+
+/// A placeholder entry for a pending entry whose stream entry was deleted.
+fn resp_placeholder(o: &mut Vec<u8>, key: &[u8], id: StreamId) {
+    resp_cmd(o, &[b"XADD", key, id_text(id).as_bytes(), b"rdbkit-placeholder", b""]);
+}
+
+fn bulk_elem(o: &mut Vec<u8>, e: Elem<'_>) {
+    match e {
+        Elem::Bytes(b) => bulk(o, b),
+        Elem::Int(i) => bulk_int(o, i),
+    }
+}
+
+/// Appends the commands recreating a decoded stream.
+fn resp_stream_owned(o: &mut Vec<u8>, key: &[u8], s: &OwnedStream) {
     // Pending entries whose stream entry was deleted: re-added as placeholders so XCLAIM can recreate them.
     let live: BTreeSet<StreamId> = s.entries.iter().map(|e| e.id).collect();
     let placeholders: BTreeSet<StreamId> = s
@@ -405,7 +1011,7 @@ fn resp_stream(o: &mut Vec<u8>, key: &[u8], s: &OwnedStream) {
     let mut ph = placeholders.iter().peekable();
     for e in &s.entries {
         while let Some(p) = ph.next_if(|p| **p < e.id) {
-            resp_cmd(o, &[b"XADD", key, id_text(*p).as_bytes(), b"rdbkit-placeholder", b""]);
+            resp_placeholder(o, key, *p);
         }
         let id = id_text(e.id);
         let mut args: Vec<&[u8]> = vec![b"XADD", key, id.as_bytes()];
@@ -416,9 +1022,15 @@ fn resp_stream(o: &mut Vec<u8>, key: &[u8], s: &OwnedStream) {
         resp_cmd(o, &args);
     }
     for p in ph {
-        resp_cmd(o, &[b"XADD", key, id_text(*p).as_bytes(), b"rdbkit-placeholder", b""]);
+        resp_placeholder(o, key, *p);
     }
-    if s.entries.is_empty() && placeholders.is_empty() {
+    resp_stream_tail(o, key, s, &placeholders, s.entries.is_empty());
+}
+
+/// Appends the commands that follow a stream's entries: creating it when it has none (nor placeholders), its
+/// last ID, its groups with their consumers and pending entries, and the removal of the placeholders.
+fn resp_stream_tail(o: &mut Vec<u8>, key: &[u8], s: &OwnedStream, placeholders: &BTreeSet<StreamId>, no_entries: bool) {
+    if no_entries && placeholders.is_empty() {
         // No command creates an empty stream directly; a group created with MKSTREAM does.
         resp_cmd(o, &[b"XGROUP", b"CREATE", key, b"rdbkit-tmp", b"0", b"MKSTREAM"]);
         resp_cmd(o, &[b"XGROUP", b"DESTROY", key, b"rdbkit-tmp"]);
