@@ -28,7 +28,7 @@ use rdbkit::format::listpack::{Listpack, ListpackIter};
 use rdbkit::format::string::{RdbStr, rdb_str};
 use rdbkit::format::ziplist::{Ziplist, ZiplistIter};
 use rdbkit::read::stream_value::{StreamId, StreamValue};
-use rdbkit::read::value::{OwnedConsumer, OwnedGroup, OwnedStream};
+use rdbkit::read::value::OwnedStream;
 use rdbkit::read::{Encoding, Entry, Item, LogicalType, OwnedValue, ReadOptions, Record, RecordKind, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
@@ -480,7 +480,7 @@ fn json_value(o: &mut Vec<u8>, scratch: &mut Scratch, v: &Value<'_>) -> rdbkit::
 /// Writes a stream: its entries straight from the node listpacks, then its metadata and groups.
 fn json_stream(o: &mut Vec<u8>, scratch: &mut Scratch, v: &Value<'_>) -> rdbkit::Result<()> {
     let s = v.stream()?;
-    let mut meta = stream_meta(&s)?;
+    let mut meta = s.to_owned_metadata()?;
     let mark = o.len();
     o.extend_from_slice(b"{\"entries\":[");
     let mut first = true;
@@ -523,39 +523,6 @@ fn json_elem(o: &mut Vec<u8>, e: Elem<'_>) {
         Elem::Bytes(b) => json_bytes(o, b),
         Elem::Int(i) => json_quoted_int(o, i),
     }
-}
-
-/// A stream's metadata and consumer groups, decoded as [`Value::to_owned_value`] decodes them (same errors, in the
-/// same order), without the entries.
-fn stream_meta(s: &StreamValue<'_>) -> rdbkit::Result<OwnedStream> {
-    let mut groups = Vec::new();
-    for g in &s.groups {
-        let mut consumers = Vec::new();
-        for c in &g.consumers {
-            consumers.push(OwnedConsumer {
-                name: c.name.decode()?.into_owned(),
-                seen_time: c.seen_time,
-                active_time: c.active_time,
-                pel: c.pel.clone(),
-            });
-        }
-        groups.push(OwnedGroup {
-            name: g.name.decode()?.into_owned(),
-            last_id: g.last_id,
-            entries_read: g.entries_read,
-            pel: g.pel.clone(),
-            consumers,
-        });
-    }
-    Ok(OwnedStream {
-        entries: Vec::new(),
-        length: s.length,
-        last_id: s.last_id,
-        first_id: s.first_id,
-        max_deleted_id: s.max_deleted_id,
-        entries_added: s.entries_added,
-        groups,
-    })
 }
 
 /// Stream entry flags in a node listpack.
@@ -941,7 +908,7 @@ fn id_text(id: StreamId) -> String {
 /// pass relies on the entries being in ascending ID order, so a stream that is not falls back to decoding.
 fn resp_stream(o: &mut Vec<u8>, scratch: &mut Scratch, key: &[u8], v: &Value<'_>) -> rdbkit::Result<()> {
     let s = v.stream()?;
-    let mut meta = stream_meta(&s)?;
+    let mut meta = s.to_owned_metadata()?;
     let start = o.len();
     let pel: BTreeSet<StreamId> =
         meta.groups.iter().flat_map(|g| g.pel.iter().map(|p| p.id)).filter(|id| *id > StreamId::default()).collect();

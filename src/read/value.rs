@@ -371,34 +371,9 @@ impl<'a> Value<'a> {
             ),
             LogicalType::Stream => {
                 let s = self.stream()?;
-                let mut groups = Vec::new();
-                for g in &s.groups {
-                    let mut consumers = Vec::new();
-                    for c in &g.consumers {
-                        consumers.push(OwnedConsumer {
-                            name: c.name.decode()?.into_owned(),
-                            seen_time: c.seen_time,
-                            active_time: c.active_time,
-                            pel: c.pel.clone(),
-                        });
-                    }
-                    groups.push(OwnedGroup {
-                        name: g.name.decode()?.into_owned(),
-                        last_id: g.last_id,
-                        entries_read: g.entries_read,
-                        pel: g.pel.clone(),
-                        consumers,
-                    });
-                }
-                OwnedValue::Stream(OwnedStream {
-                    entries: s.entries()?,
-                    length: s.length,
-                    last_id: s.last_id,
-                    first_id: s.first_id,
-                    max_deleted_id: s.max_deleted_id,
-                    entries_added: s.entries_added,
-                    groups,
-                })
+                let mut owned = s.to_owned_metadata()?;
+                owned.entries = s.entries()?;
+                OwnedValue::Stream(owned)
             }
             LogicalType::Module => {
                 let (id, payload) = self.module()?;
@@ -795,5 +770,40 @@ impl<'a> Iterator for HashFields<'a> {
                 Some(r)
             }
         }
+    }
+}
+
+impl StreamValue<'_> {
+    /// The stream's metadata and consumer groups as owned data; `entries` is left empty (fill it from
+    /// [`StreamValue::entries`], or stream them from the nodes).
+    pub fn to_owned_metadata(&self) -> Result<OwnedStream> {
+        let mut groups = Vec::new();
+        for g in &self.groups {
+            let mut consumers = Vec::new();
+            for c in &g.consumers {
+                consumers.push(OwnedConsumer {
+                    name: c.name.decode()?.into_owned(),
+                    seen_time: c.seen_time,
+                    active_time: c.active_time,
+                    pel: c.pel.clone(),
+                });
+            }
+            groups.push(OwnedGroup {
+                name: g.name.decode()?.into_owned(),
+                last_id: g.last_id,
+                entries_read: g.entries_read,
+                pel: g.pel.clone(),
+                consumers,
+            });
+        }
+        Ok(OwnedStream {
+            entries: Vec::new(),
+            length: self.length,
+            last_id: self.last_id,
+            first_id: self.first_id,
+            max_deleted_id: self.max_deleted_id,
+            entries_added: self.entries_added,
+            groups,
+        })
     }
 }
