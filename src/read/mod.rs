@@ -124,7 +124,8 @@ pub enum Checksum {
     Disabled,
     /// The stored checksum matches.
     Ok(u64),
-    /// The stored checksum does not match (only reported when the reader is told not to fail on it).
+    /// The stored checksum does not match. The readers themselves fail with [`crate::ErrorKind::ChecksumMismatch`]
+    /// instead; this verdict is for tools that compute the CRC on their own and report it (`rdbkit info` does).
     Mismatch {
         /// Stored value.
         stored: u64,
