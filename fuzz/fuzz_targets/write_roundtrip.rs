@@ -31,8 +31,7 @@ use rdbkit::write::encode::{Thresholds, Unrepresentable};
 use rdbkit::write::{EntryMeta, RdbWriter, WriterOptions};
 use std::collections::HashSet;
 
-/// Largest field expiry Redis stores (2^48 − 1 ms).
-const FIELD_EXPIRE_MAX: i64 = (1 << 48) - 1;
+use rdbkit::read::EXPIRE_MAX as FIELD_EXPIRE_MAX;
 
 /// Integer-like texts at the INT / listpack / ziplist / intset encoding boundaries, and near-integers.
 const INT_TEXTS: &[&str] = &[

@@ -14,7 +14,7 @@ pub mod stream_value;
 pub mod value;
 
 pub use header::{Flavor, Header};
-pub use parse::{Encoding, LogicalType, ReadOptions};
+pub use parse::{EXPIRE_MAX, Encoding, LogicalType, ReadOptions};
 pub use slice::SliceReader;
 pub use stream::StreamReader;
 pub use value::{Item, OwnedValue, Value};

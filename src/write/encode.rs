@@ -44,8 +44,7 @@ use crate::read::{Encoding, Flavor, Header, OwnedValue};
 /// Hash fields as [`OwnedValue::Hash`] holds them: field, value, absolute expiry in ms.
 type Field = (Vec<u8>, Vec<u8>, Option<i64>);
 
-/// Largest field expiry Redis stores (`EB_EXPIRE_TIME_MAX`, 2^48 − 1 ms).
-const FIELD_EXPIRE_MAX: i64 = (1 << 48) - 1;
+use crate::read::EXPIRE_MAX as FIELD_EXPIRE_MAX;
 
 /// Compact blobs (listpack, ziplist, intset, zipmap) are only chosen while their contents stay under Redis's
 /// listpack safety size (1 GiB); the blob formats cannot exceed 4 GiB at all.
