@@ -20,28 +20,9 @@ use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_
 use rdbkit::read::{Item, LogicalType, ReadOptions, RecordKind, SliceReader, StreamReader, Value};
 use std::hint::black_box;
 use std::io::BufReader;
-use std::path::PathBuf;
 use std::time::Duration;
 
-const DEFAULT_FILE: &str = "target/bench-data/redis-7.0-100M.rdb";
-const FALLBACK_FILE: &str = "testdata/redis-7.0.rdb";
-
-/// The file to benchmark, resolved against the crate root.
-fn bench_file() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    if let Some(p) = std::env::var_os("RDBKIT_BENCH_FILE") {
-        return PathBuf::from(p);
-    }
-    let default = root.join(DEFAULT_FILE);
-    if default.exists() {
-        return default;
-    }
-    eprintln!(
-        "parse bench: {DEFAULT_FILE} is missing; create it with `.venv/bin/python scripts/bench-data.py` \
-         (or set RDBKIT_BENCH_FILE). Falling back to {FALLBACK_FILE}."
-    );
-    root.join(FALLBACK_FILE)
-}
+mod common;
 
 /// What to do with each value.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -151,7 +132,7 @@ fn walk_stream(path: &std::path::Path, decode: bool) -> u64 {
 }
 
 fn benches(c: &mut Criterion) {
-    let path = bench_file();
+    let path = common::bench_file("parse");
     let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     // SAFETY: the bench file is not modified while mapped (SIGBUS otherwise, not memory unsafety we rely on).
     let map = unsafe { memmap2::Mmap::map(&file) }.expect("mmap");

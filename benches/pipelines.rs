@@ -35,28 +35,9 @@ use rdbkit::workflow::{self, JobOptions};
 use rdbkit::write::{EntryMeta, RdbWriter};
 use std::hint::black_box;
 use std::io::{self, Write};
-use std::path::PathBuf;
 use std::time::Duration;
 
-const DEFAULT_FILE: &str = "target/bench-data/redis-7.0-100M.rdb";
-const FALLBACK_FILE: &str = "testdata/redis-7.0.rdb";
-
-/// The file to benchmark, resolved against the crate root.
-fn bench_file() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    if let Some(p) = std::env::var_os("RDBKIT_BENCH_FILE") {
-        return PathBuf::from(p);
-    }
-    let default = root.join(DEFAULT_FILE);
-    if default.exists() {
-        return default;
-    }
-    eprintln!(
-        "pipelines bench: {DEFAULT_FILE} is missing; create it with `.venv/bin/python scripts/bench-data.py` \
-         (or set RDBKIT_BENCH_FILE). Falling back to {FALLBACK_FILE}."
-    );
-    root.join(FALLBACK_FILE)
-}
+mod common;
 
 /// Reads `data` (fast options) and writes every record through unchanged to `out`; returns `out` after the
 /// writer's EOF and checksum.
@@ -135,7 +116,7 @@ fn db_limit(data: &[u8], limit: u64) -> u64 {
 }
 
 fn benches(c: &mut Criterion) {
-    let path = bench_file();
+    let path = common::bench_file("pipelines");
     let input = Input::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let data: &[u8] = input.bytes().expect("a plain (not gzip) bench file");
     eprintln!("pipelines bench: {} ({} bytes)", path.display(), data.len());
