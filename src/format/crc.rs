@@ -47,9 +47,83 @@ impl Default for Crc64 {
     }
 }
 
-/// Lookup table for CRC-16/XMODEM (polynomial 0x1021, MSB first).
-const CRC16_TABLE: [u16; 256] = {
-    let mut table = [0u16; 256];
+/// A CRC-64 variant that [`patched_checksum`] can correct.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crc64Kind {
+    /// Redis's CRC-64/Jones (init 0, xorout 0): the RDB footer.
+    Redis,
+    /// CRC-64/XZ (init and xorout all ones): what `xz` and the manifests use.
+    Xz,
+}
+
+impl Crc64Kind {
+    fn algorithm(self) -> CrcAlgorithm {
+        match self {
+            Crc64Kind::Redis => CrcAlgorithm::Crc64Redis,
+            Crc64Kind::Xz => CrcAlgorithm::Crc64Xz,
+        }
+    }
+
+    fn xorout(self) -> u64 {
+        match self {
+            Crc64Kind::Redis => 0,
+            Crc64Kind::Xz => u64::MAX,
+        }
+    }
+
+    /// The register after feeding `data` to a register holding `state`.
+    fn advance(self, state: u64, data: &[u8]) -> u64 {
+        let mut d = Digest::new_with_init_state(self.algorithm(), state);
+        d.update(data);
+        d.finalize() ^ self.xorout()
+    }
+
+    /// The register after feeding `n` zero bytes to a register holding `state`.
+    fn advance_zeros(self, mut state: u64, mut n: u64) -> u64 {
+        // Both variants have init == xorout, so crc-fast's combine(x, 0, n) is exactly "feed n zero bytes"; its
+        // matrix method costs about as much as feeding a MiB of zeros, so short gaps are fed directly.
+        const ZEROS: [u8; 4096] = [0; 4096];
+        if n >= 1 << 20 {
+            return crc_fast::checksum_combine(self.algorithm(), state, 0, n);
+        }
+        while n > 0 {
+            let k = n.min(ZEROS.len() as u64) as usize;
+            state = self.advance(state, &ZEROS[..k]);
+            n -= k as u64;
+        }
+        state
+    }
+}
+
+/// The checksum of a message of `len` bytes whose checksum was `checksum`, after some of its bytes were
+/// overwritten: `patches` holds (offset, old XOR new) for each overwritten range, ranges not overlapping.
+///
+/// A CRC is affine in the message, so two messages of the same length differ in CRC by the raw CRC (zero init,
+/// no final xor) of their XOR; that difference is zero outside the patches and is computed in time linear in the
+/// span of the patches (not the message), which is what lets a writer fill in placeholders after streaming a
+/// whole file out.
+pub fn patched_checksum(kind: Crc64Kind, checksum: u64, len: u64, patches: &mut [(u64, Vec<u8>)]) -> u64 {
+    patches.sort_unstable_by_key(|p| p.0);
+    let Some(first) = patches.first() else {
+        return checksum;
+    };
+    // The raw CRC of the difference; its leading zero bytes leave a zero register unchanged.
+    let (mut delta, mut pos) = (0u64, first.0);
+    for (at, diff) in patches.iter() {
+        debug_assert!(*at >= pos, "patches overlap");
+        delta = kind.advance_zeros(delta, at.saturating_sub(pos));
+        delta = kind.advance(delta, diff);
+        pos = at + diff.len() as u64;
+    }
+    delta = kind.advance_zeros(delta, len.saturating_sub(pos));
+    checksum ^ delta
+}
+
+/// Lookup tables for CRC-16/XMODEM, sliced by 8: `CRC16_TABLES[k][b]` is the CRC of byte `b` followed by `k`
+/// zero bytes, so eight input bytes fold into the CRC with eight independent lookups instead of a chain of eight
+/// (routing a key to its hash slot is the hottest step of a cluster split).
+const CRC16_TABLES: [[u16; 256]; 8] = {
+    let mut tables = [[0u16; 256]; 8];
     let mut i = 0;
     while i < 256 {
         let mut crc = (i as u16) << 8;
@@ -58,24 +132,69 @@ const CRC16_TABLE: [u16; 256] = {
             crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
             bit += 1;
         }
-        table[i] = crc;
+        tables[0][i] = crc;
         i += 1;
     }
-    table
+    let mut k = 1;
+    while k < 8 {
+        let mut i = 0;
+        while i < 256 {
+            let prev = tables[k - 1][i];
+            tables[k][i] = (prev << 8) ^ tables[0][(prev >> 8) as usize];
+            i += 1;
+        }
+        k += 1;
+    }
+    tables
 };
 
 /// CRC-16/XMODEM (polynomial 0x1021, init 0, no reflection, xorout 0), as Redis's `crc16.c`.
 /// `crc16_xmodem(b"123456789") == 0x31C3`.
 pub fn crc16_xmodem(data: &[u8]) -> u16 {
-    data.iter().fold(0u16, |crc, &b| (crc << 8) ^ CRC16_TABLE[usize::from((crc >> 8) as u8 ^ b)])
+    let t = &CRC16_TABLES;
+    let mut crc = 0u16;
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let (b0, b1) = (c[0] ^ (crc >> 8) as u8, c[1] ^ crc as u8);
+        crc = t[7][usize::from(b0)]
+            ^ t[6][usize::from(b1)]
+            ^ t[5][usize::from(c[2])]
+            ^ t[4][usize::from(c[3])]
+            ^ t[3][usize::from(c[4])]
+            ^ t[2][usize::from(c[5])]
+            ^ t[1][usize::from(c[6])]
+            ^ t[0][usize::from(c[7])];
+    }
+    chunks.remainder().iter().fold(crc, |crc, &b| (crc << 8) ^ t[0][usize::from((crc >> 8) as u8 ^ b)])
+}
+
+/// The index of the first `needle` in `hay`, eight bytes at a time (most keys have no `{`, so the whole key is
+/// searched).
+#[inline]
+fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pattern = LO * u64::from(needle);
+    let mut chunks = hay.chunks_exact(8);
+    let mut base = 0;
+    for c in &mut chunks {
+        let x = u64::from_le_bytes(c.try_into().unwrap_or_default()) ^ pattern;
+        // A zero byte of x is a match; this flags the lowest one exactly (higher flags may be false positives).
+        let found = x.wrapping_sub(LO) & !x & HI;
+        if found != 0 {
+            return Some(base + (found.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks.remainder().iter().position(|&b| b == needle).map(|i| base + i)
 }
 
 /// The Redis Cluster hash slot (0..16384) of `key`, with the hash-tag rule of `keyHashSlot`: if the key has a `{`
 /// and a `}` somewhere after the first `{`, with at least one byte between them, only the bytes between the first
 /// `{` and the first `}` after it are hashed; otherwise the whole key is.
 pub fn key_hash_slot(key: &[u8]) -> u16 {
-    let hashed = match key.iter().position(|&b| b == b'{') {
-        Some(open) => match key[open + 1..].iter().position(|&b| b == b'}') {
+    let hashed = match find_byte(key, b'{') {
+        Some(open) => match find_byte(&key[open + 1..], b'}') {
             Some(len) if len > 0 => &key[open + 1..open + 1 + len],
             _ => key,
         },
@@ -142,7 +261,52 @@ mod tests {
         crc
     }
 
+    fn xz(data: &[u8]) -> u64 {
+        crc_fast::checksum(CrcAlgorithm::Crc64Xz, data)
+    }
+
+    /// Overwrites `data` at the given places and checks the corrected checksums against recomputed ones.
+    fn check_patches(data: &mut [u8], edits: &[(usize, Vec<u8>)]) {
+        let (before_redis, before_xz) = (crc64(0, data), xz(data));
+        let mut diffs = Vec::new();
+        for (at, new) in edits {
+            let diff: Vec<u8> = data[*at..*at + new.len()].iter().zip(new).map(|(a, b)| a ^ b).collect();
+            data[*at..*at + new.len()].copy_from_slice(new);
+            diffs.push((*at as u64, diff));
+        }
+        let len = data.len() as u64;
+        assert_eq!(patched_checksum(Crc64Kind::Redis, before_redis, len, &mut diffs.clone()), crc64(0, data));
+        assert_eq!(patched_checksum(Crc64Kind::Xz, before_xz, len, &mut diffs), xz(data));
+    }
+
+    #[test]
+    fn patches_far_apart_use_the_combine_path() {
+        let mut data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+        check_patches(&mut data, &[(10, vec![1, 2, 3]), (2_500_000, vec![9; 20]), (100, vec![0xFF; 9])]);
+        check_patches(&mut data, &[]);
+    }
+
     proptest! {
+        #[test]
+        fn patched_checksums_match_recomputation(
+            mut data in proptest::collection::vec(any::<u8>(), 1..20_000),
+            edits in proptest::collection::vec((any::<usize>(), proptest::collection::vec(any::<u8>(), 1..24)), 0..6),
+        ) {
+            // Place the edits in disjoint, increasing windows of the message.
+            let window = data.len() / edits.len().max(1);
+            let mut placed = Vec::new();
+            for (k, (at, new)) in edits.into_iter().enumerate() {
+                let n = new.len().min(window);
+                if n == 0 {
+                    continue;
+                }
+                let start = k * window + at % (window - n + 1);
+                placed.push((start, new[..n].to_vec()));
+            }
+            placed.reverse(); // order given does not matter
+            check_patches(&mut data, &placed);
+        }
+
         #[test]
         fn crc64_matches_crc64_crate(data in proptest::collection::vec(any::<u8>(), 0..5000), init in any::<u64>()) {
             prop_assert_eq!(crc64(0, &data), crc64::crc64(0, &data));
@@ -167,6 +331,11 @@ mod tests {
             }
             prop_assert_eq!(d.value(), crc64::crc64(0, &data));
             prop_assert_eq!(running, d.value());
+        }
+
+        #[test]
+        fn find_byte_matches_position(hay in proptest::collection::vec(prop_oneof![Just(b'{'), Just(0x7au8), Just(0xFBu8), any::<u8>()], 0..40)) {
+            prop_assert_eq!(find_byte(&hay, b'{'), hay.iter().position(|&b| b == b'{'));
         }
 
         #[test]
