@@ -42,6 +42,8 @@ pub struct AtomicFile {
     /// `Some` until [`AtomicFile::finish`] takes it out.
     file: Option<BufWriter<NamedTempFile>>,
     poisoned: bool,
+    /// Bytes accepted so far.
+    written: u64,
 }
 
 impl AtomicFile {
@@ -74,7 +76,7 @@ impl AtomicFile {
             // Best effort: keep the replaced file's mode (the umask applied to the default above otherwise).
             let _ = tmp.as_file().set_permissions(perm);
         }
-        Ok(AtomicFile { path, file: Some(BufWriter::with_capacity(BUF_SIZE, tmp)), poisoned: false })
+        Ok(AtomicFile { path, file: Some(BufWriter::with_capacity(BUF_SIZE, tmp)), poisoned: false, written: 0 })
     }
 
     /// The destination path.
@@ -114,6 +116,18 @@ impl AtomicFile {
         Ok(())
     }
 
+    /// Overwrites `new.len()` bytes at `offset` of what was written (flushing the buffer first); `old` is what
+    /// the caller wrote there, checked only for its length. See [`super::FinishWrite::patch`].
+    pub fn patch(&mut self, offset: u64, old: &[u8], new: &[u8]) -> io::Result<()> {
+        // Bad arguments change nothing, so they do not poison the file.
+        super::check_patch(offset, old, new, self.written)?;
+        let r = self.writer().and_then(|w| {
+            w.flush()?;
+            write_all_at(w.get_ref().as_file(), new, offset)
+        });
+        self.check(r)
+    }
+
     fn writer(&mut self) -> io::Result<&mut BufWriter<NamedTempFile>> {
         self.file.as_mut().ok_or_else(|| io::Error::other("AtomicFile: already finished"))
     }
@@ -126,15 +140,35 @@ impl AtomicFile {
     }
 }
 
+#[cfg(unix)]
+fn write_all_at(f: &std::fs::File, buf: &[u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(f, buf, offset)
+}
+
+#[cfg(not(unix))]
+fn write_all_at(f: &std::fs::File, buf: &[u8], offset: u64) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = f;
+    let end = f.seek(SeekFrom::End(0))?;
+    f.seek(SeekFrom::Start(offset))?;
+    f.write_all(buf)?;
+    f.seek(SeekFrom::Start(end))?;
+    Ok(())
+}
+
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let r = self.writer().and_then(|w| w.write(buf));
-        self.check(r)
+        let n = self.check(r)?;
+        self.written += n as u64;
+        Ok(n)
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         let r = self.writer().and_then(|w| w.write_all(buf));
-        self.check(r)
+        self.check(r)?;
+        self.written += buf.len() as u64;
+        Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {

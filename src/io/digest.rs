@@ -5,6 +5,7 @@
 //! the CRC-64/XZ (the variant `xz` uses) is chosen because the RDB's own Redis CRC-64, taken over a whole RDB file
 //! including its footer, is always 0.
 
+use crate::format::crc::Crc64Kind;
 use crc_fast::{CrcAlgorithm, Digest};
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,8 @@ use std::sync::{Arc, Mutex};
 struct State {
     bytes: u64,
     crc: Digest,
+    /// Ranges overwritten since they passed: (offset, old XOR new).
+    patches: Vec<(u64, Vec<u8>)>,
 }
 
 /// Reads the figures of a [`Digesting`] writer, also after it is gone.
@@ -25,9 +28,12 @@ impl DigestHandle {
         self.0.lock().map_or(0, |s| s.bytes)
     }
 
-    /// CRC-64/XZ of the bytes written so far.
+    /// CRC-64/XZ of the bytes written so far, as they stand after any patches.
     pub fn crc64_xz(&self) -> u64 {
-        self.0.lock().map_or(0, |s| s.crc.finalize())
+        self.0.lock().map_or(0, |s| {
+            let mut patches = s.patches.clone();
+            crate::format::crc::patched_checksum(Crc64Kind::Xz, s.crc.finalize(), s.bytes, &mut patches)
+        })
     }
 }
 
@@ -41,7 +47,8 @@ pub struct Digesting<W: Write> {
 impl<W: Write> Digesting<W> {
     /// Wraps `inner`; the handle reads the figures.
     pub fn new(inner: W) -> (Self, DigestHandle) {
-        let state = Arc::new(Mutex::new(State { bytes: 0, crc: Digest::new(CrcAlgorithm::Crc64Xz) }));
+        let state =
+            Arc::new(Mutex::new(State { bytes: 0, crc: Digest::new(CrcAlgorithm::Crc64Xz), patches: Vec::new() }));
         (Digesting { inner, state: state.clone() }, DigestHandle(state))
     }
 
@@ -69,6 +76,18 @@ impl<W: Write> Write for Digesting<W> {
 impl<W: super::FinishWrite> super::FinishWrite for Digesting<W> {
     fn finish_write(self: Box<Self>) -> io::Result<()> {
         Box::new(self.inner).finish_write()
+    }
+
+    fn can_patch(&self) -> bool {
+        self.inner.can_patch()
+    }
+
+    fn patch(&mut self, offset: u64, old: &[u8], new: &[u8]) -> io::Result<()> {
+        let mut s = self.state.lock().map_err(|_| io::Error::other("Digesting: state poisoned"))?;
+        super::check_patch(offset, old, new, s.bytes)?;
+        self.inner.patch(offset, old, new)?;
+        s.patches.push((offset, old.iter().zip(new).map(|(a, b)| a ^ b).collect()));
+        Ok(())
     }
 }
 

@@ -67,20 +67,70 @@ pub use page::{DEFAULT_BLOCK_SIZE, PageAlign};
 /// Implemented for the adapters of this module when their inner writer is itself `FinishWrite`, for
 /// `Box<dyn FinishWrite>` (so chains can be built at run time), and for the plain ends `Vec<u8>`, `File`,
 /// `Stdout` and `BufWriter<W>`.
+///
+/// A chain can also *patch*: overwrite bytes it has already written, so a writer can leave a fixed-width
+/// placeholder (a key count, say) and fill it in once the whole file has streamed out. Files and buffers can;
+/// pipes and gzip streams cannot, and say so through [`can_patch`](FinishWrite::can_patch).
 pub trait FinishWrite: Write {
     /// Finishes this writer and every writer inside it, consuming them.
     fn finish_write(self: Box<Self>) -> io::Result<()>;
+
+    /// Whether [`patch`](FinishWrite::patch) works on this writer (and everything it wraps). `false` unless the
+    /// implementation says otherwise.
+    fn can_patch(&self) -> bool {
+        false
+    }
+
+    /// Overwrites the `old.len()` bytes written at `offset` (counted from the first byte written through this
+    /// writer) with `new`, of the same length. Call it only once what is patched has been written (and flushed
+    /// by any buffering writer above this one); layers that digest what passes through them, like [`Digesting`],
+    /// use `old` to correct their checksums. The default refuses with [`io::ErrorKind::Unsupported`].
+    fn patch(&mut self, offset: u64, old: &[u8], new: &[u8]) -> io::Result<()> {
+        let _ = (offset, old, new);
+        Err(io::Error::new(io::ErrorKind::Unsupported, "this output cannot overwrite bytes already written"))
+    }
+}
+
+/// Checks the arguments of [`FinishWrite::patch`] against the bytes written so far.
+pub(crate) fn check_patch(offset: u64, old: &[u8], new: &[u8], written: u64) -> io::Result<()> {
+    if old.len() != new.len() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "patch: old and new bytes differ in length"));
+    }
+    if offset.checked_add(new.len() as u64).is_none_or(|end| end > written) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("patch: bytes {offset}+{} were not written yet ({written} written)", new.len()),
+        ));
+    }
+    Ok(())
 }
 
 impl<T: FinishWrite + ?Sized> FinishWrite for Box<T> {
     fn finish_write(self: Box<Self>) -> io::Result<()> {
         T::finish_write(*self)
     }
+
+    fn can_patch(&self) -> bool {
+        (**self).can_patch()
+    }
+
+    fn patch(&mut self, offset: u64, old: &[u8], new: &[u8]) -> io::Result<()> {
+        (**self).patch(offset, old, new)
+    }
 }
 
+/// Padding goes after everything written, so offsets pass through unchanged.
 impl<W: FinishWrite> FinishWrite for PageAlign<W> {
     fn finish_write(self: Box<Self>) -> io::Result<()> {
         Box::new(self.finish()?).finish_write()
+    }
+
+    fn can_patch(&self) -> bool {
+        self.get_ref().can_patch()
+    }
+
+    fn patch(&mut self, offset: u64, old: &[u8], new: &[u8]) -> io::Result<()> {
+        self.get_mut().patch(offset, old, new)
     }
 }
 
@@ -94,18 +144,62 @@ impl FinishWrite for AtomicFile {
     fn finish_write(self: Box<Self>) -> io::Result<()> {
         self.finish()
     }
+
+    fn can_patch(&self) -> bool {
+        true
+    }
+
+    fn patch(&mut self, offset: u64, old: &[u8], new: &[u8]) -> io::Result<()> {
+        AtomicFile::patch(self, offset, old, new)
+    }
 }
 
 impl<W: FinishWrite> FinishWrite for BufWriter<W> {
     fn finish_write(self: Box<Self>) -> io::Result<()> {
         Box::new(self.into_inner().map_err(|e| e.into_error())?).finish_write()
     }
+
+    fn can_patch(&self) -> bool {
+        self.get_ref().can_patch()
+    }
+
+    fn patch(&mut self, offset: u64, old: &[u8], new: &[u8]) -> io::Result<()> {
+        self.flush()?;
+        self.get_mut().patch(offset, old, new)
+    }
 }
 
-/// Nothing to complete; the bytes are dropped with the vector (useful in tests).
+/// Nothing to complete; the bytes are dropped with the vector (useful in tests). Patch offsets are indexes
+/// into the vector, so start with an empty one.
 impl FinishWrite for Vec<u8> {
     fn finish_write(self: Box<Self>) -> io::Result<()> {
         Ok(())
+    }
+
+    fn can_patch(&self) -> bool {
+        true
+    }
+
+    fn patch(&mut self, offset: u64, old: &[u8], new: &[u8]) -> io::Result<()> {
+        check_patch(offset, old, new, self.len() as u64)?;
+        let at = offset as usize;
+        self[at..at + new.len()].copy_from_slice(new);
+        Ok(())
+    }
+}
+
+/// Discards everything, patches included (for measuring the work before the output).
+impl FinishWrite for io::Sink {
+    fn finish_write(self: Box<Self>) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn can_patch(&self) -> bool {
+        true
+    }
+
+    fn patch(&mut self, offset: u64, old: &[u8], new: &[u8]) -> io::Result<()> {
+        check_patch(offset, old, new, u64::MAX)
     }
 }
 
@@ -182,6 +276,44 @@ mod tests {
         assert_eq!(out.len(), 1024);
         assert!(out[..600].iter().all(|&b| b == 1) && out[600..].iter().all(|&b| b == 0));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn patches_reach_the_file_and_the_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.rdb");
+        let (measured, stored) = Digesting::new(AtomicFile::create(&path).unwrap());
+        let mut w: Box<dyn FinishWrite> = Box::new(PageAlign::new(measured));
+        assert!(w.can_patch());
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        w.write_all(&body).unwrap();
+        w.flush().unwrap();
+        w.patch(5, &body[5..9], b"abcd").unwrap();
+        w.patch(299_990, &body[299_990..300_000], &[7; 10]).unwrap();
+        assert!(w.patch(299_995, &[0; 10], &[0; 10]).is_err(), "past what was written");
+        assert!(w.patch(0, &[0; 2], &[0; 3]).is_err(), "lengths differ");
+        w.finish_write().unwrap();
+        let out = std::fs::read(&path).unwrap();
+        let mut want = body.clone();
+        want[5..9].copy_from_slice(b"abcd");
+        want[299_990..].fill(7);
+        want.resize(300_032, 0);
+        assert_eq!(out, want);
+        assert_eq!(stored.bytes(), out.len() as u64);
+        assert_eq!(stored.crc64_xz(), crc64_xz(&out), "the digest follows the patches");
+    }
+
+    #[test]
+    fn pipes_and_gzip_cannot_patch() {
+        let mut g: Box<dyn FinishWrite> = Box::new(GzipWriter::new_default(Vec::new()));
+        assert!(!g.can_patch());
+        g.write_all(b"abc").unwrap();
+        assert_eq!(g.patch(0, b"a", b"b").unwrap_err().kind(), io::ErrorKind::Unsupported);
+        assert!(!FinishWrite::can_patch(&io::stdout()));
+        let mut v = Vec::new();
+        v.write_all(b"hello").unwrap();
+        FinishWrite::patch(&mut v, 1, b"el", b"EL").unwrap();
+        assert_eq!(v, b"hELlo");
     }
 
     #[test]
