@@ -188,3 +188,88 @@ fn re_encoded_size_matches_what_redis_writes() {
         );
     }
 }
+
+/// Writes `n` string keys into db 0 behind a deferred RESIZEDB (and SLOT_INFO before each slot's first key for
+/// RDB 12), fills the counts, applies the returned patches, and reads the result back.
+fn deferred_file(version: u32, n: u64) -> (Vec<u8>, usize) {
+    use rdbkit::io::FinishWrite;
+    let header = Header::new(Flavor::Redis, version);
+    let mut w = RdbWriter::new(Vec::new(), header).unwrap();
+    w.aux(b"redis-ver", b"7.4.0").unwrap();
+    w.select_db(0).unwrap();
+    let resize = w.defer_resize_db().unwrap();
+    let mut slots: BTreeMap<u16, (rdbkit::write::Deferred, u64, u64)> = BTreeMap::new();
+    for i in 0..n {
+        let key = format!("key:{i}");
+        let slot = rdbkit::cluster::key_hash_slot(key.as_bytes());
+        let expiry = (i % 3 == 0).then_some(rdbkit::read::Expiry::Millis(4_000_000_000_000));
+        if !slots.contains_key(&slot)
+            && let Some(d) = w.defer_slot_info(slot).unwrap()
+        {
+            slots.insert(slot, (d, 0, 0));
+        }
+        if let Some(s) = slots.get_mut(&slot) {
+            s.1 += 1;
+            s.2 += u64::from(expiry.is_some());
+        }
+        // Incompressible, so the file outgrows the writer's buffer.
+        let value = OwnedValue::String((0..200u64).map(|j| (((i * 200 + j) * 2_654_435_761) >> 13) as u8).collect());
+        w.entry(key.as_bytes(), &value, EntryMeta { expiry, ..EntryMeta::default() }).unwrap();
+    }
+    if let Some(d) = resize {
+        w.fill(d, n, n.div_ceil(3));
+    }
+    for (d, k, x) in slots.values() {
+        w.fill(*d, *k, *x);
+    }
+    let (mut out, crc, patches) = w.finish_deferred().unwrap();
+    assert_eq!(crc, Some(u64::from_le_bytes(out[out.len() - 8..].try_into().unwrap())));
+    let count = patches.len();
+    for p in patches {
+        assert_eq!(
+            &out[p.offset as usize..][..p.old.len()],
+            &p.old[..],
+            "placeholder bytes are where they were said to be"
+        );
+        FinishWrite::patch(&mut out, p.offset, &p.old, &p.new).unwrap();
+    }
+    (out, count)
+}
+
+/// Counts filled in after streaming: the file reads back with a valid checksum and exact hints, whether the
+/// placeholders were still buffered (no patches) or already written out (patches).
+#[test]
+fn deferred_hints_are_filled_and_the_checksum_follows() {
+    for (version, n, patched) in
+        [(10, 20, false), (10, 5000, true), (12, 30, false), (12, 20_000, true), (7, 3000, true)]
+    {
+        let (out, patches) = deferred_file(version, n);
+        assert_eq!(patches > 0, patched, "RDB {version}, {n} keys: {patches} patches");
+        let mut r = SliceReader::new(&out).unwrap();
+        let (mut resize, mut slot_keys, mut keys) = (None, BTreeMap::new(), 0u64);
+        while let Some(rec) = r.next_record().unwrap() {
+            match rec.kind {
+                RecordKind::ResizeDb { db_size, expires_size } => resize = Some((db_size, expires_size)),
+                RecordKind::SlotInfo { slot, size, expires_size } => {
+                    slot_keys.insert(slot as u16, (size, expires_size));
+                }
+                RecordKind::Entry(_) => keys += 1,
+                _ => {}
+            }
+        }
+        assert!(matches!(r.checksum(), Some(Checksum::Ok(_))), "RDB {version}: {:?}", r.checksum());
+        assert_eq!(keys, n);
+        assert_eq!(resize, Some((n, n.div_ceil(3))), "RDB {version}");
+        if version >= 12 {
+            let mut want: BTreeMap<u16, (u64, u64)> = BTreeMap::new();
+            for i in 0..n {
+                let e = want.entry(rdbkit::cluster::key_hash_slot(format!("key:{i}").as_bytes())).or_default();
+                e.0 += 1;
+                e.1 += u64::from(i % 3 == 0);
+            }
+            assert_eq!(slot_keys, want);
+        } else {
+            assert!(slot_keys.is_empty());
+        }
+    }
+}

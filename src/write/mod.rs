@@ -9,7 +9,7 @@
 pub mod encode;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::crc::Crc64;
+use crate::format::crc::{Crc64, Crc64Kind};
 use crate::format::length::encode_length;
 use crate::format::lzf::Compressor;
 use crate::format::string::{Compression, encode_str};
@@ -34,6 +34,47 @@ pub struct WriterOptions {
     pub encode: EncodeOptions,
     /// Store 0 instead of the CRC-64 (only for reproducing files written with `rdbchecksum no`).
     pub checksum_disabled: bool,
+}
+
+/// A RESIZEDB or SLOT_INFO record written with placeholder counts by [`RdbWriter::defer_resize_db`] or
+/// [`RdbWriter::defer_slot_info`]; [`RdbWriter::fill`] sets its counts before the writer finishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deferred(usize);
+
+/// Bytes of a finished output to overwrite: counts filled in after their placeholder had already been written
+/// out. [`RdbWriter::finish_deferred`] returns them; apply each with [`crate::io::FinishWrite::patch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Patch {
+    /// Offset in the output (from its first byte, the magic).
+    pub offset: u64,
+    /// The placeholder bytes written there.
+    pub old: Vec<u8>,
+    /// The bytes to write instead (same length).
+    pub new: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+struct Placeholder {
+    /// Offset of the first count.
+    at: u64,
+    /// Bytes of each count (5: `0x80` + u32, or 9: `0x81` + u64).
+    width: usize,
+    counts: [u64; 2],
+}
+
+impl Placeholder {
+    fn encode(&self, counts: [u64; 2], out: &mut Vec<u8>) {
+        for c in counts {
+            if self.width == 9 {
+                out.push(0x81);
+                out.extend_from_slice(&c.to_be_bytes());
+            } else {
+                // A hint: a count past 32 bits (never seen in one slot or an RDB < 8 database) is clamped.
+                out.push(0x80);
+                out.extend_from_slice(&u32::try_from(c).unwrap_or(u32::MAX).to_be_bytes());
+            }
+        }
+    }
 }
 
 /// Expiry and eviction metadata of a key record.
@@ -77,6 +118,7 @@ pub struct RdbWriter<W: Write> {
     lzf: Compressor,
     compression: Compression,
     lossy: bool,
+    deferred: Vec<Placeholder>,
 }
 
 impl<W: Write> std::fmt::Debug for RdbWriter<W> {
@@ -120,6 +162,7 @@ impl<W: Write> RdbWriter<W> {
             lzf: Compressor::new(),
             compression,
             lossy,
+            deferred: Vec::new(),
         };
         w.buf.extend_from_slice(&header.magic_bytes());
         Ok(w)
@@ -196,6 +239,45 @@ impl<W: Write> RdbWriter<W> {
         encode_length(db_size, &mut self.buf);
         encode_length(expires_size, &mut self.buf);
         self.maybe_flush()
+    }
+
+    /// Writes RESIZEDB with placeholder counts in a fixed-width form, for counts known only once the database has
+    /// been written (a split shard, a filtered copy); set them with [`RdbWriter::fill`], then finish with
+    /// [`RdbWriter::finish_deferred`] and apply its patches. `None` for targets without RESIZEDB (RDB < 7).
+    pub fn defer_resize_db(&mut self) -> Result<Option<Deferred>> {
+        if self.header.redis_level() < 7 {
+            return Ok(None);
+        }
+        self.buf.push(0xFB);
+        // The 64-bit form only exists from RDB 8.
+        let width = if self.header.redis_level() >= 8 { 9 } else { 5 };
+        Ok(Some(self.placeholder(width)?))
+    }
+
+    /// Writes SLOT_INFO for `slot` with placeholder counts (see [`RdbWriter::defer_resize_db`]). `None` for
+    /// targets without SLOT_INFO (anything but Redis RDB ≥ 12).
+    pub fn defer_slot_info(&mut self, slot: u16) -> Result<Option<Deferred>> {
+        if self.header.flavor != Flavor::Redis || self.header.version < 12 {
+            return Ok(None);
+        }
+        self.buf.push(0xF4);
+        encode_length(u64::from(slot), &mut self.buf);
+        Ok(Some(self.placeholder(5)?))
+    }
+
+    fn placeholder(&mut self, width: usize) -> Result<Deferred> {
+        let p = Placeholder { at: self.bytes_written(), width, counts: [0, 0] };
+        p.encode([0, 0], &mut self.buf);
+        self.deferred.push(p);
+        self.maybe_flush()?;
+        Ok(Deferred(self.deferred.len() - 1))
+    }
+
+    /// Sets the counts of a deferred record: keys and keys with an expiry.
+    pub fn fill(&mut self, d: Deferred, keys: u64, expires: u64) {
+        if let Some(p) = self.deferred.get_mut(d.0) {
+            p.counts = [keys, expires];
+        }
     }
 
     /// Writes a function library (RDB ≥ 10).
@@ -384,13 +466,49 @@ impl<W: Write> RdbWriter<W> {
 
     /// Like [`RdbWriter::finish`], also returning the checksum stored in the footer (`None` before RDB 5; `Some(0)`
     /// when checksums are disabled).
-    pub fn finish_with_checksum(mut self) -> Result<(W, Option<u64>)> {
+    pub fn finish_with_checksum(self) -> Result<(W, Option<u64>)> {
+        let (w, crc, patches) = self.finish_deferred()?;
+        if !patches.is_empty() {
+            return Err(Error::without_offset(ErrorKind::Invalid(
+                "deferred counts were flushed before they were filled: finish with finish_deferred".into(),
+            )));
+        }
+        Ok((w, crc))
+    }
+
+    /// Finishes like [`RdbWriter::finish_with_checksum`], filling in the deferred counts: those still in the
+    /// writer's buffer are written directly, the others are returned as patches to apply to the output. The
+    /// stored checksum is already that of the patched file.
+    pub fn finish_deferred(mut self) -> Result<(W, Option<u64>, Vec<Patch>)> {
         self.buf.push(0xFF);
+        let mut patches = Vec::new();
+        let mut fixed = Vec::with_capacity(18);
+        for p in std::mem::take(&mut self.deferred) {
+            if p.counts == [0, 0] {
+                continue;
+            }
+            fixed.clear();
+            p.encode(p.counts, &mut fixed);
+            if p.at >= self.written {
+                let at = (p.at - self.written) as usize;
+                self.buf[at..at + fixed.len()].copy_from_slice(&fixed);
+            } else {
+                let mut old = Vec::with_capacity(fixed.len());
+                p.encode([0, 0], &mut old);
+                patches.push(Patch { offset: p.at, old, new: fixed.clone() });
+            }
+        }
         self.flush_buf()?;
         let mut stored = None;
         if self.header.has_checksum() {
             let crc = match self.checksum {
-                ChecksumMode::Compute => self.crc.value(),
+                ChecksumMode::Compute => {
+                    let mut diffs: Vec<(u64, Vec<u8>)> = patches
+                        .iter()
+                        .map(|p| (p.offset, p.old.iter().zip(&p.new).map(|(a, b)| a ^ b).collect()))
+                        .collect();
+                    crate::format::crc::patched_checksum(Crc64Kind::Redis, self.crc.value(), self.written, &mut diffs)
+                }
                 ChecksumMode::Disabled => 0,
             };
             stored = Some(crc);
@@ -402,7 +520,7 @@ impl<W: Write> RdbWriter<W> {
         }
         let mut inner = self.inner.take().ok_or_else(finished_error)?;
         inner.flush()?;
-        Ok((inner, stored))
+        Ok((inner, stored, patches))
     }
 }
 
