@@ -102,6 +102,19 @@ impl Input {
         self.with_source_inner(opts, f).map_err(|e| e.in_file(&self.name))
     }
 
+    /// Feeds every record to `sink` (without finishing it). With `parallel`, a memory-mapped input of at least
+    /// [`PARALLEL_MIN_BYTES`] on a machine with more than one core is parsed on a second thread
+    /// ([`crate::transform::drive_parallel`]); otherwise, and for gzip inputs, on this one.
+    pub fn drive(&self, opts: ReadOptions, sink: &mut dyn crate::transform::RecordSink, parallel: bool) -> Result<()> {
+        let r = match &self.data {
+            Data::Mapped(m) if parallel && m.len() >= PARALLEL_MIN_BYTES && spare_core() => {
+                SliceReader::with_options(&m[..], opts).and_then(|mut r| crate::transform::drive_parallel(&mut r, sink))
+            }
+            _ => self.with_source_inner(opts, |src| crate::transform::drive(src, sink)),
+        };
+        r.map_err(|e| e.in_file(&self.name))
+    }
+
     fn with_source_inner<T>(&self, opts: ReadOptions, f: impl FnOnce(&mut dyn Source) -> Result<T>) -> Result<T> {
         match &self.data {
             Data::Mapped(m) => f(&mut SliceReader::with_options(&m[..], opts)?),
@@ -112,6 +125,13 @@ impl Input {
             }
         }
     }
+}
+
+/// Inputs smaller than this are parsed on the calling thread: starting a thread would cost more than it saves.
+pub const PARALLEL_MIN_BYTES: usize = 1 << 20;
+
+fn spare_core() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
 }
 
 /// A record source that also knows its header and end-of-file verdicts (both readers).

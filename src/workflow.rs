@@ -1,20 +1,23 @@
 //! The jobs rdbkit exists for — convert, split, export, import — composed from readers, sinks and writers, each
 //! returning a report of what was kept and what was dropped and why.
 //!
-//! Every job first surveys its inputs (versions, keys per database, what the target cannot hold) and refuses
-//! before writing anything when a conversion would lose data without `lossy`. Outputs are written through
+//! Every job surveys its inputs (versions, keys per database, what the target cannot hold) and refuses, naming
+//! every offending item, when a conversion would lose data without `lossy`. [`convert`] surveys in a first pass,
+//! before writing anything. [`split`] into outputs that can [patch](crate::io::FinishWrite::can_patch) surveys
+//! while it writes, in one pass, and drops the outputs on a refusal. Outputs are written through
 //! caller-provided writers; the CLI gives them [`crate::io::AtomicFile`]s so a failure leaves no file behind.
 
 use crate::cluster::ShardLayout;
 use crate::error::{Error, ErrorKind, Result};
 use crate::input::Input;
+use crate::io::FinishWrite;
 use crate::read::{Encoding, Header, LogicalType, ReadOptions, RecordKind};
 use crate::transform::{
     ClusterSplit, DbFilter, DbRules, Dedup, Dropped, KeyFilter, KeyFilterCounts, OnDuplicate, RecordSink, SlotCounts,
-    WriterSink, drive, glob::Glob,
+    WriterSink, glob::Glob,
 };
 use crate::write::encode::EncodeOptions;
-use crate::write::{RdbWriter, WriterOptions};
+use crate::write::{Patch, RdbWriter, WriterOptions};
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -137,86 +140,168 @@ fn survey_counting(
     modules: Option<&[String]>,
     mut slots: Option<&mut SlotCounts>,
 ) -> Result<InputSummary> {
-    let missing = |name: &str| modules.is_some_and(|m| !m.iter().any(|x| x == name));
-    let glob = sel.pattern.as_deref().map(Glob::new);
     input.with_source(ReadOptions::fast(), |src| {
-        let header = src.header();
-        let mut s = InputSummary {
-            name: input.name().to_string(),
-            magic: header.magic(),
-            version: header.version,
-            file_len: input.file_len(),
-            ..InputSummary::default()
-        };
+        let mut s = Surveyor::new(input, src.header(), target, sel, now_ms, modules);
         while let Some(rec) = src.next_rec()? {
-            match rec.kind {
-                RecordKind::Entry(e) => {
-                    *s.keys.entry(e.db).or_default() += 1;
-                    if let Some(counts) = slots.as_deref_mut()
-                        && e.db == 0
-                        && sel.keeps(&e, glob.as_ref())?
-                    {
-                        counts.add(&e.key.decode()?, e.expiry.is_some());
-                    }
-                    if let Some(x) = e.expiry {
-                        *s.expires.entry(e.db).or_default() += 1;
-                        if x.as_millis() <= now_ms {
-                            *s.expired.entry(e.db).or_default() += 1;
-                        }
-                    }
-                    if e.value.encoding == Encoding::Module2
-                        && let Ok((id, _)) = e.value.module()
-                    {
-                        let name = crate::read::module::module_name(id).0;
-                        if missing(&name) && sel.keeps(&e, glob.as_ref())? {
-                            s.problems.push(Problem {
-                                db: Some(e.db),
-                                key: Some(e.key.decode()?.into_owned()),
-                                feature: format!("module value of {name} (the target server lacks module {name})"),
-                            });
-                        }
-                        *s.modules.entry(name).or_default() += 1;
-                    }
-                    if let Some(f) = feature_gap(e.value.encoding, target)
-                        && sel.keeps(&e, glob.as_ref())?
-                    {
-                        s.problems.push(Problem {
-                            db: Some(e.db),
-                            key: Some(e.key.decode()?.into_owned()),
-                            feature: f.to_string(),
-                        });
-                    }
-                }
-                RecordKind::Function { code } => {
-                    let code = code.decode()?;
-                    let name = crate::read::function_name(&code).unwrap_or_else(|| "?".into());
-                    if target.redis_level() < 10 {
-                        s.problems.push(Problem {
-                            db: None,
-                            key: None,
-                            feature: format!("function library {name:?} (needs RDB 10+)"),
-                        });
-                    }
-                    s.functions.push(name);
-                }
-                RecordKind::ModuleAux(aux) => {
-                    let name = aux.name().0;
-                    if target.redis_level() < 9 || missing(&name) {
-                        s.problems.push(Problem {
-                            db: None,
-                            key: None,
-                            feature: format!(
-                                "module aux data of {name} (needs RDB 9+ and module {name} on the target)"
-                            ),
-                        });
-                    }
-                    s.modules.entry(name).or_default();
-                }
-                _ => {}
+            s.observe(&rec)?;
+            if let (Some(counts), RecordKind::Entry(e)) = (slots.as_deref_mut(), rec.kind)
+                && e.db == 0
+                && sel.keeps(&e, s.glob.as_ref())?
+            {
+                counts.add(&e.key.decode()?, e.expiry.is_some());
             }
         }
-        Ok(s)
+        Ok(s.finish())
     })
+}
+
+/// Builds one input's [`InputSummary`] from its records, as they pass.
+struct Surveyor<'o> {
+    summary: InputSummary,
+    target: Header,
+    sel: &'o Selection,
+    glob: Option<Glob>,
+    now_ms: i64,
+    modules: Option<&'o [String]>,
+    /// Keys and expiries of the database being read (added to the summary when it changes).
+    db: u64,
+    keys: u64,
+    expires: u64,
+    expired: u64,
+}
+
+impl<'o> Surveyor<'o> {
+    fn new(
+        input: &Input,
+        header: Header,
+        target: Header,
+        sel: &'o Selection,
+        now_ms: i64,
+        modules: Option<&'o [String]>,
+    ) -> Self {
+        Surveyor {
+            summary: InputSummary {
+                name: input.name().to_string(),
+                magic: header.magic(),
+                version: header.version,
+                file_len: input.file_len(),
+                ..InputSummary::default()
+            },
+            target,
+            sel,
+            glob: sel.pattern.as_deref().map(Glob::new),
+            now_ms,
+            modules,
+            db: 0,
+            keys: 0,
+            expires: 0,
+            expired: 0,
+        }
+    }
+
+    fn missing(&self, name: &str) -> bool {
+        self.modules.is_some_and(|m| !m.iter().any(|x| x == name))
+    }
+
+    /// Moves the running counts of the current database into the summary.
+    fn settle(&mut self) {
+        let s = &mut self.summary;
+        for (map, n) in [(&mut s.keys, self.keys), (&mut s.expires, self.expires), (&mut s.expired, self.expired)] {
+            if n > 0 {
+                *map.entry(self.db).or_default() += n;
+            }
+        }
+        (self.keys, self.expires, self.expired) = (0, 0, 0);
+    }
+
+    /// The summary, once every record has been observed.
+    fn finish(mut self) -> InputSummary {
+        self.settle();
+        self.summary
+    }
+
+    fn observe(&mut self, rec: &crate::read::Record<'_>) -> Result<()> {
+        match rec.kind {
+            RecordKind::Entry(e) => {
+                if e.db != self.db {
+                    self.settle();
+                    self.db = e.db;
+                }
+                self.keys += 1;
+                if let Some(x) = e.expiry {
+                    self.expires += 1;
+                    self.expired += u64::from(x.as_millis() <= self.now_ms);
+                }
+                if e.value.encoding == Encoding::Module2
+                    && let Ok((id, _)) = e.value.module()
+                {
+                    let name = crate::read::module::module_name(id).0;
+                    if self.missing(&name) && self.sel.keeps(&e, self.glob.as_ref())? {
+                        self.summary.problems.push(Problem {
+                            db: Some(e.db),
+                            key: Some(e.key.decode()?.into_owned()),
+                            feature: format!("module value of {name} (the target server lacks module {name})"),
+                        });
+                    }
+                    *self.summary.modules.entry(name).or_default() += 1;
+                }
+                if let Some(f) = feature_gap(e.value.encoding, self.target)
+                    && self.sel.keeps(&e, self.glob.as_ref())?
+                {
+                    self.summary.problems.push(Problem {
+                        db: Some(e.db),
+                        key: Some(e.key.decode()?.into_owned()),
+                        feature: f.to_string(),
+                    });
+                }
+            }
+            RecordKind::Function { code } => {
+                let code = code.decode()?;
+                let name = crate::read::function_name(&code).unwrap_or_else(|| "?".into());
+                if self.target.redis_level() < 10 {
+                    self.summary.problems.push(Problem {
+                        db: None,
+                        key: None,
+                        feature: format!("function library {name:?} (needs RDB 10+)"),
+                    });
+                }
+                self.summary.functions.push(name);
+            }
+            RecordKind::ModuleAux(aux) => {
+                let name = aux.name().0;
+                if self.target.redis_level() < 9 || self.missing(&name) {
+                    self.summary.problems.push(Problem {
+                        db: None,
+                        key: None,
+                        feature: format!("module aux data of {name} (needs RDB 9+ and module {name} on the target)"),
+                    });
+                }
+                self.summary.modules.entry(name).or_default();
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Surveys the records on their way to the next sink (the single-pass jobs).
+struct Surveying<'o, S> {
+    next: S,
+    current: Option<Surveyor<'o>>,
+    done: Vec<InputSummary>,
+}
+
+impl<S: RecordSink> RecordSink for Surveying<'_, S> {
+    fn record(&mut self, rec: &crate::read::Record<'_>) -> Result<()> {
+        if let Some(s) = self.current.as_mut() {
+            s.observe(rec)?;
+        }
+        self.next.record(rec)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.next.finish()
+    }
 }
 
 /// A progress callback: called with (bytes of input done, total bytes of input) as records pass.
@@ -275,6 +360,9 @@ pub struct JobOptions {
     /// Module types the target server has (`None`: not checked, e.g. for a bare `--rdb-version`). Values and
     /// AUX data of other modules cannot load there.
     pub modules: Option<Vec<String>>,
+    /// Parse large memory-mapped inputs on a second thread while this one filters and writes (see
+    /// [`Input::drive`]). On by default; it changes nothing in the output.
+    pub parallel: bool,
 }
 
 impl JobOptions {
@@ -289,6 +377,7 @@ impl JobOptions {
             now_ms: now_ms(),
             progress: None,
             modules: None,
+            parallel: true,
         }
     }
 }
@@ -341,30 +430,36 @@ fn survey_all(inputs: &[Input], opts: &JobOptions, mut slots: Option<&mut SlotCo
         let m = opts.modules.as_deref();
         out.push(survey_counting(input, opts.target, &opts.selection, opts.now_ms, m, slots.as_deref_mut())?);
     }
-    if !opts.lossy {
-        let problems: Vec<String> = out
-            .iter()
-            .flat_map(|s| {
-                s.problems.iter().map(move |p| match &p.key {
-                    Some(k) => {
-                        format!("{}: db {} key {}: {}", s.name, p.db.unwrap_or(0), crate::escape_bytes(k), p.feature)
-                    }
-                    None => format!("{}: {}", s.name, p.feature),
-                })
-            })
-            .collect();
-        if !problems.is_empty() {
-            let shown = problems.iter().take(50).cloned().collect::<Vec<_>>().join("\n  ");
-            let more =
-                if problems.len() > 50 { format!("\n  … and {} more", problems.len() - 50) } else { String::new() };
-            return Err(Error::without_offset(ErrorKind::Unrepresentable(format!(
-                "{} item(s) cannot be written to {} (use --lossy to drop them):\n  {shown}{more}",
-                problems.len(),
-                opts.target.magic()
-            ))));
-        }
-    }
+    refuse_problems(&out, opts)?;
     Ok(out)
+}
+
+/// Without `lossy`, an error listing everything the surveys found that the target cannot hold.
+fn refuse_problems(summaries: &[InputSummary], opts: &JobOptions) -> Result<()> {
+    if opts.lossy {
+        return Ok(());
+    }
+    let problems: Vec<String> = summaries
+        .iter()
+        .flat_map(|s| {
+            s.problems.iter().map(move |p| match &p.key {
+                Some(k) => {
+                    format!("{}: db {} key {}: {}", s.name, p.db.unwrap_or(0), crate::escape_bytes(k), p.feature)
+                }
+                None => format!("{}: {}", s.name, p.feature),
+            })
+        })
+        .collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let shown = problems.iter().take(50).cloned().collect::<Vec<_>>().join("\n  ");
+    let more = if problems.len() > 50 { format!("\n  … and {} more", problems.len() - 50) } else { String::new() };
+    Err(Error::without_offset(ErrorKind::Unrepresentable(format!(
+        "{} item(s) cannot be written to {} (use --lossy to drop them):\n  {shown}{more}",
+        problems.len(),
+        opts.target.magic()
+    ))))
 }
 
 /// Counts the RDB bytes on the way to the output.
@@ -393,8 +488,15 @@ fn writer_sink<W: Write>(out: W, opts: &JobOptions) -> Result<WriterSink<Tally<W
     Ok(WriterSink::from_writer(w, opts.lossy).with_modules(opts.modules.clone()))
 }
 
-/// Reads every input through the selection filters into `sink`.
-fn run_filters<S: RecordSink>(inputs: &[Input], opts: &JobOptions, merge: bool, sink: S) -> Result<Filtered<S>> {
+/// Reads every input through the selection filters into `sink`; with `survey`, also summarizes each input in
+/// the same pass.
+fn run_filters<S: RecordSink>(
+    inputs: &[Input],
+    opts: &JobOptions,
+    merge: bool,
+    sink: S,
+    survey: bool,
+) -> Result<Filtered<S>> {
     let sel = &opts.selection;
     // Only a merge (or a database move) can produce duplicate keys; a single input keeps no per-key state.
     let dedup =
@@ -413,19 +515,28 @@ fn run_filters<S: RecordSink>(inputs: &[Input], opts: &JobOptions, merge: bool, 
     // Progress counts (decompressed) record offsets against the inputs' sizes; for gzip inputs the total is an
     // estimate.
     let total = inputs.iter().map(|i| i.bytes().map_or(i.file_len(), |b| b.len() as u64)).sum();
-    let mut progress = Progress { next: keys, hook: opts.progress.clone(), base: 0, total, last: 0 };
+    let surveying = Surveying { next: keys, current: None, done: Vec::new() };
+    let mut progress = Progress { next: surveying, hook: opts.progress.clone(), base: 0, total, last: 0 };
     for input in inputs {
-        input.with_source(ReadOptions::fast(), |src| drive(src, &mut progress))?;
+        if survey {
+            let m = opts.modules.as_deref();
+            let header = input.header()?;
+            progress.next.current = Some(Surveyor::new(input, header, opts.target, sel, opts.now_ms, m));
+        }
+        input.drive(ReadOptions::fast(), &mut progress, opts.parallel)?;
+        if let Some(s) = progress.next.current.take() {
+            progress.next.done.push(s.finish());
+        }
         progress.base += input.bytes().map_or(input.file_len(), |b| b.len() as u64);
     }
     progress.finish()?;
-    let keys = progress.next;
+    let Surveying { next: keys, done: summaries, .. } = progress.next;
     let filtered = keys.counts();
     let dbs = keys.into_inner();
     let dropped_db = dbs.dropped_keys().clone();
     let dedup = dbs.into_inner();
     let duplicates = dedup.duplicates();
-    Ok(Filtered { sink: dedup.into_inner(), filtered, dropped_db, duplicates })
+    Ok(Filtered { sink: dedup.into_inner(), filtered, dropped_db, duplicates, summaries })
 }
 
 struct Filtered<S> {
@@ -433,6 +544,8 @@ struct Filtered<S> {
     filtered: KeyFilterCounts,
     dropped_db: BTreeMap<u64, u64>,
     duplicates: u64,
+    /// The inputs' summaries, when surveyed in the same pass.
+    summaries: Vec<InputSummary>,
 }
 
 /// Converts (and merges) `inputs` into one RDB for `opts.target`, written to `out`. Returns the output writer
@@ -440,7 +553,7 @@ struct Filtered<S> {
 pub fn convert<W: Write>(inputs: &[Input], out: W, opts: &JobOptions) -> Result<(W, Report)> {
     let summaries = survey_all(inputs, opts, None)?;
     let sink = writer_sink(out, opts)?;
-    let f = run_filters(inputs, opts, inputs.len() > 1, sink)?;
+    let f = run_filters(inputs, opts, inputs.len() > 1, sink, false)?;
     let mut report = Report {
         target: opts.target.magic(),
         inputs: summaries,
@@ -462,7 +575,12 @@ pub fn convert<W: Write>(inputs: &[Input], out: W, opts: &JobOptions) -> Result<
 /// Splits (and merges) `inputs` into one RDB per shard of `layout`: database 0 only, keys routed by hash slot,
 /// AUX fields and functions in every shard, exact RESIZEDB (and SLOT_INFO for Redis ≥ 7.4) hints. `outputs`
 /// must hold one writer per shard, in layout order.
-pub fn split<W: Write>(
+///
+/// When every output [can patch](FinishWrite::can_patch) (files, buffers), this reads the inputs once: each shard
+/// gets placeholder hints that are filled in at the end, and the checks of what the target cannot hold run as the
+/// records pass (a refusal then drops the outputs and names every offending item, as before). Otherwise (gzip,
+/// pipes) a first pass checks the inputs and counts the keys per slot, and a second one writes.
+pub fn split<W: FinishWrite>(
     inputs: &[Input],
     layout: ShardLayout,
     outputs: Vec<W>,
@@ -471,14 +589,58 @@ pub fn split<W: Write>(
     let mut opts = opts.clone();
     // A cluster has database 0 only.
     opts.selection.dbs.limit = Some(opts.selection.dbs.limit.map_or(1, |l| l.min(1)));
-    // One pass checks the inputs and counts keys per slot for exact RESIZEDB/SLOT_INFO hints.
+    if !outputs.iter().all(|o| o.can_patch()) {
+        return split_two_passes(inputs, layout, outputs, &opts);
+    }
+    let sinks = outputs
+        .into_iter()
+        .map(|o| writer_sink(o, &opts).map(|s| s.recounting_hints(true)))
+        .collect::<Result<Vec<_>>>()?;
+    let splitter = ClusterSplit::new(layout, sinks, None)?;
+    let f = match run_filters(inputs, &opts, inputs.len() > 1, splitter, true) {
+        Ok(f) => f,
+        Err(e) if !opts.lossy && matches!(e.kind(), ErrorKind::Unrepresentable(_)) => {
+            // The outputs are gone (dropped with the sinks); name everything the target cannot hold, as the
+            // checking pass of the two-pass mode would have before writing.
+            survey_all(inputs, &opts, None)?;
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    refuse_problems(&f.summaries, &opts)?;
+    let mut report = Report {
+        target: opts.target.magic(),
+        inputs: f.summaries,
+        db_limit: opts.selection.dbs.limit,
+        dropped_db: f.dropped_db,
+        filtered: f.filtered,
+        duplicates: f.duplicates,
+        ..Report::default()
+    };
+    let mut outs = Vec::new();
+    for (mut out, patches) in shard_outputs(f.sink, &mut report)? {
+        for p in patches {
+            out.patch(p.offset, &p.old, &p.new)?;
+        }
+        outs.push(out);
+    }
+    Ok((outs, report))
+}
+
+/// [`split`] for outputs that cannot patch: survey first (checks and per-slot counts), then write.
+fn split_two_passes<W: Write>(
+    inputs: &[Input],
+    layout: ShardLayout,
+    outputs: Vec<W>,
+    opts: &JobOptions,
+) -> Result<(Vec<W>, Report)> {
     let mut counts = SlotCounts::default();
-    let summaries = survey_all(inputs, &opts, Some(&mut counts))?;
+    let summaries = survey_all(inputs, opts, Some(&mut counts))?;
     let hints = counts.hints(&layout);
     // Hints count the kept db-0 keys; duplicates across merged inputs make them upper bounds, which Redis accepts.
-    let sinks = outputs.into_iter().map(|o| writer_sink(o, &opts)).collect::<Result<Vec<_>>>()?;
+    let sinks = outputs.into_iter().map(|o| writer_sink(o, opts)).collect::<Result<Vec<_>>>()?;
     let splitter = ClusterSplit::new(layout, sinks, Some(hints))?;
-    let f = run_filters(inputs, &opts, inputs.len() > 1, splitter)?;
+    let f = run_filters(inputs, opts, inputs.len() > 1, splitter, false)?;
     let mut report = Report {
         target: opts.target.magic(),
         inputs: summaries,
@@ -488,17 +650,29 @@ pub fn split<W: Write>(
         duplicates: f.duplicates,
         ..Report::default()
     };
+    // No hints were deferred, so there is nothing to patch.
+    let outs = shard_outputs(f.sink, &mut report)?.into_iter().map(|(w, _)| w).collect();
+    Ok((outs, report))
+}
+
+/// Takes the finished shard writers out of a splitter, with the patches their deferred hints still need, and
+/// adds their summaries to `report`.
+fn shard_outputs<W: Write>(
+    split: ClusterSplit<WriterSink<Tally<W>>>,
+    report: &mut Report,
+) -> Result<Vec<(W, Vec<Patch>)>> {
     let mut outs = Vec::new();
-    for s in f.sink.into_shards() {
+    for mut s in split.into_shards() {
+        let patches = s.take_patches();
         report.lossy.extend_from_slice(s.dropped());
         report.re_encoded += s.re_encoded();
         let keys = s.keys_per_db().clone();
         let rdb_checksum = s.checksum();
         let tally = s.into_output().ok_or_else(|| Error::without_offset(ErrorKind::Invalid("no output".into())))?;
         report.outputs.push(OutputSummary { keys, rdb_bytes: tally.bytes, rdb_checksum });
-        outs.push(tally.inner);
+        outs.push((tally.inner, patches));
     }
-    Ok((outs, report))
+    Ok(outs)
 }
 
 /// Database limits of managed cache tiers (Azure Cache for Redis): Basic/Standard `c0`–`c6`, Premium `p1`–`p5`,

@@ -458,3 +458,159 @@ fn convert_to_stdout_and_filters() {
     // The report goes to stderr when the RDB goes to stdout.
     assert!(String::from_utf8_lossy(&out.stderr).contains("wrote"));
 }
+
+/// An RDB of `version` with `n` keys in db 0 (a third with an expiry) and a few in db 1, with incompressible
+/// values so that each shard outgrows the writer's buffer and the hint placeholders are patched in the files.
+fn many_keys_file(version: u32, n: u64) -> Vec<u8> {
+    use rdbkit::write::{EntryMeta, RdbWriter};
+    let mut w = RdbWriter::new(Vec::new(), rdbkit::read::Header::new(rdbkit::read::Flavor::Redis, version)).unwrap();
+    w.aux(b"redis-ver", b"8.2.0").unwrap();
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut bytes = |len: usize| -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    };
+    for db in [0u64, 1] {
+        w.select_db(db).unwrap();
+        for i in 0..if db == 0 { n } else { 10 } {
+            let key = if i % 50 == 0 { format!("{{tag}}:{i}") } else { format!("key:{i}") };
+            let expiry = (i % 3 == 0).then_some(rdbkit::read::Expiry::Millis(4_102_444_800_000));
+            w.entry(key.as_bytes(), &OwnedValue::String(bytes(120)), EntryMeta { expiry, ..EntryMeta::default() })
+                .unwrap();
+        }
+    }
+    w.finish().unwrap()
+}
+
+/// The hints of a shard file: RESIZEDB records, and SLOT_INFO per slot; plus its keys per slot.
+type SlotMap = BTreeMap<u16, (u64, u64)>;
+
+/// A shard's RESIZEDB records and SLOT_INFO map.
+type ShardHintRecords = (Vec<(u64, u64)>, SlotMap);
+
+fn shard_hints(data: &[u8]) -> (Vec<(u64, u64)>, SlotMap, SlotMap) {
+    let (mut resize, mut slot_info, mut actual) = (Vec::new(), BTreeMap::new(), BTreeMap::new());
+    let mut r = SliceReader::new(data).unwrap();
+    while let Some(rec) = r.next_record().unwrap() {
+        match rec.kind {
+            RecordKind::ResizeDb { db_size, expires_size } => resize.push((db_size, expires_size)),
+            RecordKind::SlotInfo { slot, size, expires_size } => {
+                assert!(slot_info.insert(slot as u16, (size, expires_size)).is_none(), "one SLOT_INFO per slot");
+            }
+            RecordKind::Entry(e) => {
+                let slot = key_hash_slot(&e.key.decode().unwrap());
+                assert!(
+                    slot_info.contains_key(&slot) || slot_info.is_empty(),
+                    "SLOT_INFO comes before the slot's keys"
+                );
+                let c: &mut (u64, u64) = actual.entry(slot).or_default();
+                c.0 += 1;
+                c.1 += u64::from(e.expiry.is_some());
+            }
+            _ => {}
+        }
+    }
+    assert!(matches!(r.checksum(), Some(rdbkit::read::Checksum::Ok(_))), "{:?}", r.checksum());
+    (resize, slot_info, actual)
+}
+
+/// A split large enough that the hints are patched into the files after streaming: every shard reads back with
+/// a valid CRC, exact RESIZEDB and SLOT_INFO hints, and a manifest whose CRC-64/XZ is that of the patched file —
+/// for plain and page-aligned outputs; the gzip outputs (two passes) hold the same keys and hints.
+#[test]
+fn single_pass_split_patches_exact_hints_into_the_files() {
+    let dir = tmp();
+    let layout = ShardLayout::even(3).unwrap();
+    for version in [10u32, 12] {
+        let input = dir.path().join(format!("big-{version}.rdb"));
+        let data = many_keys_file(version, 9_000);
+        assert!(data.len() > 1 << 20, "each shard outgrows the 256 KiB write buffer");
+        std::fs::write(&input, &data).unwrap();
+        let original = keys_of(&data);
+        let mut per_blob: Vec<Vec<ShardHintRecords>> = Vec::new();
+        for blob in ["plain", "page", "gzip"] {
+            let out = dir.path().join(format!("out-{version}-{blob}"));
+            let prefix = "s";
+            let text = if blob == "plain" {
+                ok(&["split", &p(&input), "--out-dir", &p(&out), "--shards", "3", "--prefix", prefix, "--json"])
+            } else {
+                ok(&[
+                    "export",
+                    &p(&input),
+                    "--out-dir",
+                    &p(&out),
+                    "--shards",
+                    "3",
+                    "--prefix",
+                    prefix,
+                    "--blob",
+                    blob,
+                    "--json",
+                ])
+            };
+            let report: J = serde_json::from_str(&text).unwrap();
+            assert_eq!(report["dropped"]["db"]["1"], 10, "{blob}: {text}");
+            let manifest: J =
+                serde_json::from_str(&std::fs::read_to_string(out.join("s.manifest.json")).unwrap()).unwrap();
+            let mut union = BTreeMap::new();
+            let mut hints = Vec::new();
+            for (i, entry) in manifest["shards"].as_array().unwrap().iter().enumerate() {
+                let file = out.join(entry["file"].as_str().unwrap().rsplit('/').next().unwrap());
+                let stored = std::fs::read(&file).unwrap();
+                let crc = rdbkit::io::crc64_xz(&stored);
+                assert_eq!(entry["checksum"].as_str().unwrap(), format!("crc64-xz:{crc:016x}"), "{}", file.display());
+                assert_eq!(entry["bytes"].as_u64().unwrap(), stored.len() as u64);
+                let rdb = match blob {
+                    "gzip" => {
+                        let mut d = Vec::new();
+                        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&stored[..]), &mut d).unwrap();
+                        d
+                    }
+                    _ => stored.clone(),
+                };
+                if blob == "page" {
+                    assert_eq!(stored.len() % 512, 0);
+                }
+                let (resize, slot_info, actual) = shard_hints(&rdb);
+                let keys = keys_of(&rdb);
+                let expires = actual.values().map(|c| c.1).sum::<u64>();
+                assert_eq!(resize, [(keys.len() as u64, expires)], "{blob} shard {i}: RESIZEDB is exact");
+                if version >= 12 {
+                    assert_eq!(slot_info, actual, "{blob} shard {i}: SLOT_INFO is exact");
+                } else {
+                    assert!(slot_info.is_empty());
+                }
+                for (k, v) in keys {
+                    assert_eq!(layout.shard_of_slot(key_hash_slot(&k.1)), Some(i), "key in the wrong shard");
+                    union.insert(k, v);
+                }
+                hints.push((resize, slot_info));
+            }
+            let db0: Keys = original.iter().filter(|(k, _)| k.0 == 0).map(|(k, v)| (k.clone(), v.clone())).collect();
+            assert_eq!(union, db0, "{blob}: the shards hold database 0 exactly");
+            per_blob.push(hints);
+        }
+        assert_eq!(per_blob[0], per_blob[2], "one pass and two passes give the same hints");
+    }
+}
+
+/// The single-pass split refuses like the two-pass one: every item the target cannot hold is named, and no
+/// shard file is left behind.
+#[test]
+fn single_pass_split_refusal_names_items_and_leaves_nothing() {
+    let dir = tmp();
+    let out = dir.path().join("shards");
+    let input = fixture("redis-8.2-nomodule.rdb");
+    let r = rdbkit(&["split", &input, "--out-dir", &p(&out), "--shards", "3", "--target", "redis-7.0"]);
+    assert_eq!(r.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("hash field TTLs") && err.contains("item(s) cannot be written"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&out).map(|d| d.map(|e| e.unwrap().file_name()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
