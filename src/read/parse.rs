@@ -489,6 +489,9 @@ fn value<'a>(ctx: &mut Ctx<'_>, encoding: Encoding, i: &'a [u8]) -> PResult<'a, 
         }
         ListLinked => {
             let (mut r, n) = length(i)?;
+            if !deep && let Some(r) = skip_strs(r, n, 1, 0) {
+                return Ok((r, ()));
+            }
             for _ in 0..n {
                 let at = r;
                 let (r2, s) = rdb_str(r)?;
@@ -501,6 +504,9 @@ fn value<'a>(ctx: &mut Ctx<'_>, encoding: Encoding, i: &'a [u8]) -> PResult<'a, 
         }
         Set => {
             let (r, n) = length(i)?;
+            if !deep && let Some(r) = skip_strs(r, n, 1, 0) {
+                return Ok((r, ()));
+            }
             dup_scope(ctx, i, deep, "set", "duplicate member", |ctx| {
                 let mut r = r;
                 for _ in 0..n {
@@ -517,6 +523,9 @@ fn value<'a>(ctx: &mut Ctx<'_>, encoding: Encoding, i: &'a [u8]) -> PResult<'a, 
         }
         Hash => {
             let (r, n) = length(i)?;
+            if !deep && let Some(r) = skip_strs(r, n, 2, 0) {
+                return Ok((r, ()));
+            }
             dup_scope(ctx, i, deep, "hash", "duplicate field", |ctx| {
                 let mut r = r;
                 for _ in 0..n {
@@ -535,6 +544,12 @@ fn value<'a>(ctx: &mut Ctx<'_>, encoding: Encoding, i: &'a [u8]) -> PResult<'a, 
         }
         ZsetText | Zset2 => {
             let (r, n) = length(i)?;
+            if !deep
+                && encoding == Zset2
+                && let Some(r) = skip_strs(r, n, 1, 8)
+            {
+                return Ok((r, ()));
+            }
             dup_scope(ctx, i, deep, "zset", "duplicate member", |ctx| {
                 let mut r = r;
                 for _ in 0..n {
@@ -662,6 +677,60 @@ fn value<'a>(ctx: &mut Ctx<'_>, encoding: Encoding, i: &'a [u8]) -> PResult<'a, 
             })
         }
     }
+}
+
+/// Skips `n` items of `strs` STRs followed by `extra` fixed bytes each (a set: 1, 0; a hash: 2, 0; a binary-score
+/// zset: 1, 8) without building any result: the walk of a key scan through big hashtable-encoded collections.
+/// Returns `None` on anything but a well-formed, complete run, and the caller then walks the items the general
+/// way, which reports the exact error or how many more bytes are needed.
+#[inline]
+fn skip_strs(i: &[u8], n: u64, strs: usize, extra: usize) -> Option<&[u8]> {
+    let mut pos = 0usize;
+    let be = |at: usize, k: usize| -> Option<u64> {
+        let b = i.get(at..at + k)?;
+        Some(b.iter().fold(0u64, |v, &x| v << 8 | u64::from(x)))
+    };
+    // A plain length (never a string special encoding) and the bytes it took.
+    let len = |at: usize| -> Option<(u64, usize)> {
+        let b = *i.get(at)?;
+        match b >> 6 {
+            0 => Some((u64::from(b & 0x3F), 1)),
+            1 => Some((u64::from(b & 0x3F) << 8 | u64::from(*i.get(at + 1)?), 2)),
+            2 if b == 0x80 => Some((be(at + 1, 4)?, 5)),
+            2 if b == 0x81 => Some((be(at + 1, 8)?, 9)),
+            _ => None,
+        }
+    };
+    for _ in 0..n {
+        for _ in 0..strs {
+            let b = *i.get(pos)?;
+            let skip = if b >> 6 == 3 {
+                match b & 0x3F {
+                    0 => 2,
+                    1 => 3,
+                    2 => 5,
+                    3 => {
+                        let (clen, a) = len(pos + 1)?;
+                        let (ulen, c) = len(pos + 1 + a)?;
+                        if ulen == 0 || ulen > clen.saturating_mul(crate::format::string::LZF_MAX_RATIO) {
+                            return None;
+                        }
+                        1 + a + c + usize::try_from(clen).ok()?
+                    }
+                    _ => return None,
+                }
+            } else {
+                let (l, a) = len(pos)?;
+                a + usize::try_from(l).ok()?
+            };
+            pos = pos.checked_add(skip)?;
+        }
+        pos = pos.checked_add(extra)?;
+        if pos > i.len() {
+            return None;
+        }
+    }
+    Some(&i[pos..])
 }
 
 /// Largest field expiry Redis accepts (48 bits, `EB_EXPIRE_TIME_MAX`).
@@ -1121,5 +1190,66 @@ impl Dups {
             i = j;
         }
         first
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The general walk of `n` items of `strs` STRs and `extra` bytes: the remaining input, or `None` on any
+    /// error or shortage.
+    fn walk_items(i: &[u8], n: u64, strs: usize, extra: usize) -> Option<&[u8]> {
+        let mut r = i;
+        for _ in 0..n {
+            for _ in 0..strs {
+                r = rdb_str(r).ok()?.0;
+            }
+            r = take(r, extra).ok()?.0;
+        }
+        Some(r)
+    }
+
+    /// Bytes that are mostly well-formed STRs (all encodings, LZF headers included), with some noise.
+    fn items() -> impl Strategy<Value = Vec<u8>> {
+        let one = prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..70).prop_map(|b| {
+                let mut v = Vec::new();
+                crate::format::length::encode_length(b.len() as u64, &mut v);
+                v.extend_from_slice(&b);
+                v
+            }),
+            (0u8..4, proptest::collection::vec(any::<u8>(), 4)).prop_map(|(k, b)| {
+                let n = [1, 2, 4, 0][usize::from(k)];
+                let mut v = vec![0xC0 | k];
+                if k == 3 {
+                    v.extend_from_slice(&[3, 9, 1, 2, 3]); // clen 3, ulen 9, 3 bytes
+                } else {
+                    v.extend_from_slice(&b[..n]);
+                }
+                v
+            }),
+            proptest::collection::vec(any::<u8>(), 1..6),
+        ];
+        proptest::collection::vec(one, 0..12).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        /// Whenever the fast skip accepts a run, the general walk ends at the same place.
+        #[test]
+        fn skip_strs_agrees_with_the_general_walk(
+            data in items(), n in 0u64..8, shape in prop_oneof![Just((1usize, 0usize)), Just((2, 0)), Just((1, 8))],
+        ) {
+            let fast = skip_strs(&data, n, shape.0, shape.1);
+            let slow = walk_items(&data, n, shape.0, shape.1);
+            if let Some(rest) = fast {
+                prop_assert_eq!(Some(rest.len()), slow.map(|r| r.len()));
+            }
+            // And it only declines what the general walk would fail on (or a shortage it reports precisely).
+            if slow.is_some() {
+                prop_assert!(fast.is_some());
+            }
+        }
     }
 }

@@ -33,6 +33,8 @@ pub struct SliceReader<'a> {
     parser: Parser,
     end: Option<(Checksum, Trailing)>,
     failed: bool,
+    /// Bytes before this offset have had a prefetch hint issued.
+    prefetched: usize,
 }
 
 impl<'a> SliceReader<'a> {
@@ -44,7 +46,14 @@ impl<'a> SliceReader<'a> {
     /// A reader with the given options. Fails if the magic is not a supported RDB header.
     pub fn with_options(data: &'a [u8], opts: ReadOptions) -> Result<Self> {
         let header = Header::parse(data)?;
-        Ok(SliceReader { data, pos: MAGIC_LEN, parser: Parser::new(header, opts), end: None, failed: false })
+        Ok(SliceReader {
+            data,
+            pos: MAGIC_LEN,
+            parser: Parser::new(header, opts),
+            end: None,
+            failed: false,
+            prefetched: 0,
+        })
     }
 
     /// The file header.
@@ -77,6 +86,7 @@ impl<'a> SliceReader<'a> {
         if self.end.is_some() || self.failed {
             return Ok(None);
         }
+        self.prefetch_ahead();
         let rest = &self.data[self.pos..];
         let offset = self.pos as u64;
         match self.parser.parse(rest, offset) {
@@ -108,6 +118,37 @@ impl<'a> SliceReader<'a> {
             }
         }
     }
+}
+
+impl SliceReader<'_> {
+    /// Asks the CPU to fetch the cache lines up to `PREFETCH_DISTANCE` bytes past the current record. Each
+    /// record's start is known only once the previous one is parsed, so a key scan that skips over values would
+    /// otherwise wait on memory at nearly every record.
+    #[inline]
+    fn prefetch_ahead(&mut self) {
+        const PREFETCH_DISTANCE: usize = 1024;
+        const LINE: usize = 64;
+        let end = (self.pos + PREFETCH_DISTANCE).min(self.data.len());
+        let mut at = self.prefetched.max(self.pos);
+        while at < end {
+            prefetch(&self.data[at]);
+            at += LINE;
+        }
+        self.prefetched = at;
+    }
+}
+
+#[inline(always)]
+fn prefetch(byte: &u8) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: SSE is part of the x86_64 baseline, and a prefetch is only a hint: it reads nothing the
+        // program can observe and never faults (the address is a valid reference anyway).
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(byte as *const u8 as *const i8) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = byte;
 }
 
 impl<'a> Iterator for SliceReader<'a> {
