@@ -12,9 +12,14 @@
 //! - `pipelines/re_encode`: fast reader, `to_owned_value` + [`RdbWriter::entry`] for every key at the input's
 //!   header, LZF on (other records passed through raw). Compare with `parse/slice/full_decode` (the same decode
 //!   with deep validation, nothing written), left out here to keep the run under two minutes.
-//! - `pipelines/split3`: [`workflow::split`] into 3 shards ([`ShardLayout::even`]): survey pass, hint pass and the
-//!   writing pass (filters → [`ClusterSplit`] → 3 [`WriterSink`]s).
-//! - `pipelines/split3_route`: the writing pass alone: [`ClusterSplit`] over 3 [`WriterSink`]s, no hints.
+//! - `pipelines/split3`: [`workflow::split`] into 3 shards ([`ShardLayout::even`]) written to `io::sink()`: one
+//!   pass (the outputs can patch, so RESIZEDB hints are placeholders filled in at the end), checks and per-input
+//!   summaries taken as records pass, parsing on a second thread. `pipelines/split3_serial` is the same on one
+//!   thread; `pipelines/split3_files` writes three [`AtomicFile`]s under `target/` (write, fsync, rename).
+//! - `pipelines/split3_route`: the routing alone, on one thread: [`ClusterSplit`] over 3 [`WriterSink`]s, no
+//!   hints, no filters, no checks.
+//! - `pipelines/convert_db_limit`: [`workflow::convert`] with a database limit of 2 into `io::sink()` (one pass,
+//!   hints recounted, parsing on a second thread).
 //! - `pipelines/db_limit`: [`DbFilter::limit`]`(2)` → [`WriterSink`].
 //! - `pipelines/export_gzip`: pass-through into [`GzipWriter`] at level 6; `pipelines/flate2_gzip` is the
 //!   baseline: flate2's `GzEncoder` at level 6 over the raw file bytes (the ratio of the two is the cost of the
@@ -28,7 +33,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use rdbkit::cluster::ShardLayout;
 use rdbkit::input::Input;
-use rdbkit::io::{GzipWriter, PageAlign};
+use rdbkit::io::{AtomicFile, FinishWrite, GzipWriter, PageAlign};
 use rdbkit::read::{ReadOptions, RecordKind, SliceReader};
 use rdbkit::transform::{ClusterSplit, DbFilter, RecordSink, WriterSink, drive};
 use rdbkit::workflow::{self, JobOptions};
@@ -83,13 +88,23 @@ fn re_encode(data: &[u8]) -> u64 {
     n
 }
 
-/// [`workflow::split`] into `n` even shards written to `io::sink()`; returns the keys written.
-fn split_workflow(input: &Input, n: usize) -> u64 {
+/// [`workflow::split`] into `n` even shards written to `outputs`; returns the keys written.
+fn split_workflow<W: FinishWrite>(input: &Input, outputs: Vec<W>, parallel: bool) -> u64 {
     let header = input.header().expect("header");
-    let layout = ShardLayout::even(n).expect("layout");
-    let outputs = (0..n).map(|_| io::sink()).collect();
-    let (_, report) =
-        workflow::split(std::slice::from_ref(input), layout, outputs, &JobOptions::new(header)).expect("split");
+    let layout = ShardLayout::even(outputs.len()).expect("layout");
+    let opts = JobOptions { parallel, ..JobOptions::new(header) };
+    let (outs, report) = workflow::split(std::slice::from_ref(input), layout, outputs, &opts).expect("split");
+    for o in outs {
+        Box::new(o).finish_write().expect("finish");
+    }
+    report.outputs.iter().flat_map(|o| o.keys.values()).sum()
+}
+
+/// [`workflow::convert`] keeping databases below `limit`, to `io::sink()`; returns the keys written.
+fn convert_db_limit(input: &Input, limit: u64) -> u64 {
+    let mut opts = JobOptions::new(input.header().expect("header"));
+    opts.selection.dbs.limit = Some(limit);
+    let (_, report) = workflow::convert(std::slice::from_ref(input), io::sink(), &opts).expect("convert");
     report.outputs.iter().flat_map(|o| o.keys.values()).sum()
 }
 
@@ -115,6 +130,10 @@ fn db_limit(data: &[u8], limit: u64) -> u64 {
     n
 }
 
+fn sinks(n: usize) -> Vec<io::Sink> {
+    (0..n).map(|_| io::sink()).collect()
+}
+
 fn benches(c: &mut Criterion) {
     let path = common::bench_file("pipelines");
     let input = Input::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -123,9 +142,9 @@ fn benches(c: &mut Criterion) {
     // The pass-through must reproduce the file (the bench would be meaningless otherwise).
     assert!(pass_through(data, Vec::new()) == data, "pass-through does not reproduce the input");
 
-    // Passes on the 100 MB file take about 0.05–0.3 s (scan, pass-through, split, filter, page), 0.6 s (the
-    // three-pass split workflow), 1–1.5 s (re-encode) and about 1.2 s (gzip) on an idle machine; the
-    // measurement times fit 10 flat samples of each, keeping the whole run under two minutes.
+    // Passes on the 100 MB file take about 0.05–0.15 s (scan, pass-through, splits, filters, page), 1–1.5 s
+    // (re-encode) and about 1.2 s (gzip) on an idle machine; the measurement times fit 10 flat samples of each,
+    // keeping the whole run around two minutes.
     let mut g = c.benchmark_group("pipelines");
     g.throughput(Throughput::Bytes(data.len() as u64))
         .sample_size(10)
@@ -139,8 +158,17 @@ fn benches(c: &mut Criterion) {
     });
     g.bench_function("db_limit", |b| b.iter(|| db_limit(black_box(data), 2)));
     g.bench_function("split3_route", |b| b.iter(|| split_route(black_box(data), 3)));
-    g.measurement_time(Duration::from_secs(5));
-    g.bench_function("split3", |b| b.iter(|| split_workflow(black_box(&input), 3)));
+    g.bench_function("split3", |b| b.iter(|| split_workflow(black_box(&input), sinks(3), true)));
+    g.bench_function("split3_serial", |b| b.iter(|| split_workflow(black_box(&input), sinks(3), false)));
+    g.bench_function("convert_db_limit", |b| b.iter(|| convert_db_limit(black_box(&input), 2)));
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temporary directory under target/");
+    g.measurement_time(Duration::from_secs(4));
+    g.bench_function("split3_files", |b| {
+        b.iter(|| {
+            let files = (0..3).map(|i| AtomicFile::create(dir.path().join(format!("s{i}.rdb"))).expect("create"));
+            split_workflow(black_box(&input), files.collect(), true)
+        })
+    });
     g.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(10));
     g.bench_function("re_encode", |b| b.iter(|| re_encode(black_box(data))));
     g.measurement_time(Duration::from_secs(13));

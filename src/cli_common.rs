@@ -116,6 +116,25 @@ impl Reader<'_> {
     }
 }
 
+/// Feeds records to a closure; keeps the closure's own failure (the sink error only stops the reader).
+struct CallSink<F> {
+    on_record: F,
+    failure: Option<Failure>,
+}
+
+impl<F: FnMut(&Record<'_>) -> Result<(), Failure>> rdbkit::transform::RecordSink for CallSink<F> {
+    fn record(&mut self, rec: &Record<'_>) -> rdbkit::Result<()> {
+        (self.on_record)(rec).map_err(|f| {
+            self.failure = Some(f);
+            Error::without_offset(ErrorKind::Invalid("stopped by the record handler".into()))
+        })
+    }
+
+    fn finish(&mut self) -> rdbkit::Result<()> {
+        Ok(())
+    }
+}
+
 /// Opens `path` (`-` is stdin) and calls `on_record` with the header and each record in file order, up to and
 /// including EOF. Plain files are memory-mapped and read with the zero-copy [`SliceReader`]; gzip files, stdin and
 /// anything that cannot be mapped go through the [`StreamReader`] (which detects gzip itself).
@@ -160,8 +179,19 @@ pub fn for_each_record(
         }
     };
     let header = reader.header();
-    while let Some(rec) = reader.next_record()? {
-        on_record(header, &rec)?;
+    match &mut reader {
+        // A large mapped file: parse on a second thread while this one handles the records (JSON, RESP...).
+        Reader::Slice(r) if rdbkit::input::parallel_pays(input_len.unwrap_or(0) as usize) => {
+            let mut sink = CallSink { on_record: |rec: &Record<'_>| on_record(header, rec), failure: None };
+            if let Err(e) = rdbkit::transform::drive_parallel(r, &mut sink) {
+                return Err(sink.failure.take().unwrap_or_else(|| e.into()));
+            }
+        }
+        _ => {
+            while let Some(rec) = reader.next_record()? {
+                on_record(header, &rec)?;
+            }
+        }
     }
     let (checksum, trailing, end) =
         reader.end().ok_or_else(|| Failure::Invalid("the reader stopped before the EOF record".into()))?;

@@ -107,7 +107,7 @@ impl Input {
     /// ([`crate::transform::drive_parallel`]); otherwise, and for gzip inputs, on this one.
     pub fn drive(&self, opts: ReadOptions, sink: &mut dyn crate::transform::RecordSink, parallel: bool) -> Result<()> {
         let r = match &self.data {
-            Data::Mapped(m) if parallel && m.len() >= PARALLEL_MIN_BYTES && spare_core() => {
+            Data::Mapped(m) if parallel && parallel_pays(m.len()) => {
                 SliceReader::with_options(&m[..], opts).and_then(|mut r| crate::transform::drive_parallel(&mut r, sink))
             }
             _ => self.with_source_inner(opts, |src| crate::transform::drive(src, sink)),
@@ -130,8 +130,10 @@ impl Input {
 /// Inputs smaller than this are parsed on the calling thread: starting a thread would cost more than it saves.
 pub const PARALLEL_MIN_BYTES: usize = 1 << 20;
 
-fn spare_core() -> bool {
-    std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+/// Whether parsing an input of `len` bytes on a second thread pays here: it is at least [`PARALLEL_MIN_BYTES`]
+/// and the machine has more than one core.
+pub fn parallel_pays(len: usize) -> bool {
+    len >= PARALLEL_MIN_BYTES && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
 }
 
 /// A record source that also knows its header and end-of-file verdicts (both readers).

@@ -2,9 +2,10 @@
 //! returning a report of what was kept and what was dropped and why.
 //!
 //! Every job surveys its inputs (versions, keys per database, what the target cannot hold) and refuses, naming
-//! every offending item, when a conversion would lose data without `lossy`. [`convert`] surveys in a first pass,
-//! before writing anything. [`split`] into outputs that can [patch](crate::io::FinishWrite::can_patch) surveys
-//! while it writes, in one pass, and drops the outputs on a refusal. Outputs are written through
+//! every offending item, when a conversion would lose data without `lossy`. Into outputs that can
+//! [patch](crate::io::FinishWrite::can_patch) (files, buffers) a job reads its inputs once, surveying while it
+//! writes, and drops the outputs on a refusal; into others (stdout, gzip) it surveys in a first pass, before
+//! writing anything. Outputs are written through
 //! caller-provided writers; the CLI gives them [`crate::io::AtomicFile`]s so a failure leaves no file behind.
 
 use crate::cluster::ShardLayout;
@@ -72,6 +73,14 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// Whether nothing is filtered out, renumbered or moved.
+    pub fn keeps_everything(&self) -> bool {
+        self.dbs == DbRules::default()
+            && self.pattern.is_none()
+            && self.types.is_none()
+            && self.drop_expired_at.is_none()
+    }
+
     fn keeps(&self, e: &crate::read::Entry<'_>, glob: Option<&Glob>) -> Result<bool> {
         if self.dbs.map(e.db).is_none() {
             return Ok(false);
@@ -550,13 +559,32 @@ struct Filtered<S> {
 
 /// Converts (and merges) `inputs` into one RDB for `opts.target`, written to `out`. Returns the output writer
 /// (finish it: e.g. [`crate::io::AtomicFile::finish`]) and the report.
-pub fn convert<W: Write>(inputs: &[Input], out: W, opts: &JobOptions) -> Result<(W, Report)> {
-    let summaries = survey_all(inputs, opts, None)?;
-    let sink = writer_sink(out, opts)?;
-    let f = run_filters(inputs, opts, inputs.len() > 1, sink, false)?;
+///
+/// When `out` [can patch](FinishWrite::can_patch) (a file, a buffer: something a refusal can throw away), the
+/// inputs are read once, checked as they pass, and — when keys are filtered out or several inputs merged, so the
+/// inputs' RESIZEDB hints no longer describe the output — written with hints recounted from the keys kept.
+/// Otherwise (stdout, gzip) a first pass checks everything before a byte is written, and hints pass through.
+pub fn convert<W: FinishWrite>(inputs: &[Input], out: W, opts: &JobOptions) -> Result<(W, Report)> {
+    let one_pass = out.can_patch();
+    let summaries = if one_pass { Vec::new() } else { survey_all(inputs, opts, None)? };
+    let mut sink = writer_sink(out, opts)?;
+    if one_pass && (inputs.len() > 1 || !opts.selection.keeps_everything()) {
+        sink = sink.recounting_hints(false);
+    }
+    let mut f = match run_filters(inputs, opts, inputs.len() > 1, sink, one_pass) {
+        Err(e) if one_pass && !opts.lossy && matches!(e.kind(), ErrorKind::Unrepresentable(_)) => {
+            // Name everything the target cannot hold (the output is already dropped).
+            survey_all(inputs, opts, None)?;
+            return Err(e);
+        }
+        r => r?,
+    };
+    if one_pass {
+        refuse_problems(&f.summaries, opts)?;
+    }
     let mut report = Report {
         target: opts.target.magic(),
-        inputs: summaries,
+        inputs: if one_pass { std::mem::take(&mut f.summaries) } else { summaries },
         db_limit: opts.selection.dbs.limit,
         dropped_db: f.dropped_db,
         filtered: f.filtered,
@@ -565,9 +593,14 @@ pub fn convert<W: Write>(inputs: &[Input], out: W, opts: &JobOptions) -> Result<
         re_encoded: f.sink.re_encoded(),
         outputs: Vec::new(),
     };
+    let patches = f.sink.take_patches();
     let keys = f.sink.keys_per_db().clone();
     let rdb_checksum = f.sink.checksum();
-    let tally = f.sink.into_output().ok_or_else(|| Error::without_offset(ErrorKind::Invalid("no output".into())))?;
+    let mut tally =
+        f.sink.into_output().ok_or_else(|| Error::without_offset(ErrorKind::Invalid("no output".into())))?;
+    for p in patches {
+        tally.inner.patch(p.offset, &p.old, &p.new)?;
+    }
     report.outputs.push(OutputSummary { keys, rdb_bytes: tally.bytes, rdb_checksum });
     Ok((tally.inner, report))
 }

@@ -380,6 +380,12 @@ impl<W: std::io::Write> std::io::Write for FullDisk<W> {
     }
 }
 
+impl<W: rdbkit::io::FinishWrite> rdbkit::io::FinishWrite for FullDisk<W> {
+    fn finish_write(self: Box<Self>) -> std::io::Result<()> {
+        Box::new(self.inner).finish_write()
+    }
+}
+
 #[test]
 fn a_failing_writer_fails_the_job_and_leaves_no_file() {
     let input = rdbkit::input::Input::open(common::testdata_dir().join("redis-7.0.rdb")).unwrap();
@@ -613,4 +619,41 @@ fn single_pass_split_refusal_names_items_and_leaves_nothing() {
     assert!(err.contains("hash field TTLs") && err.contains("item(s) cannot be written"), "{err}");
     let left: Vec<_> = std::fs::read_dir(&out).map(|d| d.map(|e| e.unwrap().file_name()).collect()).unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// A plain convert at the input's own version copies the file byte for byte; a filtering one recounts each
+/// database's RESIZEDB hint from the keys it kept (the input's would overstate them).
+#[test]
+fn convert_copies_exactly_and_recounts_hints_when_filtering() {
+    let dir = tmp();
+    for name in ["redis-7.0.rdb", "redis-6.2.rdb", "valkey-9.1.rdb"] {
+        let input = fixture(name);
+        let original = std::fs::read(&input).unwrap();
+        let copy = dir.path().join(format!("copy-{name}"));
+        ok(&["convert", &input, "-o", &p(&copy), "-q"]);
+        assert_eq!(std::fs::read(&copy).unwrap(), original, "{name}: a plain convert is a byte-identical copy");
+
+        let filtered = dir.path().join(format!("filtered-{name}"));
+        ok(&["convert", &input, "-o", &p(&filtered), "--match", "*a*", "-q"]);
+        let data = std::fs::read(&filtered).unwrap();
+        let kept = keys_of(&data);
+        assert!(!kept.is_empty() && kept.len() < keys_of(&original).len(), "{name}: the filter keeps some keys");
+        let mut r = SliceReader::new(&data).unwrap();
+        let (mut db, mut hints, mut expires) = (0u64, BTreeMap::new(), BTreeMap::new());
+        while let Some(rec) = r.next_record().unwrap() {
+            match rec.kind {
+                RecordKind::SelectDb { db: d } => db = d,
+                RecordKind::ResizeDb { db_size, expires_size } => {
+                    hints.insert(db, (db_size, expires_size));
+                }
+                RecordKind::Entry(e) => *expires.entry(e.db).or_insert(0u64) += u64::from(e.expiry.is_some()),
+                _ => {}
+            }
+        }
+        let mut want = BTreeMap::new();
+        for (db, _) in kept.keys() {
+            want.entry(*db).or_insert((0u64, expires.get(db).copied().unwrap_or(0))).0 += 1;
+        }
+        assert_eq!(hints, want, "{name}: RESIZEDB per database = keys kept, keys with an expiry");
+    }
 }

@@ -620,3 +620,51 @@ fn truncation_inside_every_record() {
         }
     });
 }
+
+/// Collects what a sink is given; fails on the `fail_at`-th record.
+struct Collect {
+    seen: Vec<(u64, usize)>,
+    fail_at: Option<usize>,
+}
+
+impl rdbkit::transform::RecordSink for Collect {
+    fn record(&mut self, rec: &rdbkit::read::Record<'_>) -> rdbkit::Result<()> {
+        if self.fail_at == Some(self.seen.len()) {
+            return Err(rdbkit::Error::new(ErrorKind::Invalid("sink full".into()), rec.offset));
+        }
+        self.seen.push((rec.offset, rec.raw.len()));
+        Ok(())
+    }
+    fn finish(&mut self) -> rdbkit::Result<()> {
+        Ok(())
+    }
+}
+
+/// Parsing on a second thread changes nothing the sink sees: the same records in the same order, the same error
+/// at the same offset for a truncated file, and a failing sink stops the reader.
+#[test]
+fn parallel_drive_matches_serial_drive() {
+    use rdbkit::transform::{drive, drive_parallel};
+    for (name, data) in inputs(CORPUS_MAX) {
+        let cuts = [data.len(), data.len() * 2 / 3, data.len() / 3];
+        for cut in cuts {
+            let slice = &data[..cut];
+            let Ok(mut serial_reader) = SliceReader::with_options(slice, ReadOptions::fast()) else { continue };
+            let mut serial = Collect { seen: Vec::new(), fail_at: None };
+            let serial_result = drive(&mut serial_reader, &mut serial).map_err(|e| e.to_string());
+            let mut reader = SliceReader::with_options(slice, ReadOptions::fast()).unwrap();
+            let mut par = Collect { seen: Vec::new(), fail_at: None };
+            let par_result = drive_parallel(&mut reader, &mut par).map_err(|e| e.to_string());
+            assert_eq!(par.seen, serial.seen, "{name} cut at {cut}");
+            assert_eq!(par_result, serial_result, "{name} cut at {cut}");
+            assert_eq!(reader.checksum(), serial_reader.checksum(), "{name}");
+            if serial.seen.len() > 3 {
+                let mut failing = Collect { seen: Vec::new(), fail_at: Some(2) };
+                let mut reader = SliceReader::with_options(slice, ReadOptions::fast()).unwrap();
+                let err = drive_parallel(&mut reader, &mut failing).unwrap_err();
+                assert!(err.to_string().contains("sink full"), "{err}");
+                assert_eq!(failing.seen.len(), 2);
+            }
+        }
+    }
+}
