@@ -3,7 +3,7 @@
 
 mod common;
 
-use rdbkit::read::{ReadOptions, RecordKind, SliceReader, StreamReader};
+use rdbkit::read::{Encoding, Flavor, Header, ReadOptions, RecordKind, SliceReader, StreamReader, Value};
 use std::io::Read;
 
 /// Reads `data` in chunks of the given sizes, in turn.
@@ -55,6 +55,7 @@ fn fuzz_regressions_terminate_without_panicking() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let input = std::fs::read(&path).unwrap();
+        let mut built: Vec<u8> = Vec::new();
         let file: &[u8] = if let Some(rest) = name.strip_prefix("stream_reader-").map(|_| &input[..]) {
             // Control byte, then 1-4 chunk-size bytes, then the file.
             let Some((&ctl, rest)) = rest.split_first() else { continue };
@@ -71,6 +72,24 @@ fn fuzz_regressions_terminate_without_panicking() {
             data
         } else if name.starts_with("slice_reader-") {
             &input[..]
+        } else if name.starts_with("value_decode-") {
+            // Type byte, header selector, value body: replayed as the target does, as one key in a file.
+            let [ty, ver, body @ ..] = &input[..] else { continue };
+            let header = match ver % 4 {
+                0 => Header::new(Flavor::Redis, 12),
+                1 => Header::new(Flavor::Redis, 9),
+                2 => Header::new(Flavor::Valkey, 80),
+                _ => Header::new(Flavor::Redis, 11),
+            };
+            if let Some(encoding) = Encoding::from_type_byte(*ty, header) {
+                let _ = Value { encoding, raw: body }.to_owned_value();
+            }
+            built.extend_from_slice(&header.magic_bytes());
+            built.extend_from_slice(&[0xfe, 0x00, *ty, 0x01, b'k']);
+            built.extend_from_slice(body);
+            built.push(0xff);
+            built.extend_from_slice(&[0; 8]);
+            &built[..]
         } else {
             continue;
         };

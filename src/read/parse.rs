@@ -715,13 +715,13 @@ fn skip_strs(i: &[u8], n: u64, strs: usize, extra: usize) -> Option<&[u8]> {
                         if ulen == 0 || ulen > clen.saturating_mul(crate::format::string::LZF_MAX_RATIO) {
                             return None;
                         }
-                        1 + a + c + usize::try_from(clen).ok()?
+                        usize::try_from(clen).ok()?.checked_add(1 + a + c)?
                     }
                     _ => return None,
                 }
             } else {
                 let (l, a) = len(pos)?;
-                a + usize::try_from(l).ok()?
+                usize::try_from(l).ok()?.checked_add(a)?
             };
             pos = pos.checked_add(skip)?;
         }
@@ -1220,6 +1220,9 @@ mod tests {
                 v.extend_from_slice(&b);
                 v
             }),
+            // Lengths near the top of the range must not overflow the skip arithmetic.
+            Just(vec![0x81, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xF0]),
+            Just(vec![0xC3, 0x81, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x81, 0, 0, 0, 0, 0, 0, 0, 9]),
             (0u8..4, proptest::collection::vec(any::<u8>(), 4)).prop_map(|(k, b)| {
                 let n = [1, 2, 4, 0][usize::from(k)];
                 let mut v = vec![0xC0 | k];
