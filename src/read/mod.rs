@@ -15,6 +15,7 @@ pub mod value;
 
 pub use header::{Flavor, Header};
 pub use parse::{EXPIRE_MAX, Encoding, LogicalType, ReadOptions};
+pub(crate) use slice::DeepCheck;
 pub use slice::SliceReader;
 pub use stream::StreamReader;
 pub use value::{Item, OwnedValue, Value};

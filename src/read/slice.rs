@@ -120,6 +120,61 @@ impl<'a> SliceReader<'a> {
     }
 }
 
+impl<'a> SliceReader<'a> {
+    /// The reader's options.
+    pub fn options(&self) -> ReadOptions {
+        self.parser.opts
+    }
+
+    /// Turns deep validation on or off for the records still to come (the parallel drive walks with it off and
+    /// validates with a [`DeepCheck`] instead).
+    pub(crate) fn set_deep(&mut self, deep: bool) {
+        self.parser.opts.deep = deep;
+    }
+
+    /// What a deep-validating reader at `pos` (a record start, with this reader's current database) would return
+    /// next: used when a walk without deep validation fails, to report the error a deep reader would have
+    /// reported first.
+    pub(crate) fn deep_next_at(&self, pos: u64) -> Result<Option<Record<'a>>> {
+        let pos = usize::try_from(pos).unwrap_or(usize::MAX).min(self.data.len());
+        let mut deep = SliceReader {
+            data: self.data,
+            pos,
+            parser: Parser::new(self.parser.header, ReadOptions { deep: true, ..self.parser.opts }),
+            end: None,
+            failed: false,
+            prefetched: pos,
+        };
+        deep.parser.db = self.parser.db;
+        deep.next_record()
+    }
+}
+
+/// Deep validation of records that were walked without it, record by record, on any thread: the same checks and
+/// the same errors (offset, database, key) as a reader with `deep: true`.
+pub(crate) struct DeepCheck {
+    parser: Parser,
+}
+
+impl DeepCheck {
+    pub(crate) fn new(header: super::Header, opts: ReadOptions) -> Self {
+        DeepCheck { parser: Parser::new(header, ReadOptions { deep: true, ..opts }) }
+    }
+
+    /// Checks `rec`, read while the current database was `db`.
+    pub(crate) fn check(&mut self, rec: &Record<'_>, db: u64) -> Result<()> {
+        self.parser.db = db;
+        match self.parser.parse(rec.raw, rec.offset)? {
+            Step::Done(n, _) if n == rec.raw.len() => Ok(()),
+            // Deep validation reads within the bytes the walk delimited; anything else is a bug, not bad input.
+            _ => Err(Error::new(
+                ErrorKind::Invalid("deep validation and the record walk disagree on the record's length".into()),
+                rec.offset,
+            )),
+        }
+    }
+}
+
 impl SliceReader<'_> {
     /// Asks the CPU to fetch the cache lines up to `PREFETCH_DISTANCE` bytes past the current record. Each
     /// record's start is known only once the previous one is parsed, so a key scan that skips over values would

@@ -86,53 +86,145 @@ pub fn drive(source: &mut dyn RecordSource, sink: &mut dyn RecordSink) -> Result
 }
 
 /// Like [`drive`] over a [`SliceReader`], with the parsing on a second thread: the reader walks the input in
-/// batches of records (which borrow from the input, so nothing is copied) while this thread feeds `sink`. Records
-/// reach `sink` in file order and errors at the same point as with [`drive`]; on a machine with a spare core,
-/// a pipeline whose sinks do real work (routing, filtering, writing) then runs at about the speed of its slower
-/// half instead of the sum of both.
+/// batches of records (which borrow from the input, so nothing is copied) while this thread feeds `sink`. With
+/// deep validation on, the records are walked without it and validated record by record by whichever thread is
+/// less busy — the calling thread just before handing a record to `sink`, or the reading thread when this one
+/// falls behind. Records reach `sink` in file order, and a damaged file fails with the same error, after the same
+/// records, as with [`drive`]; on a machine with a spare core, a pipeline then runs at about the speed of its
+/// slower half instead of the sum of both.
 pub fn drive_parallel(reader: &mut SliceReader<'_>, sink: &mut dyn RecordSink) -> Result<()> {
+    drive_parallel_with(reader, sink, 2048, Balance::Adaptive)
+}
+
+/// Who deep-validates in [`drive_parallel`] (fixed choices exist for tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Balance {
+    /// The reading thread validates a batch when at least two wait for the sink's thread.
+    Adaptive,
+    /// The reading thread validates every batch.
+    #[cfg(test)]
+    Reader,
+    /// The sink's thread validates every batch.
+    #[cfg(test)]
+    Sink,
+}
+
+/// Records handed over at once, with the database current before each and whether they are validated.
+struct Batch<'a> {
+    records: Vec<(Record<'a>, u64)>,
+    validated: bool,
+}
+
+pub(crate) fn drive_parallel_with(
+    reader: &mut SliceReader<'_>,
+    sink: &mut dyn RecordSink,
+    batch_len: usize,
+    balance: Balance,
+) -> Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::mpsc::{channel, sync_channel};
-    /// Records per hand-over: large enough that the channel costs nothing, small enough to stay in cache.
-    const BATCH: usize = 2048;
-    std::thread::scope(|scope| {
-        let (full_tx, full_rx) = sync_channel::<Result<Vec<Record<'_>>>>(4);
-        let (empty_tx, empty_rx) = channel::<Vec<Record<'_>>>();
+    let opts = reader.options();
+    let deep = opts.deep;
+    let header = reader.header();
+    reader.set_deep(false);
+    let waiting = AtomicUsize::new(0);
+    let result = std::thread::scope(|scope| {
+        let (full_tx, full_rx) = sync_channel::<Result<Batch<'_>>>(4);
+        let (empty_tx, empty_rx) = channel::<Batch<'_>>();
+        let waiting = &waiting;
+        let reader = &mut *reader;
         scope.spawn(move || {
+            let mut check = deep.then(|| crate::read::DeepCheck::new(header, opts));
+            let send = |b| {
+                waiting.fetch_add(1, Ordering::Relaxed);
+                full_tx.send(b).is_ok()
+            };
             loop {
-                let mut batch = empty_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
-                let mut at_end = false;
-                while batch.len() < BATCH {
+                let mut batch = empty_rx.try_recv().unwrap_or_else(|_| Batch { records: Vec::new(), validated: false });
+                batch.records.reserve(batch_len);
+                batch.validated = false;
+                let mut outcome = Ok(false);
+                while batch.records.len() < batch_len {
+                    let (db, at) = (reader.current_db(), SliceReader::position(reader));
                     match reader.next_record() {
-                        Ok(Some(rec)) => batch.push(rec),
+                        Ok(Some(rec)) => batch.records.push((rec, db)),
                         Ok(None) => {
-                            at_end = true;
+                            outcome = Ok(true);
+                            break;
+                        }
+                        // What a deep reader would have said at this record (it may find a problem before the
+                        // one the walk stopped at).
+                        Err(e) if deep => {
+                            outcome = Err(reader.deep_next_at(at).err().unwrap_or(e));
                             break;
                         }
                         Err(e) => {
-                            if !batch.is_empty() {
-                                let _ = full_tx.send(Ok(batch));
-                            }
-                            let _ = full_tx.send(Err(e));
-                            return;
+                            outcome = Err(e);
+                            break;
                         }
                     }
                 }
+                let validate_here = match balance {
+                    Balance::Adaptive => waiting.load(Ordering::Relaxed) >= 2,
+                    #[cfg(test)]
+                    Balance::Reader => true,
+                    #[cfg(test)]
+                    Balance::Sink => false,
+                };
+                if let Some(check) = check.as_mut()
+                    && validate_here
+                {
+                    if let Some((i, e)) = batch
+                        .records
+                        .iter()
+                        .enumerate()
+                        .find_map(|(i, (r, db))| check.check(r, *db).err().map(|e| (i, e)))
+                    {
+                        batch.records.truncate(i);
+                        batch.validated = true;
+                        if !batch.records.is_empty() {
+                            send(Ok(batch));
+                        }
+                        send(Err(e));
+                        return;
+                    }
+                    batch.validated = true;
+                }
+                let at_end = match outcome {
+                    Ok(at_end) => at_end,
+                    Err(e) => {
+                        if !batch.records.is_empty() {
+                            send(Ok(batch));
+                        }
+                        send(Err(e));
+                        return;
+                    }
+                };
                 // A closed channel means the sink failed: stop reading.
-                if (!batch.is_empty() && full_tx.send(Ok(batch)).is_err()) || at_end {
+                if (!batch.records.is_empty() && !send(Ok(batch))) || at_end {
                     return;
                 }
             }
         });
+        let mut check = deep.then(|| crate::read::DeepCheck::new(header, opts));
         for msg in full_rx.iter() {
+            waiting.fetch_sub(1, Ordering::Relaxed);
             let mut batch = msg?;
-            for rec in &batch {
+            for (rec, db) in &batch.records {
+                if !batch.validated
+                    && let Some(check) = check.as_mut()
+                {
+                    check.check(rec, *db)?;
+                }
                 sink.record(rec)?;
             }
-            batch.clear();
+            batch.records.clear();
             let _ = empty_tx.send(batch);
         }
         Ok(())
-    })
+    });
+    reader.set_deep(deep);
+    result
 }
 
 /// Something a conversion or filter left out, for the report.
@@ -970,5 +1062,87 @@ impl<S: RecordSink> RecordSink for ClusterSplit<S> {
             s.finish()?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read::ReadOptions;
+
+    /// What a sink was given, and how the drive ended.
+    #[derive(Default)]
+    struct Seen(Vec<(u64, usize)>);
+
+    impl RecordSink for Seen {
+        fn record(&mut self, rec: &Record<'_>) -> Result<()> {
+            self.0.push((rec.offset, rec.raw.len()));
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The records seen (offset, length) and the error message ("" when none).
+    fn serial(data: &[u8], opts: ReadOptions) -> Option<(Vec<(u64, usize)>, String)> {
+        let mut r = SliceReader::with_options(data, opts).ok()?;
+        let mut seen = Seen::default();
+        let res = drive(&mut r, &mut seen).map_err(|e| e.to_string());
+        Some((seen.0, res.err().unwrap_or_default()))
+    }
+
+    fn parallel(data: &[u8], opts: ReadOptions, batch: usize, balance: Balance) -> (Vec<(u64, usize)>, String) {
+        let mut r = SliceReader::with_options(data, opts).unwrap();
+        let mut seen = Seen::default();
+        let res = drive_parallel_with(&mut r, &mut seen, batch, balance).map_err(|e| e.to_string());
+        assert_eq!(r.options(), opts, "the reader's options are restored");
+        (seen.0, res.err().unwrap_or_default())
+    }
+
+    /// Deep validation shared between the threads, in every arrangement, reports exactly what one deep reader
+    /// does: on every fixture, cut short, and with bytes flipped (which mostly breaks deep invariants only).
+    #[test]
+    fn parallel_deep_validation_matches_the_serial_reader() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "rdb"))
+            .collect();
+        files.sort();
+        assert!(files.len() >= 4);
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut cases = 0;
+        for path in files {
+            let data = std::fs::read(&path).unwrap();
+            let mut variants = vec![data.clone(), data[..data.len() / 2].to_vec()];
+            for _ in 0..24 {
+                let mut v = data.clone();
+                let at = 9 + (next() as usize) % (v.len() - 9);
+                v[at] ^= 1 << (next() % 8);
+                variants.push(v);
+            }
+            for v in &variants {
+                for opts in [ReadOptions::default(), ReadOptions { deep: true, verify_checksum: false }] {
+                    let Some((want_seen, want)) = serial(v, opts) else { continue };
+                    for balance in [Balance::Reader, Balance::Sink, Balance::Adaptive] {
+                        for batch in [1, 64] {
+                            let (seen, got) = parallel(v, opts, batch, balance);
+                            assert_eq!(got, want, "{}: {balance:?}, batch {batch}", path.display());
+                            assert_eq!(seen, want_seen, "{}: {balance:?}, batch {batch}", path.display());
+                            cases += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(cases > 500);
     }
 }
