@@ -1,8 +1,8 @@
 //! Opening inputs: a path (memory-mapped when it is a plain file), a `.gz` file (decompressed while streaming),
 //! or standard input (`-`, spooled to a temporary file so it can be read more than once).
 //!
-//! Several workflows read an input twice — a check pass before anything is written, then the writing pass — so
-//! an [`Input`] can hand out a fresh record source as often as needed.
+//! A workflow whose output cannot be taken back (stdout, gzip) reads an input twice — a check pass before anything
+//! is written, then the writing pass — so an [`Input`] can hand out a fresh record source as often as needed.
 
 use crate::error::{Error, Result};
 use crate::read::{Header, ReadOptions, SliceReader, StreamReader};

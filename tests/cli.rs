@@ -704,18 +704,16 @@ fn big_file(dir: &Path) -> PathBuf {
     let header = SliceReader::new(&data).unwrap().header();
     let mut w = RdbWriter::new(Vec::new(), header).unwrap();
     for copy in 0..16 {
-        let mut db = None;
         for rec in SliceReader::new(&data).unwrap() {
             let rec = rec.unwrap();
-            if let RecordKind::Entry(e) = rec.kind {
-                if db != Some(e.db) {
-                    w.select_db(e.db).unwrap();
-                    db = Some(e.db);
+            match rec.kind {
+                RecordKind::SelectDb { .. } => w.raw_record(&rec).unwrap(),
+                RecordKind::Entry(e) => {
+                    let key = [format!("c{copy}:").as_bytes(), &e.key.decode().unwrap()].concat();
+                    let meta = EntryMeta { expiry: e.expiry, idle: e.idle, freq: e.freq };
+                    w.entry_encoded(&key, e.value.encoding, e.value.raw, meta).unwrap();
                 }
-                let mut key = format!("c{copy}:").into_bytes();
-                key.extend_from_slice(&e.key.decode().unwrap());
-                let meta = EntryMeta { expiry: e.expiry, idle: e.idle, freq: e.freq };
-                w.entry_encoded(&key, e.value.encoding, e.value.raw, meta).unwrap();
+                _ => {}
             }
         }
     }

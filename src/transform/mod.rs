@@ -944,7 +944,9 @@ pub struct ClusterSplit<S> {
 
 impl<S: RecordSink> ClusterSplit<S> {
     /// A splitter over `shards` (one sink per shard of `layout`, in order). With `hints` (from
-    /// [`shard_hints`]), each shard gets exact RESIZEDB and, for Redis ≥ 7.4 targets, SLOT_INFO records.
+    /// [`shard_hints`]), each shard gets exact RESIZEDB and, for Redis ≥ 7.4 targets, SLOT_INFO records. Without,
+    /// it writes none: give the shards [`WriterSink::recounting_hints`] to have them counted while writing, in
+    /// one pass.
     pub fn new(layout: ShardLayout, shards: Vec<S>, hints: Option<Vec<ShardHints>>) -> Result<Self> {
         if shards.len() != layout.len() || hints.as_ref().is_some_and(|h| h.len() != layout.len()) {
             return Err(Error::without_offset(ErrorKind::Invalid(format!(
