@@ -21,7 +21,8 @@ HGETALL + HPEXPIRETIME between 8.2 and Valkey.
   2. redis-8.2-nomodule.rdb -> redis-7.0: refused naming the keys; --lossy loads into 7.0.
   3. redis-check-rdb accepts every file of version <= 10 written here.
   4. export (page blob, gzip blob) loads into 7.0 with the original's DEBUG DIGEST.
-  5. split --shards 3: slots agree with CLUSTER KEYSLOT; shards load into plain and cluster-mode 7.0.
+  5. split --shards 3: slots agree with CLUSTER KEYSLOT; shards load into plain and cluster-mode 7.0; a 4 MB
+     split for redis-8.2 (SLOT_INFO, hints patched after streaming) loads into plain and cluster-mode 8.2.
   6. import --tier p2 (32 databases) loads into a 32-database 7.0; the original does not load into 16.
   7. import --target redis-6.2 refuses (function library), --lossy loads with equal digests.
 
@@ -673,6 +674,51 @@ def check_split(env):
     return "%d keys in db 0, shards %s" % (len(keys0), "/".join(str(sh["keys"]) for sh in shards))
 
 
+def check_split_82(env):
+    """A split for Redis 8.2 (RDB 12: SLOT_INFO before each slot's first key), of a file large enough that the
+    shards' RESIZEDB/SLOT_INFO placeholders are patched into the files after streaming: every shard loads into a
+    plain and a cluster-mode 8.2 with the original keys and DEBUG DIGEST-VALUEs."""
+    d = env.dir("split82")
+    src = os.path.join(d, "G.rdb")
+    with Server("redis-8.2", env.dir("split82-build"), None) as s:
+        s.c.pipe(hash_tagged_commands())
+        rnd = random.Random(82)
+        s.c.pipe([["SET", "r:%d" % i, bytes(rnd.getrandbits(8) for _ in range(100))] for i in range(40000)])
+        s.save_to(src)
+    orig = env.view_of("redis-8.2", src)
+    keys0 = orig["dbs"][0]
+    out = os.path.join(d, "shards")
+    env.run_ok("split", src, "--shards", "3", "--out-dir", out, "--prefix", "G", "--target", "redis-8.2")
+    shards = json.load(open(os.path.join(out, "G.manifest.json")))["shards"]
+    seen, diffs = {}, []
+    for i, sh in enumerate(shards):
+        f = os.path.join(out, sh["file"])
+        expect(os.path.getsize(f) > 1 << 20, "shard %d is too small to exercise patched hints" % i)
+        got = env.view_of("redis-8.2", f, label="shard82-%d-plain" % i)["dbs"].get(0, {})
+        expect(len(got) == sh["keys"], "shard %d: %d keys loaded, manifest says %d" % (i, len(got), sh["keys"]))
+        for k, info in got.items():
+            seen[k] = i
+            if k not in keys0 or info["digest"] != keys0[k]["digest"] or info["expire"] != keys0[k]["expire"]:
+                diffs.append("shard %d: key %s differs from the original" % (i, show(k)))
+        ranges = []
+        for r in sh["slots"]:
+            a, _, b = r.partition("-")
+            ranges.append((int(a), int(b or a)))
+        cd = env.dir("shard82-%d-cluster" % i)
+        conf = ["--cluster-enabled", "yes", "--cluster-config-file", os.path.join(cd, "nodes.conf")]
+        with Server("redis-8.2", cd, None, conf) as s:
+            for a, b in ranges:
+                s.c("CLUSTER", "ADDSLOTSRANGE", a, b)
+        with Server("redis-8.2", cd, f, conf) as s:
+            n = s.c("DBSIZE")
+            expect(n == sh["keys"], "8.2 cluster node %d: DBSIZE %d, shard has %d keys" % (i, n, sh["keys"]))
+            log = read(os.path.join(cd, "server.log"))
+            expect("Taking responsibility" not in log, "node %d claimed extra slots:\n%s" % (i, log[-500:]))
+    diffs += ["key %s in no shard" % show(k) for k in keys0 if k not in seen]
+    expect_no_diffs(diffs, "split for 8.2")
+    return "%d keys in db 0, shards %s" % (len(keys0), "/".join(str(sh["keys"]) for sh in shards))
+
+
 def check_import_tier(env):
     src = os.path.join(TESTDATA, "redis-7.0-multidb64.rdb")
     d = env.dir("import-p2")
@@ -760,6 +806,8 @@ def main():
         check("2 convert redis-8.2 -> redis-7.0: refused / --lossy", lambda: check_82_to_70(env))
         check("4 export page blob and gzip blob: load into 7.0", lambda: check_export(env))
         check("5 split --shards 3: CLUSTER KEYSLOT, plain and cluster loads", lambda: check_split(env))
+        check("5 split --shards 3 for redis-8.2 (SLOT_INFO, patched hints): plain and cluster loads",
+              lambda: check_split_82(env))
         check("6 import --tier p2: loads with 32 dbs, original not with 16", lambda: check_import_tier(env))
         check("7 import --target redis-6.2: refused / --lossy loads", lambda: check_import_62(env))
         check("3 redis-check-rdb accepts every file written at RDB <= 10", check_redis_check_rdb)
