@@ -33,50 +33,11 @@ use std::collections::HashSet;
 
 use rdbkit::read::EXPIRE_MAX as FIELD_EXPIRE_MAX;
 
-/// Integer-like texts at the INT / listpack / ziplist / intset encoding boundaries, and near-integers.
-const INT_TEXTS: &[&str] = &[
-    "0",
-    "1",
-    "-1",
-    "12",
-    "13",
-    "63",
-    "64",
-    "127",
-    "128",
-    "-128",
-    "-129",
-    "255",
-    "256",
-    "4095",
-    "4096",
-    "-4096",
-    "-4097",
-    "32767",
-    "32768",
-    "-32768",
-    "-32769",
-    "65535",
-    "65536",
-    "8388607",
-    "8388608",
-    "-8388608",
-    "-8388609",
-    "2147483647",
-    "2147483648",
-    "-2147483648",
-    "-2147483649",
-    "4294967296",
-    "9223372036854775807",
-    "-9223372036854775808",
-    "9223372036854775808",
-    "007",
-    "-0",
-    "+1",
-    " 1",
-    "1e3",
-    "12345678901",
-];
+/// Integer-like texts at the INT / listpack / ziplist / intset encoding boundaries, and near-integers: the same
+/// table as the crate's property tests.
+#[path = "../../src/format/testing/int_texts.rs"]
+mod int_texts;
+use int_texts::INT_TEXTS;
 
 /// Sorted-set scores at the format boundaries.
 const SCORES: &[f64] = &[

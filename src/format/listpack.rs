@@ -654,52 +654,9 @@ mod tests {
         assert!(is_corrupt(&lp.validate().unwrap_err()));
     }
 
+    /// Elements around this encoding's size steps.
     fn item() -> impl Strategy<Value = Vec<u8>> {
-        let special = prop::sample::select(vec![
-            "0",
-            "12",
-            "13",
-            "-1",
-            "127",
-            "128",
-            "-128",
-            "-129",
-            "255",
-            "32767",
-            "32768",
-            "-32768",
-            "-32769",
-            "4095",
-            "4096",
-            "-4096",
-            "-4097",
-            "8388607",
-            "8388608",
-            "-8388608",
-            "-8388609",
-            "2147483647",
-            "2147483648",
-            "-2147483648",
-            "-2147483649",
-            "9223372036854775807",
-            "-9223372036854775808",
-            "9223372036854775808",
-            "012",
-            "-0",
-            "+1",
-            " 1",
-            "",
-            "-",
-        ])
-        .prop_map(|s| s.as_bytes().to_vec());
-        prop_oneof![
-            4 => special,
-            4 => prop::collection::vec(any::<u8>(), 0..80),
-            2 => any::<i64>().prop_map(|v| v.to_string().into_bytes()),
-            1 => prop::collection::vec(any::<u8>(), 120..140),
-            1 => prop::collection::vec(any::<u8>(), 4090..4100),
-            1 => prop::collection::vec(any::<u8>(), 16370..16390),
-        ]
+        crate::format::testing::element(&[120..140, 4090..4100, 16370..16390])
     }
 
     proptest! {

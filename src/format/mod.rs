@@ -11,6 +11,8 @@ pub mod length;
 pub mod listpack;
 pub mod lzf;
 pub mod string;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod ziplist;
 pub mod zipmap;
 

@@ -1071,57 +1071,9 @@ mod tests {
 
     // ---- strategies ---------------------------------------------------------------------------------------
 
-    /// Integer texts at every INT / ziplist / listpack / intset encoding boundary, and near-integers.
-    const INT_TEXTS: &[&str] = &[
-        "0",
-        "1",
-        "-1",
-        "12",
-        "13",
-        "63",
-        "64",
-        "127",
-        "128",
-        "-128",
-        "-129",
-        "255",
-        "256",
-        "4095",
-        "4096",
-        "-4096",
-        "-4097",
-        "32767",
-        "32768",
-        "-32768",
-        "-32769",
-        "65535",
-        "65536",
-        "8388607",
-        "8388608",
-        "-8388608",
-        "-8388609",
-        "2147483647",
-        "2147483648",
-        "-2147483648",
-        "-2147483649",
-        "4294967296",
-        "9223372036854775807",
-        "-9223372036854775808",
-        "9223372036854775808",
-        "-9223372036854775809",
-        "007",
-        "-0",
-        "+1",
-        " 1",
-        "1 ",
-        "1e3",
-        "12345678901",
-        "123456789012",
-    ];
-
     fn int_text() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
-            prop::sample::select(INT_TEXTS).prop_map(|s| s.as_bytes().to_vec()),
+            prop::sample::select(crate::format::testing::INT_TEXTS).prop_map(|s| s.as_bytes().to_vec()),
             any::<i64>().prop_map(|i| i.to_string().into_bytes()),
             (-200i64..200).prop_map(|i| i.to_string().into_bytes()),
         ]
