@@ -10,6 +10,7 @@ use flate2::write::GzEncoder;
 use proptest::prelude::*;
 use rdbkit::ErrorKind;
 use rdbkit::read::{Checksum, ReadOptions, RecordKind, SliceReader, StreamReader};
+use rdbkit::transform::RecordSource;
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -55,43 +56,18 @@ impl Outcome {
 
 /// Walks `data` with a SliceReader, decoding values when `decode` (errors there are fine, panics are not).
 fn drain_slice(data: &[u8], opts: ReadOptions, decode: bool) -> Outcome {
-    let mut out = Outcome::new();
-    let mut r = match SliceReader::with_options(data, opts) {
-        Ok(r) => r,
-        Err(e) => {
-            out.result = Err(e);
-            return out;
-        }
-    };
-    loop {
-        match r.next_record() {
-            Ok(Some(rec)) => {
-                out.records += 1;
-                out.end = rec.offset + rec.raw.len() as u64;
-                match rec.kind {
-                    RecordKind::Eof { .. } => out.saw_eof = true,
-                    RecordKind::Entry(e) if decode => {
-                        let _ = e.value.to_owned_value();
-                    }
-                    _ => {}
-                }
-            }
-            Ok(None) => break,
-            Err(e) => {
-                out.result = Err(e);
-                break;
-            }
-        }
-    }
-    // After the end (or an error), the reader must stay finished.
-    out.after_end = r.next_record().map(|o| o.map(|rec| rec.offset)).map_err(|e| e.to_string());
-    out
+    drain(SliceReader::with_options(data, opts), decode)
 }
 
 /// Walks `src` with a StreamReader.
 fn drain_stream<R: Read>(src: R, opts: ReadOptions, decode: bool) -> Outcome {
+    drain(StreamReader::with_options(src, opts), decode)
+}
+
+/// Walks either reader to its end or first error, then asks it once more (it must stay finished).
+fn drain<S: RecordSource>(reader: rdbkit::Result<S>, decode: bool) -> Outcome {
     let mut out = Outcome::new();
-    let mut r = match StreamReader::with_options(src, opts) {
+    let mut r = match reader {
         Ok(r) => r,
         Err(e) => {
             out.result = Err(e);
@@ -99,7 +75,7 @@ fn drain_stream<R: Read>(src: R, opts: ReadOptions, decode: bool) -> Outcome {
         }
     };
     loop {
-        match r.next_record() {
+        match r.next_rec() {
             Ok(Some(rec)) => {
                 out.records += 1;
                 out.end = rec.offset + rec.raw.len() as u64;
@@ -118,7 +94,7 @@ fn drain_stream<R: Read>(src: R, opts: ReadOptions, decode: bool) -> Outcome {
             }
         }
     }
-    out.after_end = r.next_record().map(|o| o.map(|rec| rec.offset)).map_err(|e| e.to_string());
+    out.after_end = r.next_rec().map(|o| o.map(|rec| rec.offset)).map_err(|e| e.to_string());
     out
 }
 

@@ -507,40 +507,20 @@ fn value<'a>(ctx: &mut Ctx<'_>, encoding: Encoding, i: &'a [u8]) -> PResult<'a, 
             if !deep && let Some(r) = skip_strs(r, n, 1, 0) {
                 return Ok((r, ()));
             }
-            dup_scope(ctx, i, deep, "set", "duplicate member", |ctx| {
-                let mut r = r;
-                for _ in 0..n {
-                    let at = r;
-                    let (r2, s) = rdb_str(r)?;
-                    if deep {
-                        let k = dup_key(ctx, i, at, &s)?;
-                        ctx.dups.push(k);
-                    }
-                    r = r2;
-                }
-                Ok((r, ()))
-            })
+            let walk = |r| rdb_str(r).map(|(r, m)| (r, (m, ())));
+            keyed_items(ctx, i, r, n, ("set", "duplicate member"), walk, |_, at, ()| Ok((at, ())))
         }
         Hash => {
             let (r, n) = length(i)?;
             if !deep && let Some(r) = skip_strs(r, n, 2, 0) {
                 return Ok((r, ()));
             }
-            dup_scope(ctx, i, deep, "hash", "duplicate field", |ctx| {
-                let mut r = r;
-                for _ in 0..n {
-                    let at = r;
-                    let (r2, f) = rdb_str(r)?;
-                    let (r2, v) = rdb_str(r2)?;
-                    if deep {
-                        let k = dup_key(ctx, i, at, &f)?;
-                        check_str(ctx, at, &v)?;
-                        ctx.dups.push(k);
-                    }
-                    r = r2;
-                }
-                Ok((r, ()))
-            })
+            let walk = |r| {
+                let (r, f) = rdb_str(r)?;
+                let (r, v) = rdb_str(r)?;
+                Ok((r, (f, v)))
+            };
+            keyed_items(ctx, i, r, n, ("hash", "duplicate field"), walk, |ctx, at, v| check_str(ctx, at, &v))
         }
         ZsetText | Zset2 => {
             let (r, n) = length(i)?;
@@ -550,28 +530,20 @@ fn value<'a>(ctx: &mut Ctx<'_>, encoding: Encoding, i: &'a [u8]) -> PResult<'a, 
             {
                 return Ok((r, ()));
             }
-            dup_scope(ctx, i, deep, "zset", "duplicate member", |ctx| {
-                let mut r = r;
-                for _ in 0..n {
-                    let at = r;
-                    let (r2, m) = rdb_str(r)?;
-                    let (r2, score) = if encoding == Zset2 {
-                        let (r2, b) = array::<8>(r2)?;
-                        (r2, f64::from_le_bytes(b))
-                    } else {
-                        old_double(r2)?
-                    };
-                    if deep {
-                        let k = dup_key(ctx, i, at, &m)?;
-                        if score.is_nan() {
-                            return corrupt(at, "zset", "NaN score");
-                        }
-                        ctx.dups.push(k);
-                    }
-                    r = r2;
-                }
-                Ok((r, ()))
-            })
+            let walk = |r| {
+                let (r, m) = rdb_str(r)?;
+                let (r, score) = if encoding == Zset2 {
+                    let (r, b) = array::<8>(r)?;
+                    (r, f64::from_le_bytes(b))
+                } else {
+                    old_double(r)?
+                };
+                Ok((r, (m, score)))
+            };
+            let check = |_: &mut Ctx<'_>, at, score: f64| {
+                if score.is_nan() { corrupt(at, "zset", "NaN score") } else { Ok((at, ())) }
+            };
+            keyed_items(ctx, i, r, n, ("zset", "duplicate member"), walk, check)
         }
         Module2 => {
             let (r, _id) = module::module_value(i)?;
@@ -624,31 +596,25 @@ fn value<'a>(ctx: &mut Ctx<'_>, encoding: Encoding, i: &'a [u8]) -> PResult<'a, 
                 (i, None)
             };
             let (r, n) = length(r)?;
-            let base = r;
-            dup_scope(ctx, base, deep, "hash", "duplicate field", |ctx| {
-                let mut r = r;
-                for _ in 0..n {
-                    let at = r;
-                    let (r2, ttl) = length(r)?;
-                    let (r2, f) = rdb_str(r2)?;
-                    let (r2, v) = rdb_str(r2)?;
-                    if deep {
-                        let k = dup_key(ctx, base, at, &f)?;
-                        check_str(ctx, at, &v)?;
-                        let abs = match min_expire {
-                            Some(_) if ttl == 0 => 0,
-                            Some(m) => (ttl as i128) + (m as i128) - 1,
-                            None => ttl as i128,
-                        };
-                        if !(0..=EXPIRE_MAX as i128).contains(&abs) {
-                            return corrupt(at, "hash", format!("field expiry {abs} out of range"));
-                        }
-                        ctx.dups.push(k);
-                    }
-                    r = r2;
+            let walk = |r| {
+                let (r, ttl) = length(r)?;
+                let (r, f) = rdb_str(r)?;
+                let (r, v) = rdb_str(r)?;
+                Ok((r, (f, (ttl, v))))
+            };
+            let check = |ctx: &mut Ctx<'_>, at, (ttl, v): (u64, RdbStr<'_>)| {
+                check_str(ctx, at, &v)?;
+                let abs = match min_expire {
+                    Some(_) if ttl == 0 => 0,
+                    Some(m) => (ttl as i128) + (m as i128) - 1,
+                    None => ttl as i128,
+                };
+                if !(0..=EXPIRE_MAX as i128).contains(&abs) {
+                    return corrupt(at, "hash", format!("field expiry {abs} out of range"));
                 }
-                Ok((r, ()))
-            })
+                Ok((at, ()))
+            };
+            keyed_items(ctx, r, r, n, ("hash", "duplicate field"), walk, check)
         }
         HashListpackEx | HashListpackExPreGa => {
             let r = if encoding == HashListpackEx { le_i64(i)?.0 } else { i };
@@ -656,27 +622,53 @@ fn value<'a>(ctx: &mut Ctx<'_>, encoding: Encoding, i: &'a [u8]) -> PResult<'a, 
         }
         ValkeyHash2 => {
             let (r, n) = length(i)?;
-            dup_scope(ctx, i, deep, "hash", "duplicate field", |ctx| {
-                let mut r = r;
-                for _ in 0..n {
-                    let at = r;
-                    let (r2, f) = rdb_str(r)?;
-                    let (r2, v) = rdb_str(r2)?;
-                    let (r2, exp) = le_i64(r2)?;
-                    if deep {
-                        let k = dup_key(ctx, i, at, &f)?;
-                        check_str(ctx, at, &v)?;
-                        if exp < -1 {
-                            return corrupt(at, "hash", format!("field expiry {exp} is below -1"));
-                        }
-                        ctx.dups.push(k);
-                    }
-                    r = r2;
+            let walk = |r| {
+                let (r, f) = rdb_str(r)?;
+                let (r, v) = rdb_str(r)?;
+                let (r, exp) = le_i64(r)?;
+                Ok((r, (f, (v, exp))))
+            };
+            let check = |ctx: &mut Ctx<'_>, at, (v, exp): (RdbStr<'_>, i64)| {
+                check_str(ctx, at, &v)?;
+                if exp < -1 {
+                    return corrupt(at, "hash", format!("field expiry {exp} is below -1"));
                 }
-                Ok((r, ()))
-            })
+                Ok((at, ()))
+            };
+            keyed_items(ctx, i, r, n, ("hash", "duplicate field"), walk, check)
         }
     }
+}
+
+/// Walks `n` items of a hashtable-encoded collection from `r`, each holding one STR that must be distinct (a
+/// member or a field) among other parts: `walk` parses an item into that key and the rest, and with deep
+/// validation `check` checks the rest. The order of the checks is fixed: the whole item is parsed, then its key
+/// decoded, then the rest checked, and only then does the key join the duplicate check (see [`dup_scope`]).
+/// Duplicates are reported at their offset in `base`.
+fn keyed_items<'a, T>(
+    ctx: &mut Ctx<'_>,
+    base: &'a [u8],
+    r: &'a [u8],
+    n: u64,
+    (structure, detail): (&'static str, &'static str),
+    walk: impl Fn(&'a [u8]) -> PResult<'a, (RdbStr<'a>, T)>,
+    check: impl Fn(&mut Ctx<'_>, &'a [u8], T) -> PResult<'a, ()>,
+) -> PResult<'a, ()> {
+    let deep = ctx.deep;
+    dup_scope(ctx, base, deep, structure, detail, |ctx| {
+        let mut r = r;
+        for _ in 0..n {
+            let at = r;
+            let (rest, (key, item)) = walk(r)?;
+            if deep {
+                let k = dup_key(ctx, base, at, &key)?;
+                check(ctx, at, item)?;
+                ctx.dups.push(k);
+            }
+            r = rest;
+        }
+        Ok((r, ()))
+    })
 }
 
 /// Skips `n` items of `strs` STRs followed by `extra` fixed bytes each (a set: 1, 0; a hash: 2, 0; a binary-score
@@ -1196,6 +1188,7 @@ impl Dups {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::read::Flavor;
     use proptest::prelude::*;
 
     /// The general walk of `n` items of `strs` STRs and `extra` bytes: the remaining input, or `None` on any
@@ -1236,6 +1229,55 @@ mod tests {
             proptest::collection::vec(any::<u8>(), 1..6),
         ];
         proptest::collection::vec(one, 0..12).prop_map(|v| v.concat())
+    }
+
+    /// Parses one record `type byte, key "k", body` with and without deep validation; returns the deep error.
+    fn deep_error(header: Header, ty: u8, body: &[u8]) -> Option<crate::Error> {
+        let rec = [&[ty, 0x01, b'k'][..], body].concat();
+        let fast = Parser::new(header, ReadOptions::fast()).parse(&rec, 100);
+        assert!(matches!(fast, Ok(Step::Done(n, _)) if n == rec.len()), "the walk accepts it");
+        match Parser::new(header, ReadOptions::default()).parse(&rec, 100) {
+            Ok(Step::Done(n, _)) => {
+                assert_eq!(n, rec.len());
+                None
+            }
+            Ok(Step::Need(n)) => panic!("needs {n} more bytes"),
+            Err(e) => Some(e),
+        }
+    }
+
+    fn expect_corrupt(e: Option<crate::Error>, what: &str, offset: u64) {
+        let e = e.expect("deep validation refuses it");
+        assert!(e.to_string().contains(what), "{e}");
+        assert_eq!(e.offset(), Some(offset), "{e}");
+        assert_eq!(e.key(), Some(&b"k"[..]), "{e}");
+    }
+
+    /// The deep checks of hashtable-encoded collections: distinct members and fields (an integer and its text are
+    /// the same member), finite scores, field expiries in range; the file offset names the offending item.
+    #[test]
+    fn hashtable_collections_deep_checks() {
+        let redis = Header::new(Flavor::Redis, 12);
+        // Items start at offset 104 (record at 100: type, key "k", count).
+        assert!(deep_error(redis, 2, &[3, 1, b'a', 1, b'b', 1, b'c']).is_none());
+        expect_corrupt(deep_error(redis, 2, &[3, 1, b'a', 1, b'b', 1, b'a']), "duplicate member", 108);
+        expect_corrupt(deep_error(redis, 2, &[2, 1, b'5', 0xC0, 5]), "duplicate member", 106);
+        expect_corrupt(deep_error(redis, 4, &[2, 1, b'f', 1, b'x', 1, b'f', 1, b'y']), "duplicate field", 108);
+        let nan = f64::NAN.to_le_bytes();
+        let one = 1f64.to_le_bytes();
+        assert!(deep_error(redis, 5, &[&[1, 1, b'm'][..], &one].concat()).is_none());
+        expect_corrupt(deep_error(redis, 5, &[&[2, 1, b'm'][..], &one, &[1, b'n'], &nan].concat()), "NaN score", 114);
+        // Redis 7.4 hash with field TTLs: min expire 1000, then (ttl + 1000 - 1) must be at most 2^48 - 1.
+        let min = 1000i64.to_le_bytes();
+        let ok = [&min[..], &[1, 0, 1, b'f', 1, b'v']].concat();
+        assert!(deep_error(redis, 24, &ok).is_none());
+        let big = [&min[..], &[1, 0x81], &(1u64 << 48).to_be_bytes(), &[1, b'f', 1, b'v']].concat();
+        expect_corrupt(deep_error(redis, 24, &big), "out of range", 112);
+        // Valkey HASH_2: a field expiry below -1.
+        let valkey = Header::new(Flavor::Valkey, 80);
+        let exp = |e: i64| [&[1, 1, b'f', 1, b'v'][..], &e.to_le_bytes()].concat();
+        assert!(deep_error(valkey, 22, &exp(-1)).is_none());
+        expect_corrupt(deep_error(valkey, 22, &exp(-2)), "below -1", 104);
     }
 
     proptest! {
