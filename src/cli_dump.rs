@@ -20,13 +20,13 @@ use crate::cli_common::{
 };
 use rdbkit::Error;
 use rdbkit::dump::dump_payload;
-use rdbkit::format::Elem;
 use rdbkit::format::double::{format_human_double, parse_text_double};
 use rdbkit::format::intset::Intset;
 use rdbkit::format::length::{array, length};
-use rdbkit::format::listpack::{Listpack, ListpackIter};
+use rdbkit::format::listpack::Listpack;
 use rdbkit::format::string::{RdbStr, rdb_str};
-use rdbkit::format::ziplist::{Ziplist, ZiplistIter};
+use rdbkit::format::ziplist::Ziplist;
+use rdbkit::format::{BlobElems, Elem};
 use rdbkit::read::stream_value::{StreamId, StreamValue};
 use rdbkit::read::value::OwnedStream;
 use rdbkit::read::{Encoding, Entry, Item, LogicalType, OwnedValue, ReadOptions, Record, RecordKind, Value};
@@ -150,8 +150,8 @@ fn dump_record(
 
 /// The elements of one ziplist, listpack or intset.
 enum Blob<'a> {
-    Ziplist(ZiplistIter<'a>),
-    Listpack(ListpackIter<'a>),
+    /// A ziplist or a listpack.
+    Elems(BlobElems<'a>),
     Intset(Intset<'a>, usize),
 }
 
@@ -165,8 +165,8 @@ enum BlobKind {
 impl<'a> Blob<'a> {
     fn open(bytes: &'a [u8], kind: BlobKind) -> Option<Blob<'a>> {
         Some(match kind {
-            BlobKind::Ziplist => Blob::Ziplist(Ziplist::new(bytes).ok()?.iter()),
-            BlobKind::Listpack => Blob::Listpack(Listpack::new(bytes).ok()?.iter()),
+            BlobKind::Ziplist => Blob::Elems(Ziplist::new(bytes).ok()?.iter()),
+            BlobKind::Listpack => Blob::Elems(Listpack::new(bytes).ok()?.iter()),
             BlobKind::Intset => Blob::Intset(Intset::new(bytes).ok()?, 0),
         })
     }
@@ -175,8 +175,7 @@ impl<'a> Blob<'a> {
     #[inline]
     fn next_elem(&mut self) -> Result<Option<Elem<'a>>, ()> {
         match self {
-            Blob::Ziplist(it) => it.next().transpose().map_err(drop),
-            Blob::Listpack(it) => it.next().transpose().map_err(drop),
+            Blob::Elems(it) => it.next().transpose().map_err(drop),
             Blob::Intset(set, i) => {
                 let v = set.get(*i);
                 *i += 1;

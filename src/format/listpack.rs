@@ -28,24 +28,7 @@ impl<'a> Listpack<'a> {
     /// Wraps `data` after the cheap header checks: at least 7 bytes, `total_bytes` equal to the blob size, last
     /// byte `0xFF`. Elements are not looked at; use [`Listpack::validate`] for the deep check.
     pub fn new(data: &'a [u8]) -> Result<Self> {
-        if data.len() < HEADER_SIZE + 1 {
-            return Err(Error::truncated(
-                "listpack header and end byte",
-                HEADER_SIZE + 1 - data.len(),
-                data.len() as u64,
-            ));
-        }
-        let total = data.get(0..4).and_then(|s| <[u8; 4]>::try_from(s).ok()).map_or(0, u32::from_le_bytes);
-        if u64::from(total) != data.len() as u64 {
-            return Err(Error::corrupt(
-                NAME,
-                format!("total_bytes is {total}, expected the blob size {}", data.len()),
-                0,
-            ));
-        }
-        if data.last() != Some(&END) {
-            return Err(Error::corrupt(NAME, "expected the end byte 0xff as the last byte", data.len() as u64 - 1));
-        }
+        super::check_frame(data, NAME, "listpack header and end byte", HEADER_SIZE + 1, Some("total_bytes"))?;
         Ok(Listpack { data })
     }
 
@@ -64,13 +47,13 @@ impl<'a> Listpack<'a> {
     /// walk (after which the iterator ends). The walk ends at the first `0xFF` byte in element position. Backlens
     /// are skipped, not checked (see [`Listpack::validate`]).
     pub fn iter(&self) -> ListpackIter<'a> {
-        ListpackIter { data: self.data, pos: HEADER_SIZE, done: false }
+        super::BlobElems::new(self.data, HEADER_SIZE, super::Layout::Listpack)
     }
 
     /// Like [`Listpack::iter`], resuming at byte offset `pos` (a [`ListpackIter::position`] of an earlier
     /// iterator over the same blob), so that an iteration can be suspended without holding a borrow.
     pub fn iter_from(&self, pos: usize) -> ListpackIter<'a> {
-        ListpackIter { data: self.data, pos: pos.max(HEADER_SIZE), done: false }
+        super::BlobElems::new(self.data, pos.max(HEADER_SIZE), super::Layout::Listpack)
     }
 
     /// Deep validation, as Redis's `lpValidateIntegrity(.., deep=1)`: every element decodes inside the blob, each
@@ -175,48 +158,8 @@ impl<'a> IntoIterator for &Listpack<'a> {
     }
 }
 
-/// Iterator over a listpack's elements (see [`Listpack::iter`]).
-#[derive(Debug, Clone)]
-pub struct ListpackIter<'a> {
-    data: &'a [u8],
-    pos: usize,
-    done: bool,
-}
-
-impl ListpackIter<'_> {
-    /// Byte offset of the next element (see [`Listpack::iter_from`]).
-    pub fn position(&self) -> usize {
-        self.pos
-    }
-}
-
-impl<'a> Iterator for ListpackIter<'a> {
-    type Item = Result<Elem<'a>>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        match self.data.get(self.pos) {
-            None | Some(&END) => {
-                self.done = true;
-                None
-            }
-            Some(_) => match read_entry(self.data, self.pos) {
-                Ok(entry) => {
-                    self.pos = entry.end;
-                    Some(Ok(entry.elem))
-                }
-                Err(e) => {
-                    self.done = true;
-                    Some(Err(e))
-                }
-            },
-        }
-    }
-}
-
-impl std::iter::FusedIterator for ListpackIter<'_> {}
+/// Iterator over a listpack's elements (see [`Listpack::iter`]): the iterator shared with the other blob layout.
+pub type ListpackIter<'a> = super::BlobElems<'a>;
 
 /// Number of bytes Redis's `lpEncodeBacklen` uses for an element of encoding+data size `size` (note the strict
 /// upper bounds: 16383 takes 3 bytes).
@@ -243,19 +186,19 @@ pub fn encode_backlen(size: usize, buf: &mut [u8; 5]) -> &[u8] {
 }
 
 /// One decoded element.
-struct Entry<'a> {
+pub(super) struct Entry<'a> {
     /// The value.
-    elem: Elem<'a>,
+    pub(super) elem: Elem<'a>,
     /// Size of encoding + data (what the backlen must say).
     size: usize,
     /// Offset just past the backlen.
-    end: usize,
+    pub(super) end: usize,
 }
 
 /// Decodes the element at `pos` (which must not hold the end byte). The element and its backlen must lie before
 /// the blob's last byte (the end byte).
 #[inline]
-fn read_entry(data: &[u8], pos: usize) -> Result<Entry<'_>> {
+pub(super) fn read_entry(data: &[u8], pos: usize) -> Result<Entry<'_>> {
     // Fast paths for the common small encodings; anything they do not accept whole goes through the general
     // decoder, which gives the same result for what they accept.
     let limit = data.len().saturating_sub(1);

@@ -16,6 +16,92 @@ pub(crate) mod testing;
 pub mod ziplist;
 pub mod zipmap;
 
+/// The checks a blob gets before it is walked: at least `min` bytes (`what` names them), the total-size field
+/// named `total` (a little-endian `u32` at offset 0, when the layout has one) equal to the blob's size, and the
+/// end byte `0xFF` last.
+pub(crate) fn check_frame(
+    data: &[u8],
+    structure: &'static str,
+    what: &'static str,
+    min: usize,
+    total: Option<&'static str>,
+) -> crate::Result<()> {
+    use crate::Error;
+    if data.len() < min {
+        return Err(Error::truncated(what, min - data.len(), data.len() as u64));
+    }
+    if let Some(field) = total {
+        let n = data.get(0..4).and_then(|s| <[u8; 4]>::try_from(s).ok()).map_or(0, u32::from_le_bytes);
+        if u64::from(n) != data.len() as u64 {
+            return Err(Error::corrupt(structure, format!("{field} is {n}, expected the blob size {}", data.len()), 0));
+        }
+    }
+    if data.last() != Some(&0xFF) {
+        return Err(Error::corrupt(structure, "expected the end byte 0xff as the last byte", data.len() as u64 - 1));
+    }
+    Ok(())
+}
+
+/// The entry layout a [`BlobElems`] walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Ziplist,
+    Listpack,
+}
+
+/// Iterator over the elements of a ziplist or a listpack, front to back ([`ziplist::Ziplist::iter`],
+/// [`listpack::Listpack::iter`]). Each item is an element, or the error that stopped the walk, after which the
+/// iterator ends. The walk ends at the first `0xFF` byte in element position; per-entry back-links (ziplist
+/// prevlens, listpack backlens) are skipped, not checked (that is what `validate` does).
+#[derive(Debug, Clone)]
+pub struct BlobElems<'a> {
+    data: &'a [u8],
+    pos: usize,
+    done: bool,
+    layout: Layout,
+}
+
+impl<'a> BlobElems<'a> {
+    fn new(data: &'a [u8], pos: usize, layout: Layout) -> Self {
+        BlobElems { data, pos, done: false, layout }
+    }
+
+    /// Byte offset of the next element (see `iter_from` of [`ziplist::Ziplist`] and [`listpack::Listpack`]).
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+}
+
+impl<'a> Iterator for BlobElems<'a> {
+    type Item = crate::Result<Elem<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        if matches!(self.data.get(self.pos), None | Some(&0xFF)) {
+            self.done = true;
+            return None;
+        }
+        let entry = match self.layout {
+            Layout::Ziplist => ziplist::read_entry(self.data, self.pos).map(|e| (e.elem, e.end)),
+            Layout::Listpack => listpack::read_entry(self.data, self.pos).map(|e| (e.elem, e.end)),
+        };
+        match entry {
+            Ok((elem, end)) => {
+                self.pos = end;
+                Some(Ok(elem))
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl std::iter::FusedIterator for BlobElems<'_> {}
+
 /// One element of an embedded collection blob (ziplist, listpack, intset, zipmap): bytes borrowed from the blob,
 /// or an integer the blob stored in integer form. Both stand for the same logical Redis string: an integer is the
 /// string of its decimal digits.

@@ -29,24 +29,7 @@ impl<'a> Ziplist<'a> {
     /// Wraps `data` after the cheap header checks: at least 11 bytes, `zlbytes` equal to the blob size, last byte
     /// `0xFF`. Entries are not looked at; use [`Ziplist::validate`] for the deep check.
     pub fn new(data: &'a [u8]) -> Result<Self> {
-        if data.len() < HEADER_SIZE + 1 {
-            return Err(Error::truncated(
-                "ziplist header and end byte",
-                HEADER_SIZE + 1 - data.len(),
-                data.len() as u64,
-            ));
-        }
-        let zlbytes = read_u32(data, 0);
-        if zlbytes != data.len() as u64 {
-            return Err(Error::corrupt(
-                NAME,
-                format!("zlbytes is {zlbytes}, expected the blob size {}", data.len()),
-                0,
-            ));
-        }
-        if data.last() != Some(&END) {
-            return Err(Error::corrupt(NAME, "expected the end byte 0xff as the last byte", data.len() as u64 - 1));
-        }
+        super::check_frame(data, NAME, "ziplist header and end byte", HEADER_SIZE + 1, Some("zlbytes"))?;
         Ok(Ziplist { data })
     }
 
@@ -69,13 +52,13 @@ impl<'a> Ziplist<'a> {
     /// Iterates over the entries, front to back. Each item is the entry's value, or the error that stopped the
     /// walk (after which the iterator ends). The walk ends at the first `0xFF` byte in entry position.
     pub fn iter(&self) -> ZiplistIter<'a> {
-        ZiplistIter { data: self.data, pos: HEADER_SIZE, done: false }
+        super::BlobElems::new(self.data, HEADER_SIZE, super::Layout::Ziplist)
     }
 
     /// Like [`Ziplist::iter`], resuming at byte offset `pos` (a [`ZiplistIter::position`] of an earlier
     /// iterator over the same blob), so that an iteration can be suspended without holding a borrow.
     pub fn iter_from(&self, pos: usize) -> ZiplistIter<'a> {
-        ZiplistIter { data: self.data, pos: pos.max(HEADER_SIZE), done: false }
+        super::BlobElems::new(self.data, pos.max(HEADER_SIZE), super::Layout::Ziplist)
     }
 
     /// Deep validation, as Redis's `ziplistValidateIntegrity(.., deep=1)`: every entry decodes inside the blob,
@@ -186,62 +169,22 @@ impl<'a> IntoIterator for &Ziplist<'a> {
     }
 }
 
-/// Iterator over a ziplist's entries (see [`Ziplist::iter`]).
-#[derive(Debug, Clone)]
-pub struct ZiplistIter<'a> {
-    data: &'a [u8],
-    pos: usize,
-    done: bool,
-}
-
-impl ZiplistIter<'_> {
-    /// Byte offset of the next entry (see [`Ziplist::iter_from`]).
-    pub fn position(&self) -> usize {
-        self.pos
-    }
-}
-
-impl<'a> Iterator for ZiplistIter<'a> {
-    type Item = Result<Elem<'a>>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        match self.data.get(self.pos) {
-            None | Some(&END) => {
-                self.done = true;
-                None
-            }
-            Some(_) => match read_entry(self.data, self.pos) {
-                Ok(entry) => {
-                    self.pos = entry.end;
-                    Some(Ok(entry.elem))
-                }
-                Err(e) => {
-                    self.done = true;
-                    Some(Err(e))
-                }
-            },
-        }
-    }
-}
-
-impl std::iter::FusedIterator for ZiplistIter<'_> {}
+/// Iterator over a ziplist's elements (see [`Ziplist::iter`]): the iterator shared with the other blob layout.
+pub type ZiplistIter<'a> = super::BlobElems<'a>;
 
 /// One decoded entry.
-struct Entry<'a> {
+pub(super) struct Entry<'a> {
     /// The prevlen field's value.
     prevlen: u64,
     /// The value.
-    elem: Elem<'a>,
+    pub(super) elem: Elem<'a>,
     /// Offset just past the entry.
-    end: usize,
+    pub(super) end: usize,
 }
 
 /// Decodes the entry at `pos` (which must not hold the end byte). The whole entry must lie before the blob's last
 /// byte (the end byte).
-fn read_entry(data: &[u8], pos: usize) -> Result<Entry<'_>> {
+pub(super) fn read_entry(data: &[u8], pos: usize) -> Result<Entry<'_>> {
     let limit = data.len().saturating_sub(1);
     let first = take(data, pos, 1, limit, "entry prevlen")?;
     let (prevlen, mut p) = if first.first() == Some(&BIG_PREVLEN) {

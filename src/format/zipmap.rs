@@ -24,12 +24,7 @@ pub struct Zipmap<'a> {
 impl<'a> Zipmap<'a> {
     /// Wraps `data` after the cheap checks: at least 2 bytes (`zmlen` and the end byte) and last byte `0xFF`.
     pub fn new(data: &'a [u8]) -> Result<Self> {
-        if data.len() < 2 {
-            return Err(Error::truncated("zipmap count and end byte", 2 - data.len(), data.len() as u64));
-        }
-        if data.last() != Some(&END) {
-            return Err(Error::corrupt(NAME, "expected the end byte 0xff as the last byte", data.len() as u64 - 1));
-        }
+        super::check_frame(data, NAME, "zipmap count and end byte", 2, None)?;
         Ok(Zipmap { data })
     }
 

@@ -424,8 +424,8 @@ fn blob_kind(e: Encoding) -> BlobKind {
 
 /// Iteration state inside one blob.
 enum BlobIter<'a> {
-    Ziplist(crate::format::ziplist::ZiplistIter<'a>),
-    Listpack(crate::format::listpack::ListpackIter<'a>),
+    /// A ziplist or a listpack.
+    Elems(crate::format::BlobElems<'a>),
     Intset(Intset<'a>, usize),
     Zipmap(crate::format::zipmap::ZipmapIter<'a>, Option<&'a [u8]>),
     Owned(std::vec::IntoIter<Item<'static>>),
@@ -442,8 +442,8 @@ enum BlobIter<'a> {
 impl<'a> BlobIter<'a> {
     fn open(bytes: &'a [u8], kind: BlobKind) -> Result<BlobIter<'a>> {
         Ok(match kind {
-            BlobKind::Ziplist => BlobIter::Ziplist(Ziplist::new(bytes)?.iter()),
-            BlobKind::Listpack => BlobIter::Listpack(Listpack::new(bytes)?.iter()),
+            BlobKind::Ziplist => BlobIter::Elems(Ziplist::new(bytes)?.iter()),
+            BlobKind::Listpack => BlobIter::Elems(Listpack::new(bytes)?.iter()),
             BlobKind::Intset => BlobIter::Intset(Intset::new(bytes)?, 0),
             BlobKind::Zipmap => BlobIter::Zipmap(Zipmap::new(bytes)?.iter(), None),
             BlobKind::Plain => BlobIter::One(Some(Item::Borrowed(bytes))),
@@ -486,8 +486,7 @@ impl<'a> Iterator for BlobIter<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         match self {
-            BlobIter::Ziplist(it) => it.next().map(|r| r.map(Item::from_elem)),
-            BlobIter::Listpack(it) => it.next().map(|r| r.map(Item::from_elem)),
+            BlobIter::Elems(it) => it.next().map(|r| r.map(Item::from_elem)),
             BlobIter::Intset(set, i) => {
                 let v = set.get(*i)?;
                 *i += 1;
