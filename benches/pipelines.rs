@@ -23,7 +23,8 @@
 //! - `pipelines/db_limit`: [`DbFilter::limit`]`(2)` → [`WriterSink`].
 //! - `pipelines/export_gzip`: pass-through into [`GzipWriter`] at level 6; `pipelines/flate2_gzip` is the
 //!   baseline: flate2's `GzEncoder` at level 6 over the raw file bytes (the ratio of the two is the cost of the
-//!   RDB pipeline on top of gzip).
+//!   RDB pipeline on top of gzip). `pipelines/export_gzip_parallel`: the same into a [`ParallelGzipWriter`] with
+//!   one worker per core (what `rdbkit export --blob gzip` uses when there is more than one).
 //! - `pipelines/export_page`: pass-through into [`PageAlign`] (512-byte padding).
 //!
 //! `cargo bench --bench pipelines` runs all of them in under two minutes.
@@ -33,7 +34,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use rdbkit::cluster::ShardLayout;
 use rdbkit::input::Input;
-use rdbkit::io::{AtomicFile, FinishWrite, GzipWriter, PageAlign};
+use rdbkit::io::{AtomicFile, FinishWrite, GzipWriter, PageAlign, ParallelGzipWriter};
 use rdbkit::read::{ReadOptions, RecordKind, SliceReader};
 use rdbkit::transform::{ClusterSplit, DbFilter, RecordSink, WriterSink, drive};
 use rdbkit::workflow::{self, JobOptions};
@@ -175,6 +176,13 @@ fn benches(c: &mut Criterion) {
     g.bench_function("export_gzip", |b| {
         b.iter(|| {
             let gz = GzipWriter::new(io::sink(), 6).expect("level");
+            pass_through(black_box(data), gz).finish().expect("gzip trailer")
+        })
+    });
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    g.bench_function("export_gzip_parallel", |b| {
+        b.iter(|| {
+            let gz = ParallelGzipWriter::new(io::sink(), 6, cores).expect("level");
             pass_through(black_box(data), gz).finish().expect("gzip trailer")
         })
     });

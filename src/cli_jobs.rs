@@ -4,7 +4,7 @@
 use crate::cli_common::Failure;
 use rdbkit::cluster::ShardLayout;
 use rdbkit::input::Input;
-use rdbkit::io::{AtomicFile, DigestHandle, Digesting, FinishWrite, GzipWriter, PageAlign};
+use rdbkit::io::{AtomicFile, DigestHandle, Digesting, FinishWrite, GzipWriter, PageAlign, ParallelGzipWriter};
 use rdbkit::read::{Header, LogicalType};
 use rdbkit::target::{Target, header_for_version};
 use rdbkit::transform::{DbRules, OnDuplicate};
@@ -191,7 +191,14 @@ fn open_output(path: &Path, blob: Blob) -> Result<(Box<dyn FinishWrite>, OutFile
     let w: Box<dyn FinishWrite> = match blob {
         Blob::Plain => Box::new(measured),
         Blob::Page => Box::new(PageAlign::new(measured)),
-        Blob::Gzip => Box::new(GzipWriter::new_default(measured)),
+        // One gzip member either way; several threads when the machine has the cores for it.
+        Blob::Gzip => match std::thread::available_parallelism().map_or(1, |n| n.get()) {
+            1 => Box::new(GzipWriter::new_default(measured)),
+            threads => Box::new(
+                ParallelGzipWriter::new(measured, rdbkit::io::DEFAULT_LEVEL, threads)
+                    .map_err(|e| Failure::Io(format!("{}: {e}", path.display())))?,
+            ),
+        },
     };
     Ok((w, OutFile { path: path.to_path_buf(), stored }))
 }

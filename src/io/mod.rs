@@ -3,7 +3,8 @@
 //! * [`AtomicFile`] — a temporary file renamed over the destination only by `finish`; a failed or abandoned write
 //!   leaves nothing behind.
 //! * [`PageAlign`] — pads the output with zeros to a multiple of 512 bytes (page blobs, Premium-tier exports).
-//! * [`GzipWriter`] — gzip-compresses the output (`.rdb.gz` block blobs, Enterprise-tier exports).
+//! * [`GzipWriter`] — gzip-compresses the output (`.rdb.gz` block blobs, Enterprise-tier exports);
+//!   [`ParallelGzipWriter`] does the same on several threads (one ordinary gzip member, read by any gzip reader).
 //!
 //! They follow flate2's adapter habits: `new(inner)`, `get_ref`, `get_mut`, an idempotent `try_finish`, and
 //! `finish() -> io::Result<W>` that hands back the inner writer, which the caller finishes in turn. Page alignment
@@ -53,6 +54,7 @@ mod atomic;
 mod digest;
 mod gzip;
 mod page;
+mod pgzip;
 
 use std::io::{self, BufWriter, Write};
 
@@ -60,6 +62,7 @@ pub use atomic::AtomicFile;
 pub use digest::{DigestHandle, Digesting, crc64_xz};
 pub use gzip::{DEFAULT_LEVEL, GzipWriter};
 pub use page::{DEFAULT_BLOCK_SIZE, PageAlign};
+pub use pgzip::ParallelGzipWriter;
 
 /// A writer that can be finished through a trait object: it completes its own output (padding, gzip trailer,
 /// rename into place, flush) and then finishes whatever it wraps, all the way down the chain.
