@@ -97,14 +97,7 @@ impl<'a> Listpack<'a> {
             pos = entry.end;
             count += 1;
         }
-        let end_pos = data.len() - 1;
-        if pos != end_pos {
-            return Err(Error::corrupt(
-                NAME,
-                format!("end byte 0xff found at offset {pos}, expected it only at the last byte {end_pos}"),
-                pos as u64,
-            ));
-        }
+        super::check_walk_end(data, pos, NAME)?;
         if let Some(n) = self.header_count()
             && n != count
         {

@@ -42,6 +42,19 @@ pub(crate) fn check_frame(
     Ok(())
 }
 
+/// After a walk of a blob's entries stopped at the first `0xFF` byte at `pos`: that byte must be the last one.
+pub(crate) fn check_walk_end(data: &[u8], pos: usize, structure: &'static str) -> crate::Result<()> {
+    let end_pos = data.len() - 1;
+    if pos != end_pos {
+        return Err(crate::Error::corrupt(
+            structure,
+            format!("end byte 0xff found at offset {pos}, expected it only at the last byte {end_pos}"),
+            pos as u64,
+        ));
+    }
+    Ok(())
+}
+
 /// The entry layout a [`BlobElems`] walks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Layout {

@@ -98,13 +98,7 @@ impl<'a> Ziplist<'a> {
             pos = entry.end;
             count += 1;
         }
-        if pos != end_pos {
-            return Err(Error::corrupt(
-                NAME,
-                format!("end byte 0xff found at offset {pos}, expected it only at the last byte {end_pos}"),
-                pos as u64,
-            ));
-        }
+        super::check_walk_end(data, pos, NAME)?;
         let expected_tail = last_entry.unwrap_or(HEADER_SIZE) as u64;
         if zltail != expected_tail {
             return Err(Error::corrupt(
