@@ -17,77 +17,15 @@
 //! `cargo bench --bench parse` runs all seven in about two minutes.
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use rdbkit::read::{Item, LogicalType, ReadOptions, RecordKind, SliceReader, StreamReader, Value};
+use rdbkit::read::{ReadOptions, RecordKind, SliceReader, StreamReader};
 use std::hint::black_box;
 use std::io::BufReader;
 use std::time::Duration;
 
 mod common;
-
-/// What to do with each value.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Visit {
-    /// Key, expiry and type only.
-    Walk,
-    /// `to_owned_value`.
-    Owned,
-    /// Every element through the lazy iterators.
-    Iter,
-}
-
-fn item(acc: &mut u64, it: &Item<'_>) {
-    *acc = acc.wrapping_add(match it {
-        Item::Borrowed(b) => b.len() as u64 ^ u64::from(b.first().copied().unwrap_or(0)),
-        Item::Owned(v) => v.len() as u64,
-        Item::Int(i) => *i as u64,
-    });
-}
-
-/// Visits every element, field, score and stream entry of `v` through the lazy API; returns a digest.
-fn visit_all(v: &Value<'_>, buf: &mut Vec<u8>) -> u64 {
-    let mut acc = 0u64;
-    match v.logical_type() {
-        LogicalType::String => {
-            buf.clear();
-            v.as_string().expect("string").decode_into(buf).expect("string");
-            acc = buf.len() as u64;
-        }
-        LogicalType::List | LogicalType::Set => {
-            for e in v.elements().expect("elements") {
-                item(&mut acc, &e.expect("element"));
-            }
-        }
-        LogicalType::ZSet => {
-            for e in v.zset_entries().expect("zset") {
-                let (m, s) = e.expect("zset entry");
-                item(&mut acc, &m);
-                acc = acc.wrapping_add(s.to_bits());
-            }
-        }
-        LogicalType::Hash => {
-            for f in v.hash_fields().expect("hash") {
-                let f = f.expect("hash field");
-                item(&mut acc, &f.field);
-                item(&mut acc, &f.value);
-                acc = acc.wrapping_add(f.expire_ms.unwrap_or(0) as u64);
-            }
-        }
-        LogicalType::Stream => {
-            let s = v.stream().expect("stream");
-            for e in s.entries().expect("stream entries") {
-                acc = acc.wrapping_add(e.id.ms ^ e.id.seq);
-                for (f, x) in &e.fields {
-                    acc = acc.wrapping_add((f.len() + x.len()) as u64);
-                }
-            }
-            for g in &s.groups {
-                acc = acc.wrapping_add(g.pel.len() as u64 + g.consumers.len() as u64);
-            }
-        }
-        LogicalType::Module => acc = v.module().expect("module").1.len() as u64,
-    }
-    acc
-}
+#[path = "common/visit.rs"]
+mod visit;
+use visit::{Visit, visit_all};
 
 /// Walks `data` with `opts`, doing `visit` with every value. Returns the number of entries (and a checksum of
 /// what was read, so nothing is optimized away).
@@ -101,7 +39,7 @@ fn walk_slice(data: &[u8], opts: ReadOptions, visit: Visit) -> (u64, u64) {
             if visit == Visit::Owned {
                 black_box(e.value.to_owned_value().expect("value"));
             } else if visit == Visit::Iter {
-                acc = acc.wrapping_add(visit_all(&e.value, &mut buf));
+                acc = acc.wrapping_add(visit_all(&e.value, &mut buf).expect("visit"));
             } else {
                 acc = acc.wrapping_add(e.key.logical_len());
                 acc = acc.wrapping_add(e.expiry.map_or(0, |x| x.as_millis() as u64));

@@ -16,76 +16,15 @@
 //! Prints one line: `mode=… bytes=… secs=… mb_s=… keys=…` (MB = 10^6 bytes; `secs` is the best pass). With
 //! `--seconds S` it repeats the pass until S seconds have gone by (for `perf record`). Used by `scripts/compare.sh`.
 
-use rdbkit::read::{Item, LogicalType, ReadOptions, RecordKind, SliceReader, StreamReader, Value};
+use rdbkit::read::{ReadOptions, RecordKind, SliceReader, StreamReader};
 use std::hint::black_box;
 use std::io::BufReader;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-/// What to do with each entry's value.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Visit {
-    /// Key, expiry and type only.
-    Walk,
-    /// `to_owned_value`.
-    Owned,
-    /// Every element through the lazy iterators.
-    Iter,
-}
-
-fn item(acc: &mut u64, it: &Item<'_>) {
-    *acc = acc.wrapping_add(match it {
-        Item::Borrowed(b) => b.len() as u64 ^ u64::from(b.first().copied().unwrap_or(0)),
-        Item::Owned(v) => v.len() as u64,
-        Item::Int(i) => *i as u64,
-    });
-}
-
-/// Visits every element, field, score and stream entry of `v` through the lazy API; returns a digest.
-pub fn visit_all(v: &Value<'_>, buf: &mut Vec<u8>) -> rdbkit::Result<u64> {
-    let mut acc = 0u64;
-    match v.logical_type() {
-        LogicalType::String => {
-            buf.clear();
-            v.as_string()?.decode_into(buf)?;
-            acc = buf.len() as u64;
-        }
-        LogicalType::List | LogicalType::Set => {
-            for e in v.elements()? {
-                item(&mut acc, &e?);
-            }
-        }
-        LogicalType::ZSet => {
-            for e in v.zset_entries()? {
-                let (m, s) = e?;
-                item(&mut acc, &m);
-                acc = acc.wrapping_add(s.to_bits());
-            }
-        }
-        LogicalType::Hash => {
-            for f in v.hash_fields()? {
-                let f = f?;
-                item(&mut acc, &f.field);
-                item(&mut acc, &f.value);
-                acc = acc.wrapping_add(f.expire_ms.unwrap_or(0) as u64);
-            }
-        }
-        LogicalType::Stream => {
-            let s = v.stream()?;
-            for e in s.entries()? {
-                acc = acc.wrapping_add(e.id.ms ^ e.id.seq);
-                for (f, x) in &e.fields {
-                    acc = acc.wrapping_add((f.len() + x.len()) as u64);
-                }
-            }
-            for g in &s.groups {
-                acc = acc.wrapping_add(g.pel.len() as u64 + g.consumers.len() as u64);
-            }
-        }
-        LogicalType::Module => acc = v.module()?.1.len() as u64,
-    }
-    Ok(acc)
-}
+#[path = "../benches/common/visit.rs"]
+mod visit;
+use visit::{Visit, visit_all};
 
 fn walk_slice(data: &[u8], opts: ReadOptions, visit: Visit) -> rdbkit::Result<u64> {
     let mut r = SliceReader::with_options(data, opts)?;

@@ -133,24 +133,20 @@ pub struct Walk {
 
 /// Walks `data` with a [`SliceReader`]; the error (if any) comes with the records read before it.
 pub fn walk_slice(data: &[u8], opts: ReadOptions) -> Result<Walk, (Vec<Rec>, rdbkit::Error)> {
-    let mut r = SliceReader::with_options(data, opts).map_err(|e| (Vec::new(), e))?;
-    let mut recs = Vec::new();
-    loop {
-        match r.next_record() {
-            Ok(Some(rec)) => recs.push(rec_of(&rec)),
-            Ok(None) => break,
-            Err(e) => return Err((recs, e)),
-        }
-    }
-    Ok(Walk { header: r.header(), recs, checksum: r.checksum(), trailing: r.trailing() })
+    walk(SliceReader::with_options(data, opts))
 }
 
 /// Walks `src` with a [`StreamReader`].
 pub fn walk_stream<R: Read>(src: R, opts: ReadOptions) -> Result<Walk, (Vec<Rec>, rdbkit::Error)> {
-    let mut r = StreamReader::with_options(src, opts).map_err(|e| (Vec::new(), e))?;
+    walk(StreamReader::with_options(src, opts))
+}
+
+/// Walks either reader to its end.
+fn walk<S: rdbkit::input::Source>(reader: rdbkit::Result<S>) -> Result<Walk, (Vec<Rec>, rdbkit::Error)> {
+    let mut r = reader.map_err(|e| (Vec::new(), e))?;
     let mut recs = Vec::new();
     loop {
-        match r.next_record() {
+        match r.next_rec() {
             Ok(Some(rec)) => recs.push(rec_of(&rec)),
             Ok(None) => break,
             Err(e) => return Err((recs, e)),
