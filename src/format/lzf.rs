@@ -2,7 +2,17 @@
 //!
 //! [`decompress_into`] follows Redis's `lzf_d.c` with every bound checked: a malformed stream is an
 //! [`ErrorKind::Lzf`] error carrying the offset of the offending control byte within the compressed input, never a
-//! panic or an out-of-bounds access. It never allocates more than the declared uncompressed length.
+//! panic or an out-of-bounds access.
+//!
+//! Memory is bounded by what the stream is proven to produce, never by a length field alone:
+//! - [`validate`] checks a stream without producing its output: whether an LZF stream is well formed depends only on
+//!   its lengths and back-reference distances (each must stay within what was produced so far), so the check needs
+//!   no buffer at all. Deep validation of strings uses it.
+//! - [`Decoder`] produces the output in chunks of at most [`DECODER_CHUNK`] bytes while holding only the 8 KiB a
+//!   back-reference can reach, for consumers that stream a long value.
+//! - [`decompress_into`] and [`decompress_reusing`] produce the whole output (for values handed to users). They
+//!   validate first and reserve the declared length only for a stream that produces exactly that many bytes; a
+//!   failed reservation is an error, not an abort.
 //!
 //! [`Compressor`] is a port of the `lzf_c.c` that Redis vendors (liblzf 3.6: 16-bit hash table, `VERY_FAST`,
 //! `ULTRA_FAST` off, Redis's conservative end-of-buffer checks) whose hash table lives across calls, so that
@@ -28,8 +38,9 @@ fn lzf_err(what: &'static str, offset: usize) -> Error {
 
 /// Decompresses the LZF stream `input` and appends exactly `out_len` bytes to `out`.
 ///
-/// `out_len` is the uncompressed length stored in the file; the caller must already have checked it against a sane
-/// limit, as this function reserves that much up front (a failed reservation is an error, not an abort).
+/// `out_len` is the uncompressed length stored in the file. The stream is [validated](validate) first, so the
+/// `out_len` bytes are reserved only once the stream is known to produce exactly that many (a failed reservation is
+/// an error, not an abort).
 ///
 /// The stream must produce exactly `out_len` bytes and be consumed entirely: running past the end of the input, a
 /// back-reference before the start of the output, output beyond `out_len`, input left over once `out_len` bytes were
@@ -37,8 +48,9 @@ fn lzf_err(what: &'static str, offset: usize) -> Error {
 /// `input` of the instruction at fault (or `input.len()` when the data simply ends early). On error `out` is left as
 /// it was. An empty input with `out_len == 0` succeeds and appends nothing.
 pub fn decompress_into(input: &[u8], out_len: usize, out: &mut Vec<u8>) -> Result<()> {
+    validate(input, out_len)?;
     let start = out.len();
-    out.try_reserve_exact(out_len).map_err(|_| lzf_err("cannot allocate the declared uncompressed length", 0))?;
+    out.try_reserve_exact(out_len).map_err(|_| alloc_err(out_len))?;
     out.resize(start + out_len, 0);
     let res = decompress_slice(input, &mut out[start..]);
     if res.is_err() {
@@ -49,16 +61,212 @@ pub fn decompress_into(input: &[u8], out_len: usize, out: &mut Vec<u8>) -> Resul
 
 /// Like [`decompress_into`], but into `buf[..out_len]`, which is returned: `buf` is only grown (never cleared or
 /// shrunk), so decompressing many strings into one buffer does not zero it each time. The errors are those of
-/// [`decompress_into`]; on error the contents of `buf` are unspecified.
+/// [`decompress_into`]; on error the contents of `buf` are unspecified. As there, the buffer grows only for a
+/// stream that validates.
 pub fn decompress_reusing<'s>(input: &[u8], out_len: usize, buf: &'s mut Vec<u8>) -> Result<&'s [u8]> {
+    validate(input, out_len)?;
     if buf.len() < out_len {
-        buf.try_reserve_exact(out_len - buf.len())
-            .map_err(|_| lzf_err("cannot allocate the declared uncompressed length", 0))?;
+        buf.try_reserve_exact(out_len - buf.len()).map_err(|_| alloc_err(out_len))?;
         buf.resize(out_len, 0);
     }
     let dst = &mut buf[..out_len];
     decompress_slice(input, dst)?;
     Ok(dst)
+}
+
+/// The error for a declared length that cannot be allocated (offset 0: the string as a whole).
+fn alloc_err(out_len: usize) -> Error {
+    Error::new(ErrorKind::OutOfRange { what: "LZF uncompressed length (cannot allocate it)", value: out_len as u64 }, 0)
+}
+
+/// Checks that `input` is an LZF stream that produces exactly `out_len` bytes, without producing them: the verdict
+/// and the error (kind, message and offset) are exactly those of [`decompress_into`], in time linear in
+/// `input.len()` and constant memory.
+///
+/// Well-formedness depends only on lengths: every literal run must lie within the input, every back-reference must
+/// reach no further back than the output produced so far (its distance is at most 8 KiB, but the start of the output
+/// is what matters), and the total must be `out_len` exactly.
+pub fn validate(input: &[u8], out_len: usize) -> Result<()> {
+    let in_len = input.len();
+    let mut ip = 0usize;
+    let mut op = 0usize;
+    while ip < in_len {
+        let at = ip;
+        let ctrl = usize::from(input[ip]);
+        ip += 1;
+        if ctrl < 32 {
+            let n = ctrl + 1;
+            if out_len - op < n {
+                return Err(overflow(at, op, out_len));
+            }
+            if in_len - ip < n {
+                return Err(lzf_err("literal run extends past the end of the compressed data", at));
+            }
+            ip += n;
+            op += n;
+        } else {
+            let (n, off) = back_reference(input, &mut ip, ctrl, at)?;
+            if out_len - op < n {
+                return Err(overflow(at, op, out_len));
+            }
+            if off > op {
+                return Err(lzf_err("back-reference points before the start of the output", at));
+            }
+            op += n;
+        }
+    }
+    if op != out_len {
+        return Err(lzf_err("compressed data ends before the declared uncompressed length", in_len));
+    }
+    Ok(())
+}
+
+/// Reads the rest of a back-reference whose control byte `ctrl` was at `at` (`ip` is just past it): returns the
+/// number of bytes it copies and its distance, with `ip` moved past it.
+#[inline(always)]
+fn back_reference(input: &[u8], ip: &mut usize, ctrl: usize, at: usize) -> Result<(usize, usize)> {
+    // Length in the top 3 bits (7 = one more length byte), 13-bit distance.
+    let mut len = ctrl >> 5;
+    if *ip >= input.len() {
+        return Err(lzf_err("back-reference truncated at the end of the compressed data", at));
+    }
+    if len == 7 {
+        len += usize::from(input[*ip]);
+        *ip += 1;
+        if *ip >= input.len() {
+            return Err(lzf_err("back-reference truncated at the end of the compressed data", at));
+        }
+    }
+    let off = ((ctrl & 0x1f) << 8) + usize::from(input[*ip]) + 1;
+    *ip += 1;
+    Ok((len + 2, off))
+}
+
+/// The largest chunk [`Decoder::next_chunk`] returns.
+pub const DECODER_CHUNK: usize = 64 * 1024;
+
+/// Streaming LZF decompression in bounded memory: the output comes in chunks of at most [`DECODER_CHUNK`] bytes,
+/// and the decoder holds only the last 8 KiB produced (as far as a back-reference reaches) besides the current
+/// chunk, about 72 KiB whatever the declared length.
+///
+/// The checks and errors are those of [`decompress_into`]; an error is reported by the call that reaches the
+/// faulty instruction, after the chunks before it were handed out (validate first with [`validate`] when
+/// nothing may be emitted for an invalid stream).
+///
+/// ```
+/// use rdbkit::format::lzf::Decoder;
+/// # fn main() -> rdbkit::Result<()> {
+/// // "aa" then a 198-byte back-reference: 200 bytes of 'a'.
+/// let mut d = Decoder::new(&[1, 97, 97, 224, 187, 0, 1, 97, 97], 200);
+/// let mut n = 0;
+/// while let Some(chunk) = d.next_chunk()? {
+///     assert!(chunk.iter().all(|&b| b == b'a'));
+///     n += chunk.len();
+/// }
+/// assert_eq!(n, 200);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Decoder<'a> {
+    input: &'a [u8],
+    ip: usize,
+    out_len: usize,
+    /// Bytes produced before the current contents of `buf` that are no longer held.
+    dropped: usize,
+    /// The history a back-reference may reach (at most `MAX_OFF` bytes), then the chunk last returned.
+    buf: Vec<u8>,
+    /// Set once the stream ended or failed: later calls return `Ok(None)`.
+    done: bool,
+}
+
+impl<'a> Decoder<'a> {
+    /// A decoder of the LZF stream `input`, which must produce exactly `out_len` bytes. Allocates nothing yet.
+    pub fn new(input: &'a [u8], out_len: usize) -> Self {
+        Decoder { input, ip: 0, out_len, dropped: 0, buf: Vec::new(), done: false }
+    }
+
+    /// Bytes produced so far.
+    pub fn produced(&self) -> usize {
+        self.dropped + self.buf.len()
+    }
+
+    /// The next chunk of output (never empty), or `Ok(None)` once all `out_len` bytes were returned. After an
+    /// error, returns `Ok(None)`.
+    pub fn next_chunk(&mut self) -> Result<Option<&[u8]>> {
+        if self.done {
+            return Ok(None);
+        }
+        if self.ip >= self.input.len() {
+            self.done = true;
+            if self.produced() != self.out_len {
+                return Err(lzf_err("compressed data ends before the declared uncompressed length", self.input.len()));
+            }
+            return Ok(None);
+        }
+        if self.buf.len() > MAX_OFF {
+            let cut = self.buf.len() - MAX_OFF;
+            self.buf.copy_within(cut.., 0);
+            self.buf.truncate(MAX_OFF);
+            self.dropped += cut;
+        }
+        if self.buf.capacity() == 0 {
+            // History, one chunk, and the longest instruction that may start just before the chunk is full.
+            let want = (MAX_OFF + DECODER_CHUNK + MAX_REF).min(self.out_len);
+            self.buf.try_reserve_exact(want).map_err(|_| alloc_err(self.out_len))?;
+        }
+        let start = self.buf.len();
+        match self.fill(start) {
+            Ok(()) => Ok(Some(&self.buf[start..])),
+            Err(e) => {
+                self.done = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// Decodes whole instructions onto `buf` until a chunk's worth is past `start` or the input ends.
+    fn fill(&mut self, start: usize) -> Result<()> {
+        let input = self.input;
+        let in_len = input.len();
+        while self.ip < in_len && self.buf.len() - start < DECODER_CHUNK - MAX_REF {
+            let at = self.ip;
+            let ctrl = usize::from(input[self.ip]);
+            self.ip += 1;
+            let op = self.produced();
+            if ctrl < 32 {
+                let n = ctrl + 1;
+                if self.out_len - op < n {
+                    return Err(overflow(at, op, self.out_len));
+                }
+                if in_len - self.ip < n {
+                    return Err(lzf_err("literal run extends past the end of the compressed data", at));
+                }
+                self.buf.extend_from_slice(&input[self.ip..self.ip + n]);
+                self.ip += n;
+            } else {
+                let (n, off) = back_reference(input, &mut self.ip, ctrl, at)?;
+                if self.out_len - op < n {
+                    return Err(overflow(at, op, self.out_len));
+                }
+                if off > op {
+                    return Err(lzf_err("back-reference points before the start of the output", at));
+                }
+                // `off <= MAX_OFF` and the history holds the last MAX_OFF bytes, so the source is in `buf`. An
+                // overlapping copy repeats a period of `off`: copy in chunks that only read bytes already there.
+                let r = self.buf.len() - off;
+                let mut done = 0;
+                while done < n {
+                    let k = (off + done).min(n - done);
+                    self.buf.extend_from_within(r..r + k);
+                    done += k;
+                }
+            }
+        }
+        if self.ip >= in_len && self.produced() != self.out_len {
+            return Err(lzf_err("compressed data ends before the declared uncompressed length", in_len));
+        }
+        Ok(())
+    }
 }
 
 /// Decompresses `input` into all of `dst` (whose length is the declared uncompressed length).
@@ -91,21 +299,7 @@ fn decompress_slice(input: &[u8], dst: &mut [u8]) -> Result<()> {
             ip += n;
             op += n;
         } else {
-            // Back-reference: length in the top 3 bits (7 = one more length byte), 13-bit distance.
-            let mut len = ctrl >> 5;
-            if ip >= in_len {
-                return Err(lzf_err("back-reference truncated at the end of the compressed data", at));
-            }
-            if len == 7 {
-                len += usize::from(input[ip]);
-                ip += 1;
-                if ip >= in_len {
-                    return Err(lzf_err("back-reference truncated at the end of the compressed data", at));
-                }
-            }
-            let off = ((ctrl & 0x1f) << 8) + usize::from(input[ip]) + 1;
-            ip += 1;
-            let n = len + 2;
+            let (n, off) = back_reference(input, &mut ip, ctrl, at)?;
             if out_len - op < n {
                 return Err(overflow(at, op, out_len));
             }
@@ -452,6 +646,119 @@ mod tests {
         assert!(lzf_msg(&e).contains("ends before"));
     }
 
+    /// Everything the decoder yields, concatenated, and the largest buffer it held.
+    fn decode_chunks(input: &[u8], n: usize) -> (Result<Vec<u8>>, usize) {
+        let mut d = Decoder::new(input, n);
+        let mut out = Vec::new();
+        let mut held = 0;
+        loop {
+            match d.next_chunk() {
+                Ok(Some(c)) => {
+                    assert!(!c.is_empty() && c.len() <= DECODER_CHUNK);
+                    out.extend_from_slice(c);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    held = held.max(d.buf.capacity());
+                    assert!(matches!(d.next_chunk(), Ok(None)), "an error ends the stream");
+                    return (Err(e), held);
+                }
+            }
+            held = held.max(d.buf.capacity());
+        }
+        (Ok(out), held)
+    }
+
+    /// The same verdict, message and offset.
+    fn same_verdict<T: std::fmt::Debug, U: std::fmt::Debug>(a: &Result<T>, b: &Result<U>) -> bool {
+        match (a, b) {
+            (Ok(_), Ok(_)) => true,
+            (Err(x), Err(y)) => lzf_msg(x) == lzf_msg(y) && x.offset() == y.offset(),
+            _ => false,
+        }
+    }
+
+    /// A bomb: one literal, then back-references of the longest length at distance 1 (3 bytes give 264).
+    fn bomb(refs: usize) -> (Vec<u8>, usize) {
+        let mut c = vec![0, b'z'];
+        for _ in 0..refs {
+            c.extend_from_slice(&[0xE0, 255, 0]);
+        }
+        (c, 1 + refs * MAX_REF)
+    }
+
+    #[test]
+    fn validation_and_streaming_hold_no_output() {
+        let (c, n) = bomb(40_000); // 120 KB → 10.5 MB
+        validate(&c, n).unwrap();
+        let (out, held) = decode_chunks(&c, n);
+        let out = out.unwrap();
+        assert_eq!(out.len(), n);
+        assert!(out.iter().all(|&b| b == b'z'));
+        assert!(held <= MAX_OFF + DECODER_CHUNK + MAX_REF, "decoder held {held} bytes");
+        // One byte short or one byte long: refused by all three, with the same error.
+        for m in [n - 1, n + 1] {
+            let v = validate(&c, m);
+            assert!(v.is_err());
+            assert!(same_verdict(&v, &decomp(&c, m)), "{m}");
+            assert!(same_verdict(&v, &decode_chunks(&c, m).0), "{m}");
+        }
+    }
+
+    #[test]
+    fn invalid_streams_reserve_nothing() {
+        // A declared length no allocator can give, on a stream that does not produce it: the LZF error, and no
+        // reservation attempted.
+        let mut out = Vec::new();
+        let e = decompress_into(&[0, b'a'], usize::MAX / 2, &mut out).unwrap_err();
+        assert!(lzf_msg(&e).contains("ends before"), "{e}");
+        assert_eq!(out.capacity(), 0);
+        let mut buf = Vec::new();
+        assert!(decompress_reusing(&[0, b'a', 0x20, 0], 1 << 40, &mut buf).is_err());
+        assert_eq!(buf.capacity(), 0);
+        // The decoder's own buffer is bounded whatever the declared length.
+        // (A stream that ends short fails in the call that reaches its end, without handing out that chunk.)
+        let mut d = Decoder::new(&[0, b'a'], usize::MAX);
+        assert!(lzf_msg(&d.next_chunk().unwrap_err()).contains("ends before"));
+        assert!(d.buf.capacity() <= MAX_OFF + DECODER_CHUNK + MAX_REF);
+        // A long stream with a wrong declared length: full chunks first, then the error.
+        let (c, _) = bomb(1000);
+        let mut d = Decoder::new(&c, usize::MAX);
+        let first = d.next_chunk().unwrap().map_or(0, <[u8]>::len);
+        assert!((DECODER_CHUNK - MAX_REF..=DECODER_CHUNK).contains(&first), "{first}");
+        while let Ok(Some(_)) = d.next_chunk() {}
+        assert!(d.buf.capacity() <= MAX_OFF + DECODER_CHUNK + MAX_REF);
+    }
+
+    #[test]
+    fn decoder_edge_cases() {
+        assert_eq!(decode_chunks(&[], 0).0.unwrap(), Vec::<u8>::new());
+        assert!(same_verdict(&decode_chunks(&[], 3).0, &decomp(&[], 3)));
+        // Back-references that reach exactly MAX_OFF back across chunk boundaries.
+        let mut input = Vec::new();
+        let mut x = 1u32;
+        let unit: Vec<u8> = (0..MAX_OFF)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (x >> 16) as u8
+            })
+            .collect();
+        for part in unit.chunks(MAX_LIT) {
+            input.push((part.len() - 1) as u8);
+            input.extend_from_slice(part);
+        }
+        let mut n = MAX_OFF;
+        for _ in 0..2000 {
+            // Distance MAX_OFF (stored as 0x1fff), length 264.
+            input.extend_from_slice(&[0xE0 | 0x1f, 255, 0xff]);
+            n += MAX_REF;
+        }
+        let want: Vec<u8> = unit.iter().copied().cycle().take(n).collect();
+        assert_eq!(decomp(&input, n).unwrap(), want);
+        assert_eq!(decode_chunks(&input, n).0.unwrap(), want);
+        validate(&input, n).unwrap();
+    }
+
     #[test]
     fn overlapping_patterns() {
         // "abc" then a back-reference of distance 3, length 20 (overlapping, period 3).
@@ -595,6 +902,33 @@ mod tests {
                 (Err(_), Ok(b)) => prop_assert!(b.len() != out_len),
                 (Err(_), Err(_)) => {}
             }
+        }
+
+        #[test]
+        fn validate_and_decoder_agree_with_decompress(input in compressible(), pos in any::<usize>(), byte in any::<u8>(),
+                delta in -3isize..3, mutate in any::<bool>()) {
+            let mut c = Vec::new();
+            prop_assert!(Compressor::new().compress(&input, &mut c, usize::MAX));
+            if mutate {
+                let p = pos % c.len();
+                c[p] = byte;
+            }
+            let n = (input.len() as isize + delta).max(0) as usize;
+            let full = decomp(&c, n);
+            let v = validate(&c, n);
+            prop_assert!(same_verdict(&v, &full), "validate {:?} vs decompress {:?}", v, full);
+            let (chunks, _) = decode_chunks(&c, n);
+            prop_assert!(same_verdict(&chunks, &full), "decoder {:?} vs decompress {:?}", chunks, full);
+            if let (Ok(a), Ok(b)) = (&chunks, &full) {
+                prop_assert_eq!(a, b);
+            }
+        }
+
+        #[test]
+        fn garbage_verdicts_agree(input in proptest::collection::vec(any::<u8>(), 0..300), out_len in 0usize..2000) {
+            let full = decomp(&input, out_len);
+            prop_assert!(same_verdict(&validate(&input, out_len), &full));
+            prop_assert!(same_verdict(&decode_chunks(&input, out_len).0, &full));
         }
 
         #[test]

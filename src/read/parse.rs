@@ -782,10 +782,12 @@ pub(crate) fn old_double(i: &[u8]) -> PResult<'_, f64> {
     }
 }
 
-/// Checks that an LZF string decompresses to its declared length.
-fn check_str<'a>(ctx: &mut Ctx<'_>, at: &'a [u8], s: &RdbStr<'_>) -> PResult<'a, ()> {
-    if let RdbStr::Lzf { .. } = s
-        && let Err(e) = s.decode_reusing(ctx.scratch)
+/// Checks that an LZF string decompresses to its declared length, without decompressing it: the check needs no
+/// buffer, so a string that claims 89 times its compressed size costs no memory (see [`crate::format::lzf`]).
+fn check_str<'a>(_ctx: &mut Ctx<'_>, at: &'a [u8], s: &RdbStr<'_>) -> PResult<'a, ()> {
+    if let RdbStr::Lzf { compressed, len } = *s
+        && let Err(e) = crate::format::string::checked_lzf_len(compressed.len(), len)
+            .and_then(|n| crate::format::lzf::validate(compressed, n))
     {
         return PError::nested(at, e.at(0));
     }
