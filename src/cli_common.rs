@@ -195,13 +195,19 @@ pub fn for_each_record(
     }
     let (checksum, trailing, end) =
         reader.end().ok_or_else(|| Failure::Invalid("the reader stopped before the EOF record".into()))?;
-    Ok(Summary {
-        header,
-        checksum,
-        trailing,
-        stream_bytes: end + trailing.len,
-        input_bytes: input_len.unwrap_or_else(|| count.get()),
-    })
+    if trailing.beyond_limit {
+        // Endless padding, a gzip bomb or an appended file: the RDB is complete, the rest is not read.
+        eprintln!(
+            "rdbkit: warning: more than {} bytes follow the checksum; they are ignored and were not read to their end",
+            rdbkit::read::TRAILING_LIMIT
+        );
+    }
+    let stream_bytes = end + trailing.len;
+    // Only a gzip input differs in size from its RDB stream; a plain one is read ahead of its end when the reader
+    // stops after TRAILING_LIMIT bytes, which must not look like compression.
+    let gzip = matches!(&reader, Reader::Stream(r) if r.is_gzip());
+    let input_bytes = if gzip { input_len.unwrap_or_else(|| count.get()) } else { stream_bytes };
+    Ok(Summary { header, checksum, trailing, stream_bytes, input_bytes })
 }
 
 /// The file offset of a key record's value (where its bytes start in the input).

@@ -1,6 +1,7 @@
 //! `rdbkit info` and `rdbkit verify`.
 //!
-//! `info` walks the records without deep validation and reports what the file holds. It reads with checksum
+//! `info` walks the records without deep validation and reports what the file holds, in time linear in the file
+//! and memory bounded by what it lists (at most [`AUX_FIELDS_SHOWN`] AUX fields; names escaped like values). It reads with checksum
 //! verification off and computes the CRC-64 itself over the records' raw bytes, so a checksum mismatch is reported
 //! as `mismatch` (with the trailing bytes still counted) instead of stopping the walk.
 //!
@@ -8,15 +9,27 @@
 
 use crate::cli_common::{Failure, Summary, for_each_record, json_bytes, json_int, json_str, out_err, value_error};
 use rdbkit::format::crc::Crc64;
-use rdbkit::read::{Checksum, ReadOptions, RecordKind};
-use std::collections::{BTreeMap, BTreeSet};
+use rdbkit::read::{Checksum, ReadOptions, RecordKind, Trailing};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
+
+/// At most this many AUX fields are listed by `info` (in file order, a repeated name's values together); the rest
+/// are counted and reported as left out. A file may hold any number of AUX fields (each is a record), and neither
+/// a terminal nor a JSON consumer is served by hundreds of thousands of them.
+pub const AUX_FIELDS_SHOWN: usize = 1000;
 
 /// What `info` collects.
 #[derive(Default)]
 struct Info {
-    /// AUX fields in file order; a repeated name (e.g. one `lua` field per script) collects several values.
-    aux: Vec<(String, Vec<Vec<u8>>)>,
+    /// AUX fields in file order; a repeated name (e.g. one `lua` field per script) collects several values. At most
+    /// [`AUX_FIELDS_SHOWN`] values in all.
+    aux: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
+    /// Name → index in `aux`: finding a name is one lookup, however many names there are.
+    aux_index: HashMap<Vec<u8>, usize>,
+    /// Values held in `aux`.
+    aux_shown: usize,
+    /// AUX fields not listed (beyond [`AUX_FIELDS_SHOWN`]).
+    aux_left_out: u64,
     /// Per database: keys, keys with an expiry.
     dbs: BTreeMap<u64, (u64, u64)>,
     types: BTreeMap<&'static str, u64>,
@@ -25,6 +38,62 @@ struct Info {
     module_aux: u64,
     /// Stored checksum after EOF (`None` before RDB 5).
     stored_crc: Option<u64>,
+}
+
+impl Info {
+    /// Records one AUX field, or counts it as left out once [`AUX_FIELDS_SHOWN`] are held.
+    fn add_aux(&mut self, name: &[u8], value: &[u8]) {
+        if self.aux_shown >= AUX_FIELDS_SHOWN {
+            self.aux_left_out += 1;
+            return;
+        }
+        self.aux_shown += 1;
+        match self.aux_index.get(name) {
+            Some(&i) => self.aux[i].1.push(value.to_vec()),
+            None => {
+                self.aux_index.insert(name.to_vec(), self.aux.len());
+                self.aux.push((name.to_vec(), vec![value.to_vec()]));
+            }
+        }
+    }
+}
+
+/// An AUX name for the text listing: as it is when it is plain printable ASCII (no space, quote, backslash or
+/// `=`), else quoted and escaped as values are ([`rdbkit::escape_bytes`]), so that a name can neither move the
+/// cursor, recolour the terminal nor start a line of its own.
+fn aux_name_text(name: &[u8]) -> String {
+    let plain = !name.is_empty() && name.iter().all(|&b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\\' | b'='));
+    if plain { String::from_utf8_lossy(name).into_owned() } else { rdbkit::escape_bytes(name) }
+}
+
+/// An AUX name as a JSON object key: the name itself when it is UTF-8 (JSON-escaped like every string, control
+/// characters included), else its escaped text without the quotes (a key must be a string; values that are not
+/// UTF-8 are `{"b64": …}` objects instead).
+fn aux_name_json(o: &mut Vec<u8>, name: &[u8]) {
+    match std::str::from_utf8(name) {
+        Ok(s) => json_str(o, s),
+        Err(_) => {
+            let esc = rdbkit::escape_bytes(name);
+            json_str(o, &esc[1..esc.len() - 1]);
+        }
+    }
+}
+
+/// What the report says about the bytes after the checksum (`""` when there are none), after a comma in
+/// `verify`'s line.
+pub fn trailing_note(t: &Trailing) -> String {
+    let what = if t.all_zero { "zero padding" } else { "not zero padding, ignored" };
+    if t.beyond_limit {
+        let first = if t.all_zero { "zero" } else { "not zero padding" };
+        format!(
+            "more than {} trailing bytes after the checksum (the first {} {first}; not read further, ignored)",
+            t.len, t.len
+        )
+    } else if t.len > 0 {
+        format!("{} trailing bytes after the checksum ({what})", t.len)
+    } else {
+        String::new()
+    }
 }
 
 /// `rdbkit info FILE [--json]`.
@@ -48,12 +117,7 @@ pub fn info(path: &str, json: bool, out: &mut dyn Write) -> Result<(), Failure> 
         }
         match rec.kind {
             RecordKind::Aux { key, value } => {
-                let name = String::from_utf8_lossy(&key.decode()?).into_owned();
-                let value = value.decode()?.into_owned();
-                match info.aux.iter_mut().find(|(n, _)| *n == name) {
-                    Some((_, vals)) => vals.push(value),
-                    None => info.aux.push((name, vec![value])),
-                }
+                info.add_aux(&key.decode()?, &value.decode()?);
             }
             RecordKind::Function { .. } => info.functions += 1,
             RecordKind::ModuleAux(_) => info.module_aux += 1,
@@ -89,7 +153,7 @@ fn info_json(info: &Info, s: &Summary, checksum: &str) -> Vec<u8> {
         if i > 0 {
             o.push(b',');
         }
-        json_str(&mut o, name);
+        aux_name_json(&mut o, name);
         o.push(b':');
         if let [one] = &vals[..] {
             json_bytes(&mut o, one);
@@ -104,7 +168,7 @@ fn info_json(info: &Info, s: &Summary, checksum: &str) -> Vec<u8> {
             o.push(b']');
         }
     }
-    o.extend_from_slice(b"},\"databases\":{");
+    let _ = write!(o, "}},\"aux_left_out\":{},\"databases\":{{", info.aux_left_out);
     for (i, (db, (keys, expires))) in info.dbs.iter().enumerate() {
         if i > 0 {
             o.push(b',');
@@ -128,7 +192,11 @@ fn info_json(info: &Info, s: &Summary, checksum: &str) -> Vec<u8> {
     if s.input_bytes != s.stream_bytes {
         let _ = write!(o, ",\"file_bytes\":{}", s.input_bytes);
     }
-    let _ = writeln!(o, ",\"trailing_bytes\":{},\"trailing_zero\":{}}}", s.trailing.len, s.trailing.all_zero);
+    let _ = writeln!(
+        o,
+        ",\"trailing_bytes\":{},\"trailing_zero\":{},\"trailing_beyond_limit\":{}}}",
+        s.trailing.len, s.trailing.all_zero, s.trailing.beyond_limit
+    );
     o
 }
 
@@ -136,10 +204,12 @@ fn info_text(path: &str, info: &Info, s: &Summary, checksum: &str) -> Vec<u8> {
     let mut o = Vec::new();
     let _ = writeln!(o, "file:       {path}");
     let _ = writeln!(o, "magic:      {} (RDB version {})", s.header.magic(), s.header.version);
+    // Past the trailing-byte limit the reader stopped: the size is a lower bound.
+    let more = if s.trailing.beyond_limit { "more than " } else { "" };
     if s.input_bytes != s.stream_bytes {
-        let _ = writeln!(o, "bytes:      {} (file: {} bytes)", s.stream_bytes, s.input_bytes);
+        let _ = writeln!(o, "bytes:      {more}{} (file: {} bytes)", s.stream_bytes, s.input_bytes);
     } else {
-        let _ = writeln!(o, "bytes:      {}", s.stream_bytes);
+        let _ = writeln!(o, "bytes:      {more}{}", s.stream_bytes);
     }
     let _ = writeln!(o, "checksum:   {checksum}");
     let zero = if s.trailing.len == 0 {
@@ -149,14 +219,24 @@ fn info_text(path: &str, info: &Info, s: &Summary, checksum: &str) -> Vec<u8> {
     } else {
         " (not zero padding)"
     };
-    let _ = writeln!(o, "trailing:   {} bytes{zero}", s.trailing.len);
+    let zero = match (s.trailing.beyond_limit, s.trailing.all_zero) {
+        (true, true) => " (zero as far as read; not read further)",
+        (true, false) => " (not zero padding; not read further)",
+        _ => zero,
+    };
+    let _ = writeln!(o, "trailing:   {more}{} bytes{zero}", s.trailing.len);
     let _ = writeln!(o, "functions:  {}", info.functions);
     let _ = writeln!(o, "module aux: {}", info.module_aux);
     let _ = writeln!(o, "aux:");
     for (name, vals) in &info.aux {
+        let name = aux_name_text(name);
         for v in vals {
             let _ = writeln!(o, "  {name} = {}", rdbkit::escape_bytes(v));
         }
+    }
+    if info.aux_left_out > 0 {
+        let _ =
+            writeln!(o, "  ({} more AUX fields not shown: only the first {AUX_FIELDS_SHOWN} are)", info.aux_left_out);
     }
     let _ = writeln!(o, "databases:");
     for (db, (keys, expires)) in &info.dbs {
@@ -213,8 +293,7 @@ pub fn verify(path: &str, out: &mut dyn Write) -> Result<(), Failure> {
         line += &format!(" ({} bytes compressed)", summary.input_bytes);
     }
     if summary.trailing.len > 0 {
-        let what = if summary.trailing.all_zero { "zero padding" } else { "not zero padding, ignored" };
-        line += &format!(", {} trailing bytes after the checksum ({what})", summary.trailing.len);
+        line += &format!(", {}", trailing_note(&summary.trailing));
     }
     if empty > 0 {
         line += &format!(

@@ -150,13 +150,41 @@ impl Checksum {
     }
 }
 
-/// Bytes after the checksum.
+/// How many bytes after the checksum the readers look at: at most this many are read (from a stream) or examined
+/// (in a slice), so that endless padding (`cat x.rdb /dev/zero`) or a gzip bomb after a complete file costs
+/// milliseconds, not gigabytes.
+///
+/// A page blob is padded with zeros to a multiple of 512 bytes, and one created larger than its data reads as
+/// zeros to its end (BLOB.md), so zero padding longer than one page is legitimate; a server ignores whatever
+/// follows the checksum. 1 MiB covers the padding of any page-aligned export and of a blob allocated up to 1 MiB
+/// beyond its data; anything longer is reported as more trailing data than was read ([`Trailing::beyond_limit`]).
+pub const TRAILING_LIMIT: u64 = 1 << 20;
+
+/// Bytes after the checksum, as far as the reader looked ([`TRAILING_LIMIT`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Trailing {
-    /// Number of bytes after the checksum.
+    /// Number of bytes after the checksum, at most [`TRAILING_LIMIT`]: when [`Trailing::beyond_limit`], the first
+    /// `TRAILING_LIMIT` bytes (and more follow).
     pub len: u64,
-    /// Whether they are all zero (page-blob padding).
+    /// Whether those `len` bytes are all zero (page-blob padding).
     pub all_zero: bool,
+    /// More than [`TRAILING_LIMIT`] bytes follow the checksum: the reader stopped after the first
+    /// `TRAILING_LIMIT` (a stream is not read any further), so neither the length nor the contents of the rest
+    /// are known.
+    pub beyond_limit: bool,
+}
+
+impl Trailing {
+    /// The report for the bytes `tail` after the checksum: only the first [`TRAILING_LIMIT`] of them are looked
+    /// at (a longer `tail` may be the part of a stream read so far, one byte past the limit).
+    pub(crate) fn of(tail: &[u8]) -> Trailing {
+        let examined = &tail[..tail.len().min(TRAILING_LIMIT as usize)];
+        Trailing {
+            len: examined.len() as u64,
+            all_zero: examined.iter().all(|&b| b == 0),
+            beyond_limit: tail.len() as u64 > TRAILING_LIMIT,
+        }
+    }
 }
 
 /// The library name from a function library's code: the `name=` attribute of its `#!engine` first line.

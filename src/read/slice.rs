@@ -102,7 +102,8 @@ impl<'a> SliceReader<'a> {
                         return Err(e.at(offset + 1));
                     }
                     let tail = &self.data[self.pos..];
-                    let trailing = Trailing { len: tail.len() as u64, all_zero: tail.iter().all(|&b| b == 0) };
+                    // Only the first TRAILING_LIMIT bytes are looked at: the rest of a huge tail stays unread.
+                    let trailing = Trailing::of(tail);
                     self.end = Some((verdict?, trailing));
                 }
                 Ok(Some(Record { offset, raw, kind }))

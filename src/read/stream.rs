@@ -3,7 +3,8 @@
 //! The reader keeps one buffer. When a record does not fit in what has been read, it reads more (at least doubling
 //! what it asks for, so a large record is re-walked only a logarithmic number of times) and tries again. Gzip input
 //! is recognised by its first two bytes and decompressed on the fly; bytes after the checksum are counted and, when
-//! they are all zero (page-blob padding), reported as such.
+//! they are all zero (page-blob padding), reported as such. At most [`super::TRAILING_LIMIT`] bytes after the
+//! checksum are read: a longer tail (endless zeros on stdin, a gzip bomb) is reported as such, not read to its end.
 
 use super::module::ModuleAux;
 use super::parse::{Parser, ReadOptions, Step};
@@ -327,19 +328,29 @@ impl<R: Read> StreamReader<R> {
         }
     }
 
-    /// Reads everything after the EOF record, counting bytes and checking they are zero.
+    /// Reads what follows the EOF record, up to [`super::TRAILING_LIMIT`] bytes (and one more, to know whether
+    /// the input goes on): endless padding or a gzip bomb after the checksum is not read to its end.
     fn drain_trailing(&mut self, eof_len: usize) -> Result<Trailing> {
-        let mut t = Trailing { len: 0, all_zero: true };
+        let limit = super::TRAILING_LIMIT;
         let after = &self.buf[self.start + eof_len..self.end];
-        t.len += after.len() as u64;
-        t.all_zero &= after.iter().all(|&b| b == 0);
+        if after.len() as u64 > limit {
+            return Ok(Trailing::of(after));
+        }
+        let mut t = Trailing::of(after);
         let mut chunk = vec![0u8; MIN_READ];
         while !self.src_done {
-            match self.src.read(&mut chunk) {
+            // One byte past the limit tells a tail longer than the limit from one that ends there.
+            let want = (limit + 1 - t.len).min(MIN_READ as u64) as usize;
+            match self.src.read(&mut chunk[..want]) {
                 Ok(0) => self.src_done = true,
                 Ok(k) => {
-                    t.len += k as u64;
-                    t.all_zero &= chunk[..k].iter().all(|&b| b == 0);
+                    let examined = k.min((limit - t.len) as usize);
+                    t.all_zero &= chunk[..examined].iter().all(|&b| b == 0);
+                    t.len += examined as u64;
+                    if examined < k {
+                        t.beyond_limit = true;
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // A broken gzip trailer after a complete RDB is still an error: the input is damaged.
