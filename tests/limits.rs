@@ -1,0 +1,438 @@
+//! Bounded memory and time on hostile input: the `rdbkit` binary run on crafted files, with its peak RSS and wall
+//! time measured and asserted.
+//!
+//! Each case runs the binary as a child process. Peak RSS is the child's `VmHWM` (the kernel's high-water mark of
+//! its resident set, in `/proc/<pid>/status`), read every millisecond while it runs: a high-water mark never
+//! drops, and touching the hundreds of megabytes these bounds are about takes far longer than a millisecond, so
+//! the last reading before exit is the peak that matters. (`wait4`'s `ru_maxrss` is no use here: Linux folds in
+//! the resident set of the test process the child was spawned from.) Wall time is measured around the child, and a
+//! watchdog kills a child that runs past [`WATCHDOG`], so a regression fails the test instead of hanging it. The bounds are stated per case as *a constant plus the input
+//! size*: a plain input file is memory-mapped, and its pages count in RSS once read, so they are part of the bound.
+//! The constants are generous for a debug build on a busy 2-core machine; what they catch is the difference
+//! between bounded and unbounded (the inputs here would take gigabytes, minutes, or forever without the bounds).
+//!
+//! | case | commands | what it would cost without the bound | bound asserted |
+//! |---|---|---|---|
+//! | LZF bomb: 12 MB of LZF that declares 1 GB | `verify`, `info`, `convert` | 1 GB reserved by deep validation | RSS ≤ [`BASE_RSS`] + file size; time ≤ [`BASE_TIME`] + 1 s per 4 MB |
+//! | gzip bomb: a valid RDB, then 10 GiB of zeros, gzip (10 MB) | `verify`, `info`, `dump`, `convert`, `split`, `export`, `import` | 10 GiB read and counted | RSS ≤ [`BASE_RSS`] + gzip size; time ≤ [`BASE_TIME`] |
+//! | endless zeros on stdin after a valid RDB | `verify`, `info`, `dump` | never ends | RSS ≤ [`BASE_RSS`]; time ≤ [`BASE_TIME`]; stdin read at most [`rdbkit::read::TRAILING_LIMIT`] past the checksum (plus one read) |
+//! | 200,000 distinct AUX names (≈ 4 MB) | `info`, `info --json` | quadratic: a minute | CPU time < 1 s (wall ≤ [`BASE_TIME`]: the machine may be busy); output capped to 1000 fields, the rest counted |
+//!
+//! The 200k-AUX case is also the check that `info` escapes AUX names: names with terminal escapes and newlines
+//! come out escaped in text and in JSON.
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use rdbkit::format::crc::crc64;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Memory a command may use on top of its input in these cases: the binary, its buffers, one chunk of output.
+const BASE_RSS: u64 = 64 << 20;
+/// Time a command may take on top of its input in these cases (debug build, shared machine).
+const BASE_TIME: Duration = Duration::from_secs(10);
+/// A child still running after this long is killed and the case fails.
+const WATCHDOG: Duration = Duration::from_secs(120);
+
+/// What feeds the child's stdin.
+enum Feed {
+    /// Nothing (stdin is `/dev/null`).
+    Null,
+    /// These bytes, then endless zeros until the child stops reading.
+    ThenZeros(Vec<u8>),
+}
+
+/// One measured run.
+struct Run {
+    code: Option<i32>,
+    stdout: Vec<u8>,
+    stderr: String,
+    peak_rss: u64,
+    wall: Duration,
+    /// CPU time of the child (user + system), from `wait4`: what the work costs, whatever else the machine runs.
+    cpu: Duration,
+    /// Bytes the child took from stdin (what the feeder managed to write).
+    fed: u64,
+}
+
+impl Run {
+    fn describe(&self) -> String {
+        format!(
+            "exit {:?}, peak RSS {:.1} MiB, {:.2} s ({:.2} s CPU), {} bytes fed; stderr: {}",
+            self.code,
+            self.peak_rss as f64 / (1 << 20) as f64,
+            self.wall.as_secs_f64(),
+            self.cpu.as_secs_f64(),
+            self.fed,
+            self.stderr.trim()
+        )
+    }
+
+    /// Asserts the bounds.
+    fn assert_within(&self, what: &str, rss: u64, time: Duration) {
+        eprintln!("{what}: {}", self.describe());
+        assert!(self.peak_rss <= rss, "{what}: peak RSS {} > bound {rss}: {}", self.peak_rss, self.describe());
+        assert!(self.wall <= time, "{what}: took {:?} > bound {time:?}: {}", self.wall, self.describe());
+    }
+}
+
+/// Runs the `rdbkit` binary with `args`, measuring its peak RSS (the child's `ru_maxrss`) and wall time.
+fn run(args: &[&str], feed: Feed) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rdbkit"));
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(match feed {
+        Feed::Null => Stdio::null(),
+        Feed::ThenZeros(_) => Stdio::piped(),
+    });
+    let start = Instant::now();
+    let mut child = cmd.spawn().expect("spawn rdbkit");
+    let pid = child.id() as libc::pid_t;
+    let feeder = child.stdin.take().map(|mut stdin| {
+        let Feed::ThenZeros(prefix) = feed else { unreachable!() };
+        std::thread::spawn(move || {
+            let mut fed = 0u64;
+            if stdin.write_all(&prefix).is_err() {
+                return fed;
+            }
+            fed += prefix.len() as u64;
+            let zeros = vec![0u8; 64 * 1024];
+            // Until the child closes its end (EPIPE): that it does at all is part of what is tested.
+            while let Ok(n) = stdin.write(&zeros) {
+                fed += n as u64;
+            }
+            fed
+        })
+    });
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut v);
+            }
+            v
+        })
+    };
+    let out = drain(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let err = drain(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+
+    // Poll: sample the child's peak RSS (VmHWM) each millisecond until it exits, killing it past the watchdog.
+    let mut status = 0;
+    // SAFETY: `rusage` is plain old data, for which all-zero bytes are a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut peak_rss = 0;
+    let mut killed = false;
+    loop {
+        if let Some(hwm) = vm_hwm(pid) {
+            peak_rss = peak_rss.max(hwm);
+        }
+        // SAFETY: plain FFI call with valid pointers; `pid` is our unreaped child, so it cannot be reused.
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if r == pid {
+            break;
+        }
+        assert!(r == 0, "waitpid failed: {}", std::io::Error::last_os_error());
+        if !killed && start.elapsed() > WATCHDOG {
+            // SAFETY: as above, the pid is still our child (not reaped).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            killed = true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let wall = start.elapsed();
+    // The Child was reaped by hand: forget it so that nothing waits on the pid again.
+    std::mem::forget(child);
+    let fed = feeder.map_or(0, |f| f.join().unwrap());
+    let run = Run {
+        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+        stdout: out.join().unwrap(),
+        stderr: String::from_utf8_lossy(&err.join().unwrap()).into_owned(),
+        peak_rss,
+        wall,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        fed,
+    };
+    assert!(!killed, "{args:?}: still running after {WATCHDOG:?}, killed: {}", run.describe());
+    run
+}
+
+fn tv(t: libc::timeval) -> Duration {
+    Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+}
+
+/// The peak RSS of process `pid` so far (`VmHWM` in `/proc/<pid>/status`), while it runs.
+fn vm_hwm(pid: libc::pid_t) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// Crafting files
+
+/// RDB length encoding.
+fn len_enc(out: &mut Vec<u8>, n: u64) {
+    if n < 64 {
+        out.push(n as u8);
+    } else if n < 16384 {
+        out.extend_from_slice(&[0x40 | (n >> 8) as u8, n as u8]);
+    } else if n <= u64::from(u32::MAX) {
+        out.push(0x80);
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+    } else {
+        out.push(0x81);
+        out.extend_from_slice(&n.to_be_bytes());
+    }
+}
+
+fn raw_str(out: &mut Vec<u8>, s: &[u8]) {
+    len_enc(out, s.len() as u64);
+    out.extend_from_slice(s);
+}
+
+/// An RDB 11 file: `body` (records after the header), EOF and a correct CRC-64.
+fn rdb(body: &[u8]) -> Vec<u8> {
+    let mut f = b"REDIS0011".to_vec();
+    f.extend_from_slice(body);
+    f.push(0xFF);
+    let crc = crc64(0, &f);
+    f.extend_from_slice(&crc.to_le_bytes());
+    f
+}
+
+/// An LZF stream of one literal byte and then `refs` longest back-references at distance 1 (3 bytes → 264), and
+/// the length it decompresses to: the largest ratio LZF allows.
+fn lzf_bomb(refs: usize) -> (Vec<u8>, u64) {
+    let mut c = Vec::with_capacity(2 + 3 * refs);
+    c.extend_from_slice(&[0, b'x']);
+    for _ in 0..refs {
+        c.extend_from_slice(&[0xE0, 255, 0]);
+    }
+    (c, 1 + refs as u64 * 264)
+}
+
+/// A valid file whose string values are LZF bombs: one of 12 MB declaring ~1 GB, and a few small ones.
+fn lzf_bomb_file() -> Vec<u8> {
+    let mut body = vec![0xFE, 0x00];
+    for (i, refs) in [4_100_000usize, 1000, 50_000].into_iter().enumerate() {
+        let (c, n) = lzf_bomb(refs);
+        body.push(0x00);
+        raw_str(&mut body, format!("bomb:{i}").as_bytes());
+        body.push(0xC3);
+        len_enc(&mut body, c.len() as u64);
+        len_enc(&mut body, n);
+        body.extend_from_slice(&c);
+    }
+    rdb(&body)
+}
+
+/// A small valid file with a few keys.
+fn small_file() -> Vec<u8> {
+    let mut body = vec![0xFA];
+    raw_str(&mut body, b"redis-ver");
+    raw_str(&mut body, b"7.2.0");
+    body.extend_from_slice(&[0xFE, 0x00]);
+    for i in 0..20 {
+        body.push(0x00);
+        raw_str(&mut body, format!("key:{i}").as_bytes());
+        raw_str(&mut body, format!("value {i}").as_bytes());
+    }
+    rdb(&body)
+}
+
+/// gzip of `data` followed by `members` gzip members of 1 MiB of zeros each (a multi-member gzip stream, which is
+/// what `gzip` writes for concatenated files: one valid `.gz` whose content is `data` and then the zeros).
+fn gzip_bomb(data: &[u8], members: usize) -> Vec<u8> {
+    let gz = |d: &[u8]| {
+        let mut e = GzEncoder::new(Vec::new(), Compression::best());
+        e.write_all(d).unwrap();
+        e.finish().unwrap()
+    };
+    let mut out = gz(data);
+    let zeros = gz(&vec![0u8; 1 << 20]);
+    out.reserve(zeros.len() * members);
+    for _ in 0..members {
+        out.extend_from_slice(&zeros);
+    }
+    out
+}
+
+fn tmpdir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("rdbkit-limits").tempdir().unwrap()
+}
+
+fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, data).unwrap();
+    p
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// Cases
+
+#[test]
+fn lzf_bomb_is_validated_in_bounded_memory() {
+    let dir = tmpdir();
+    let data = lzf_bomb_file();
+    let size = data.len() as u64;
+    let declared: u64 = 3 * 264 + (4_100_000 + 1000 + 50_000) * 264;
+    assert!(size < 13 << 20 && declared > 1 << 30, "a 12 MB file declaring over 1 GiB");
+    let p = write(dir.path(), "lzf-bomb.rdb", &data);
+    let out = dir.path().join("out.rdb");
+    let time = BASE_TIME + Duration::from_secs(size / (4 << 20));
+    for args in [
+        vec!["verify", s(&p)],
+        vec!["info", s(&p)],
+        vec!["info", "--json", s(&p)],
+        vec!["convert", s(&p), "-o", s(&out)],
+    ] {
+        let r = run(&args, Feed::Null);
+        assert_eq!(r.code, Some(0), "{args:?} accepts a valid file: {}", r.describe());
+        r.assert_within(&format!("{args:?}"), BASE_RSS + size, time);
+    }
+    let v = run(&["verify", s(&p)], Feed::Null);
+    assert!(String::from_utf8_lossy(&v.stdout).contains("3 keys"), "{}", String::from_utf8_lossy(&v.stdout));
+    // The converted file is the same data: its bomb still declares the same length.
+    let v = run(&["verify", s(&out)], Feed::Null);
+    assert_eq!(v.code, Some(0), "{}", v.describe());
+
+    // The same bomb one byte short of its declared length is refused, as cheaply.
+    let mut bad = data.clone();
+    let at = bad.len() - 9 - 3 * 50_000 - 2; // start of the last LZF stream
+    assert_eq!(&bad[at..at + 2], &[0, b'x']);
+    bad[at + 3] = 254; // one back-reference one byte shorter
+    let crc_at = bad.len() - 8;
+    let crc = crc64(0, &bad[..crc_at]);
+    bad[crc_at..].copy_from_slice(&crc.to_le_bytes());
+    let p = write(dir.path(), "lzf-bomb-bad.rdb", &bad);
+    let r = run(&["verify", s(&p)], Feed::Null);
+    assert_eq!(r.code, Some(1), "{}", r.describe());
+    assert!(r.stderr.contains("LZF") || r.stderr.contains("lzf"), "{}", r.describe());
+    r.assert_within("verify (corrupt bomb)", BASE_RSS + size, time);
+}
+
+#[test]
+fn gzip_bomb_after_the_checksum_is_not_read_to_its_end() {
+    let dir = tmpdir();
+    let plain = small_file();
+    let gz = gzip_bomb(&plain, 10 * 1024); // 10 GiB of zeros after the RDB
+    let p = write(dir.path(), "bomb.rdb.gz", &gz);
+    let size = gz.len() as u64;
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let o = |name: &str| s(&out).to_string() + "/" + name;
+    let (conv, imp) = (o("c.rdb"), o("i.rdb"));
+    for args in [
+        vec!["verify", s(&p)],
+        vec!["info", s(&p)],
+        vec!["dump", s(&p), "--format", "json"],
+        vec!["convert", s(&p), "-o", &conv],
+        vec!["split", s(&p), "--out-dir", s(&out), "--shards", "3"],
+        vec!["export", s(&p), "--prefix", "e", "--out-dir", s(&out)],
+        vec!["import", s(&p), "-o", &imp, "--target", "redis-7.2"],
+    ] {
+        let r = run(&args, Feed::Null);
+        assert_eq!(r.code, Some(0), "{args:?}: {}", r.describe());
+        r.assert_within(&format!("{args:?}"), BASE_RSS + size, BASE_TIME);
+    }
+    let v = run(&["verify", s(&p)], Feed::Null);
+    let line = String::from_utf8_lossy(&v.stdout);
+    assert!(line.contains("20 keys") && line.contains("more than 1048576 trailing bytes"), "{line}");
+    assert!(v.stderr.contains("warning: more than 1048576 bytes follow the checksum"), "{}", v.describe());
+    let j: serde_json::Value = serde_json::from_slice(&run(&["info", "--json", s(&p)], Feed::Null).stdout).unwrap();
+    assert_eq!(j["trailing_beyond_limit"], true, "{j}");
+    assert_eq!(j["trailing_zero"], true, "{j}");
+    assert_eq!(j["trailing_bytes"], rdbkit::read::TRAILING_LIMIT, "{j}");
+}
+
+#[test]
+fn endless_zeros_on_stdin_stop_promptly() {
+    let plain = small_file();
+    for args in [vec!["verify", "-"], vec!["info", "-"], vec!["dump", "-", "--format", "resp"]] {
+        let r = run(&args, Feed::ThenZeros(plain.clone()));
+        assert_eq!(r.code, Some(0), "{args:?}: {}", r.describe());
+        r.assert_within(&format!("{args:?} < endless zeros"), BASE_RSS, BASE_TIME);
+        // The reader stops about TRAILING_LIMIT past the checksum: what the feeder got in is that plus the pipe's
+        // and the reader's buffers, far from "everything".
+        assert!(r.fed < plain.len() as u64 + (8 << 20), "{args:?} read {} bytes of stdin", r.fed);
+        assert!(r.stderr.contains("not read to their end"), "{}", r.describe());
+    }
+    // Zero padding within the limit is still padding, read to its end.
+    let mut padded = plain.clone();
+    padded.resize(plain.len().next_multiple_of(512) + 4096, 0);
+    let dir = tmpdir();
+    let p = write(dir.path(), "padded.rdb", &padded);
+    let j: serde_json::Value = serde_json::from_slice(&run(&["info", "--json", s(&p)], Feed::Null).stdout).unwrap();
+    assert_eq!(
+        (&j["trailing_bytes"], &j["trailing_zero"], &j["trailing_beyond_limit"]),
+        (&serde_json::json!(padded.len() - plain.len()), &serde_json::json!(true), &serde_json::json!(false)),
+        "{j}"
+    );
+}
+
+#[test]
+fn info_on_200k_distinct_aux_names_is_fast_capped_and_escaped() {
+    let dir = tmpdir();
+    let mut body = Vec::new();
+    let nasty: [&[u8]; 3] = [b"\x1b[31mred\x1b[0m", b"fake\nline = \"x\"", b"caf\xc3\xa9 \xff"];
+    for n in nasty {
+        body.push(0xFA);
+        raw_str(&mut body, n);
+        raw_str(&mut body, b"v");
+    }
+    let names = 200_000;
+    for i in 0..names {
+        body.push(0xFA);
+        raw_str(&mut body, format!("aux-name-{i:07}").as_bytes());
+        raw_str(&mut body, b"1");
+    }
+    // A repeated name counts once per value.
+    for _ in 0..5 {
+        body.push(0xFA);
+        raw_str(&mut body, b"lua");
+        raw_str(&mut body, b"return 1");
+    }
+    body.extend_from_slice(&[0xFE, 0x00, 0x00, 0x01, b'k', 0x01, b'v']);
+    let p = write(dir.path(), "aux.rdb", &rdb(&body));
+    let fields = names as u64 + 3 + 5;
+    let shown = 1000u64;
+
+    let r = run(&["info", s(&p)], Feed::Null);
+    assert_eq!(r.code, Some(0), "{}", r.describe());
+    r.assert_within("info (200k AUX names)", BASE_RSS, BASE_TIME);
+    assert!(r.cpu < Duration::from_secs(1), "info took {:?} of CPU", r.cpu);
+    let text = String::from_utf8(r.stdout).expect("the text listing is ASCII");
+    assert!(!text.contains('\x1b'), "a terminal escape reached the output");
+    let aux_lines: Vec<&str> =
+        text.lines().skip_while(|l| *l != "aux:").skip(1).take_while(|l| l.starts_with("  ")).collect();
+    assert_eq!(aux_lines.len() as u64, shown + 1, "1000 fields and the left-out line");
+    assert_eq!(aux_lines[0], r#"  "\x1b[31mred\x1b[0m" = "v""#);
+    assert_eq!(aux_lines[1], r#"  "fake\nline = \"x\"" = "v""#);
+    assert_eq!(aux_lines[2], r#"  "caf\xc3\xa9 \xff" = "v""#);
+    assert_eq!(aux_lines[3], r#"  aux-name-0000000 = "1""#);
+    assert!(!text.contains("\nline = "), "a name started a line of its own");
+    assert_eq!(
+        *aux_lines.last().unwrap(),
+        format!("  ({} more AUX fields not shown: only the first 1000 are)", fields - shown)
+    );
+
+    let r = run(&["info", "--json", s(&p)], Feed::Null);
+    assert_eq!(r.code, Some(0), "{}", r.describe());
+    r.assert_within("info --json (200k AUX names)", BASE_RSS, BASE_TIME);
+    assert!(r.cpu < Duration::from_secs(1), "info --json took {:?} of CPU", r.cpu);
+    assert!(!r.stdout.contains(&0x1b), "a raw escape byte in JSON");
+    let j: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    let aux = j["aux"].as_object().unwrap();
+    assert_eq!(aux.len() as u64, shown);
+    assert_eq!(aux["\x1b[31mred\x1b[0m"], "v");
+    assert_eq!(aux["fake\nline = \"x\""], "v");
+    assert_eq!(aux[r"caf\xc3\xa9 \xff"], "v", "a name that is not UTF-8 is given as its escaped text");
+    assert_eq!(j["aux_left_out"], fields - shown);
+    assert_eq!(j["databases"]["0"]["keys"], 1);
+}
