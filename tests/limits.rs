@@ -18,6 +18,10 @@
 //! | endless zeros on stdin after a valid RDB | `verify`, `info`, `dump` | never ends | RSS ≤ [`BASE_RSS`]; time ≤ [`BASE_TIME`]; stdin read at most [`rdbkit::read::TRAILING_LIMIT`] past the checksum (plus one read) |
 //! | 200,000 distinct AUX names (≈ 4 MB) | `info`, `info --json` | quadratic: a minute | CPU time < 1 s (wall ≤ [`BASE_TIME`]: the machine may be busy); output capped to 1000 fields, the rest counted |
 //!
+//! Beside the binary, `readers_look_at_most_trailing_limit_bytes_past_the_checksum` checks the readers' trailing-byte
+//! report at the limit's edges, and the LZF codec's own tests (`src/format/lzf.rs`) check that validation and the
+//! streaming decoder hold no output.
+//!
 //! The 200k-AUX case is also the check that `info` escapes AUX names: names with terminal escapes and newlines
 //! come out escaped in text and in JSON.
 
@@ -435,4 +439,73 @@ fn info_on_200k_distinct_aux_names_is_fast_capped_and_escaped() {
     assert_eq!(aux[r"caf\xc3\xa9 \xff"], "v", "a name that is not UTF-8 is given as its escaped text");
     assert_eq!(j["aux_left_out"], fields - shown);
     assert_eq!(j["databases"]["0"]["keys"], 1);
+}
+
+/// The trailing-byte report of both readers on `data` (the stream reader fed in odd-sized reads).
+fn trailing_of(data: &[u8]) -> (rdbkit::read::Trailing, rdbkit::read::Trailing) {
+    use rdbkit::read::{SliceReader, StreamReader};
+    let mut sr = SliceReader::new(data).unwrap();
+    while sr.next_record().unwrap().is_some() {}
+    /// Reads of at most 7919 bytes at a time.
+    struct Odd<'a>(&'a [u8]);
+    impl Read for Odd<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.0.len()).min(7919);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    let mut st = StreamReader::new(Odd(data)).unwrap();
+    while st.next_record().unwrap().is_some() {}
+    (sr.trailing().unwrap(), st.trailing().unwrap())
+}
+
+#[test]
+fn readers_look_at_most_trailing_limit_bytes_past_the_checksum() {
+    use rdbkit::read::{TRAILING_LIMIT, Trailing};
+    let plain = small_file();
+    let limit = TRAILING_LIMIT as usize;
+    let with_tail = |len: usize, nonzero_at: Option<usize>| {
+        let mut d = plain.clone();
+        d.resize(plain.len() + len, 0);
+        if let Some(at) = nonzero_at {
+            d[plain.len() + at] = 7;
+        }
+        d
+    };
+    let t = |len: usize, all_zero: bool, beyond_limit: bool| Trailing { len: len as u64, all_zero, beyond_limit };
+    for (tail, nonzero, want) in [
+        (0, None, t(0, true, false)),
+        (300, None, t(300, true, false)),
+        (300, Some(299), t(300, false, false)),
+        (limit, None, t(limit, true, false)),
+        (limit, Some(limit - 1), t(limit, false, false)),
+        // One byte past the limit: reported as more, and that byte is not looked at.
+        (limit + 1, None, t(limit, true, true)),
+        (limit + 1, Some(limit), t(limit, true, true)),
+        (limit + 1, Some(0), t(limit, false, true)),
+        (3 * limit + 12345, None, t(limit, true, true)),
+    ] {
+        let (slice, stream) = trailing_of(&with_tail(tail, nonzero));
+        assert_eq!(slice, want, "slice, tail {tail}, non-zero at {nonzero:?}");
+        assert_eq!(stream, want, "stream, tail {tail}, non-zero at {nonzero:?}");
+    }
+    // A gzip stream whose tail ends within the limit is still read to its end: a broken gzip trailer is an error.
+    let mut gz = gzip_bomb(&with_tail(1000, None), 0);
+    let n = gz.len();
+    gz[n - 8] ^= 1; // the CRC-32 of the gzip member
+    let mut r = rdbkit::read::StreamReader::new(&gz[..]).unwrap();
+    let mut res = Ok(());
+    loop {
+        match r.next_record() {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => {
+                res = Err(e);
+                break;
+            }
+        }
+    }
+    assert!(res.is_err(), "a corrupt gzip trailer within the limit must be noticed");
 }

@@ -7,12 +7,14 @@
 //! Memory is bounded by what the stream is proven to produce, never by a length field alone:
 //! - [`validate`] checks a stream without producing its output: whether an LZF stream is well formed depends only on
 //!   its lengths and back-reference distances (each must stay within what was produced so far), so the check needs
-//!   no buffer at all. Deep validation of strings uses it.
+//!   no buffer at all. Deep validation of strings uses it. (LZF-compressed ziplists, listpacks and intsets are
+//!   decompressed in full to be checked, as a server does to load them: their memory is their declared length, at
+//!   most 89 times their compressed bytes, reserved only for a stream that validates.)
 //! - [`Decoder`] produces the output in chunks of at most [`DECODER_CHUNK`] bytes while holding only the 8 KiB a
 //!   back-reference can reach, for consumers that stream a long value.
 //! - [`decompress_into`] and [`decompress_reusing`] produce the whole output (for values handed to users). They
 //!   validate first and reserve the declared length only for a stream that produces exactly that many bytes; a
-//!   failed reservation is an error, not an abort.
+//!   failed reservation is an error, not an abort. (Up to 64 KiB they reserve directly: that much is no risk.)
 //!
 //! [`Compressor`] is a port of the `lzf_c.c` that Redis vendors (liblzf 3.6: 16-bit hash table, `VERY_FAST`,
 //! `ULTRA_FAST` off, Redis's conservative end-of-buffer checks) whose hash table lives across calls, so that
@@ -38,9 +40,9 @@ fn lzf_err(what: &'static str, offset: usize) -> Error {
 
 /// Decompresses the LZF stream `input` and appends exactly `out_len` bytes to `out`.
 ///
-/// `out_len` is the uncompressed length stored in the file. The stream is [validated](validate) first, so the
-/// `out_len` bytes are reserved only once the stream is known to produce exactly that many (a failed reservation is
-/// an error, not an abort).
+/// `out_len` is the uncompressed length stored in the file. Above 64 KiB the stream is [validated](validate) first,
+/// so a large `out_len` is reserved only once the stream is known to produce exactly that many bytes (a failed
+/// reservation is an error, not an abort).
 ///
 /// The stream must produce exactly `out_len` bytes and be consumed entirely: running past the end of the input, a
 /// back-reference before the start of the output, output beyond `out_len`, input left over once `out_len` bytes were
@@ -48,7 +50,7 @@ fn lzf_err(what: &'static str, offset: usize) -> Error {
 /// `input` of the instruction at fault (or `input.len()` when the data simply ends early). On error `out` is left as
 /// it was. An empty input with `out_len == 0` succeeds and appends nothing.
 pub fn decompress_into(input: &[u8], out_len: usize, out: &mut Vec<u8>) -> Result<()> {
-    validate(input, out_len)?;
+    validate_if_large(input, out_len)?;
     let start = out.len();
     out.try_reserve_exact(out_len).map_err(|_| alloc_err(out_len))?;
     out.resize(start + out_len, 0);
@@ -61,10 +63,10 @@ pub fn decompress_into(input: &[u8], out_len: usize, out: &mut Vec<u8>) -> Resul
 
 /// Like [`decompress_into`], but into `buf[..out_len]`, which is returned: `buf` is only grown (never cleared or
 /// shrunk), so decompressing many strings into one buffer does not zero it each time. The errors are those of
-/// [`decompress_into`]; on error the contents of `buf` are unspecified. As there, the buffer grows only for a
+/// [`decompress_into`]; on error the contents of `buf` are unspecified. As there, a large buffer grows only for a
 /// stream that validates.
 pub fn decompress_reusing<'s>(input: &[u8], out_len: usize, buf: &'s mut Vec<u8>) -> Result<&'s [u8]> {
-    validate(input, out_len)?;
+    validate_if_large(input, out_len)?;
     if buf.len() < out_len {
         buf.try_reserve_exact(out_len - buf.len()).map_err(|_| alloc_err(out_len))?;
         buf.resize(out_len, 0);
@@ -72,6 +74,16 @@ pub fn decompress_reusing<'s>(input: &[u8], out_len: usize, buf: &'s mut Vec<u8>
     let dst = &mut buf[..out_len];
     decompress_slice(input, dst)?;
     Ok(dst)
+}
+
+/// Declared lengths up to this are reserved without validating first: a reservation this small costs nothing
+/// worth a second pass over the stream (most strings are short, and decompression checks everything anyway).
+const RESERVE_UNCHECKED: usize = 64 * 1024;
+
+/// Validates the stream before a reservation of `out_len` bytes, unless `out_len` is small.
+#[inline]
+fn validate_if_large(input: &[u8], out_len: usize) -> Result<()> {
+    if out_len > RESERVE_UNCHECKED { validate(input, out_len) } else { Ok(()) }
 }
 
 /// The error for a declared length that cannot be allocated (offset 0: the string as a whole).
