@@ -13,7 +13,7 @@
 //!
 //! | case | commands | what it would cost without the bound | bound asserted |
 //! |---|---|---|---|
-//! | LZF bomb: 12 MB of LZF that declares 1 GB | `verify`, `info`, `convert` | 1 GB reserved by deep validation | RSS ≤ [`BASE_RSS`] + file size; time ≤ [`BASE_TIME`] + 1 s per 4 MB |
+//! | LZF bomb: 12 MB of LZF that declares 1 GB (strings and a plain list node); a listpack bomb with a wrong header | `verify`, `info`, `convert` | 1 GB reserved by deep validation | RSS ≤ [`BASE_RSS`] + file size; time ≤ [`BASE_TIME`] + 1 s per 4 MB |
 //! | gzip bomb: a valid RDB, then 10 GiB of zeros, gzip (10 MB) | `verify`, `info`, `dump`, `convert`, `split`, `export`, `import` | 10 GiB read and counted | RSS ≤ [`BASE_RSS`] + gzip size; time ≤ [`BASE_TIME`] |
 //! | endless zeros on stdin after a valid RDB | `verify`, `info`, `dump` | never ends | RSS ≤ [`BASE_RSS`]; time ≤ [`BASE_TIME`]; stdin read at most [`rdbkit::read::TRAILING_LIMIT`] past the checksum (plus one read) |
 //! | 200,000 distinct AUX names (≈ 4 MB) | `info`, `info --json` | quadratic: a minute | CPU time < 1 s (wall ≤ [`BASE_TIME`]: the machine may be busy); output capped to 1000 fields, the rest counted |
@@ -217,18 +217,52 @@ fn lzf_bomb(refs: usize) -> (Vec<u8>, u64) {
     (c, 1 + refs as u64 * 264)
 }
 
-/// A valid file whose string values are LZF bombs: one of 12 MB declaring ~1 GB, and a few small ones.
+/// Refs of the LZF bombs in [`lzf_bomb_file`]: a string value, a plain quicklist node, two small strings.
+const BOMB_REFS: [usize; 4] = [2_000_000, 2_100_000, 1000, 50_000];
+
+/// A valid file of LZF bombs (12 MB declaring over 1 GiB): a string value of ~0.5 GB, a list whose one plain
+/// quicklist node is an element of ~0.5 GB (Redis 7+ stores large elements so), and two smaller strings, the last
+/// one last in the file.
 fn lzf_bomb_file() -> Vec<u8> {
     let mut body = vec![0xFE, 0x00];
-    for (i, refs) in [4_100_000usize, 1000, 50_000].into_iter().enumerate() {
+    let lzf = |body: &mut Vec<u8>, refs: usize| {
         let (c, n) = lzf_bomb(refs);
-        body.push(0x00);
-        raw_str(&mut body, format!("bomb:{i}").as_bytes());
         body.push(0xC3);
-        len_enc(&mut body, c.len() as u64);
-        len_enc(&mut body, n);
+        len_enc(body, c.len() as u64);
+        len_enc(body, n);
         body.extend_from_slice(&c);
+    };
+    for (i, refs) in BOMB_REFS.into_iter().enumerate() {
+        if i == 1 {
+            // QUICKLIST_2 (type 18): one node, container 1 (plain).
+            body.push(18);
+            raw_str(&mut body, b"bomb:list");
+            body.extend_from_slice(&[1, 1]);
+        } else {
+            body.push(0x00);
+            raw_str(&mut body, format!("bomb:{i}").as_bytes());
+        }
+        lzf(&mut body, refs);
     }
+    rdb(&body)
+}
+
+/// A file with one listpack hash (type 16) stored as an LZF bomb whose listpack header does not give the declared
+/// length: corrupt, and refusing it must not take the declared length first.
+fn lzf_listpack_bomb_file() -> Vec<u8> {
+    let refs = 4_000_000;
+    // A listpack header claiming 100 bytes, then the usual bomb.
+    let mut c = vec![5, 100, 0, 0, 0, 2, 0];
+    for _ in 0..refs {
+        c.extend_from_slice(&[0xE0, 255, 0]);
+    }
+    let n = 6 + refs as u64 * 264;
+    let mut body = vec![0xFE, 0x00, 16];
+    raw_str(&mut body, b"hash");
+    body.push(0xC3);
+    len_enc(&mut body, c.len() as u64);
+    len_enc(&mut body, n);
+    body.extend_from_slice(&c);
     rdb(&body)
 }
 
@@ -285,7 +319,7 @@ fn lzf_bomb_is_validated_in_bounded_memory() {
     let dir = tmpdir();
     let data = lzf_bomb_file();
     let size = data.len() as u64;
-    let declared: u64 = 3 * 264 + (4_100_000 + 1000 + 50_000) * 264;
+    let declared: u64 = BOMB_REFS.iter().map(|&r| 1 + r as u64 * 264).sum();
     assert!(size < 13 << 20 && declared > 1 << 30, "a 12 MB file declaring over 1 GiB");
     let p = write(dir.path(), "lzf-bomb.rdb", &data);
     let out = dir.path().join("out.rdb");
@@ -301,7 +335,7 @@ fn lzf_bomb_is_validated_in_bounded_memory() {
         r.assert_within(&format!("{args:?}"), BASE_RSS + size, time);
     }
     let v = run(&["verify", s(&p)], Feed::Null);
-    assert!(String::from_utf8_lossy(&v.stdout).contains("3 keys"), "{}", String::from_utf8_lossy(&v.stdout));
+    assert!(String::from_utf8_lossy(&v.stdout).contains("4 keys"), "{}", String::from_utf8_lossy(&v.stdout));
     // The converted file is the same data: its bomb still declares the same length.
     let v = run(&["verify", s(&out)], Feed::Null);
     assert_eq!(v.code, Some(0), "{}", v.describe());
@@ -319,6 +353,18 @@ fn lzf_bomb_is_validated_in_bounded_memory() {
     assert_eq!(r.code, Some(1), "{}", r.describe());
     assert!(r.stderr.contains("LZF") || r.stderr.contains("lzf"), "{}", r.describe());
     r.assert_within("verify (corrupt bomb)", BASE_RSS + size, time);
+
+    // A listpack bomb whose header disagrees with its declared length: refused before it is decompressed.
+    let lp = lzf_listpack_bomb_file();
+    let p = write(dir.path(), "lzf-listpack-bomb.rdb", &lp);
+    for args in [vec!["verify", s(&p)], vec!["convert", s(&p), "-o", s(&out)]] {
+        let r = run(&args, Feed::Null);
+        if args[0] == "verify" {
+            assert_eq!(r.code, Some(1), "{}", r.describe());
+            assert!(r.stderr.contains("total_bytes is 100"), "{}", r.describe());
+        }
+        r.assert_within(&format!("{args:?} (listpack bomb)"), BASE_RSS + lp.len() as u64, time);
+    }
 }
 
 #[test]

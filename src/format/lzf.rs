@@ -133,6 +133,22 @@ pub fn validate(input: &[u8], out_len: usize) -> Result<()> {
     Ok(())
 }
 
+/// [Validates](validate) `input` as a stream of `out_len` bytes and copies its first output bytes into `head` (as
+/// many as fit, fewer when `out_len` is shorter), returning how many: a header can be checked before a caller
+/// decides to hold all `out_len` bytes. Memory is that of one [`Decoder`] chunk at most, whatever `out_len`.
+pub fn peek(input: &[u8], out_len: usize, head: &mut [u8]) -> Result<usize> {
+    validate(input, out_len)?;
+    let mut d = Decoder::new(input, out_len);
+    let mut n = 0;
+    while n < head.len() {
+        let Some(chunk) = d.next_chunk()? else { break };
+        let k = chunk.len().min(head.len() - n);
+        head[n..n + k].copy_from_slice(&chunk[..k]);
+        n += k;
+    }
+    Ok(n)
+}
+
 /// Reads the rest of a back-reference whose control byte `ctrl` was at `at` (`ip` is just past it): returns the
 /// number of bytes it copies and its distance, with `ip` moved past it.
 #[inline(always)]
@@ -740,6 +756,20 @@ mod tests {
         assert!((DECODER_CHUNK - MAX_REF..=DECODER_CHUNK).contains(&first), "{first}");
         while let Ok(Some(_)) = d.next_chunk() {}
         assert!(d.buf.capacity() <= MAX_OFF + DECODER_CHUNK + MAX_REF);
+    }
+
+    #[test]
+    fn peek_validates_and_copies_the_head() {
+        let (c, n) = bomb(10_000);
+        let mut head = [0u8; 5];
+        assert_eq!(peek(&c, n, &mut head).unwrap(), 5);
+        assert_eq!(head, *b"zzzzz");
+        let mut big = vec![0u8; 100_000];
+        assert_eq!(peek(&c, n, &mut big).unwrap(), 100_000);
+        let mut long = vec![0u8; n + 10];
+        assert_eq!(peek(&c, n, &mut long).unwrap(), n);
+        // An error anywhere in the stream, even past the head, is reported.
+        assert!(same_verdict(&peek(&c, n - 1, &mut head), &decomp(&c, n - 1)));
     }
 
     #[test]

@@ -826,9 +826,13 @@ fn blob<'a>(ctx: &mut Ctx<'_>, i: &'a [u8], kind: Blob) -> PResult<'a, ()> {
     }
     let (bytes, base): (&[u8], Option<u64>) = match s {
         RdbStr::Raw(b) => (b, Some((i.len() - r.len() - b.len()) as u64)),
-        RdbStr::Lzf { .. } => match s.decode_reusing(ctx.scratch) {
-            Ok(b) => (b, None),
+        RdbStr::Lzf { compressed, len } => match lzf_blob_precheck(compressed, len, kind) {
+            Ok(false) => return Ok((r, ())),
             Err(e) => return PError::nested(i, e.at(0)),
+            Ok(true) => match s.decode_reusing(ctx.scratch) {
+                Ok(b) => (b, None),
+                Err(e) => return PError::nested(i, e.at(0)),
+            },
         },
         RdbStr::Int(_) => {
             if kind == Blob::Plain {
@@ -848,6 +852,32 @@ fn blob<'a>(ctx: &mut Ctx<'_>, i: &'a [u8], kind: Blob) -> PResult<'a, ()> {
             },
         ),
     }
+}
+
+/// What can be checked of an LZF-compressed blob without holding it: whether it must be decompressed in full at all
+/// (`Ok(false)`: a plain quicklist node is any non-empty string, so a valid LZF stream is all it takes), and for a
+/// large ziplist or listpack, that the stream is valid and the header's total length is the declared length. Only
+/// then are the declared bytes (up to 89 times the compressed ones) decompressed; the errors are those the full
+/// check would report.
+fn lzf_blob_precheck(compressed: &[u8], len: u64, kind: Blob) -> Result<bool> {
+    let n = crate::format::string::checked_lzf_len(compressed.len(), len)?;
+    let (structure, field) = match kind {
+        Blob::Plain => {
+            crate::format::lzf::validate(compressed, n)?;
+            return Ok(false);
+        }
+        _ if n <= 64 * 1024 => return Ok(true),
+        Blob::Ziplist(_) | Blob::QuicklistZiplist => ("ziplist", "zlbytes"),
+        Blob::Listpack(_) => ("listpack", "total_bytes"),
+        Blob::Intset | Blob::Zipmap => return Ok(true),
+    };
+    let mut head = [0u8; 4];
+    crate::format::lzf::peek(compressed, n, &mut head)?;
+    let total = u32::from_le_bytes(head);
+    if u64::from(total) != len {
+        return Err(Error::corrupt(structure, format!("{field} is {total}, expected the blob size {len}"), 0));
+    }
+    Ok(true)
 }
 
 fn validate_blob(bytes: &[u8], kind: Blob, dups: &mut Dups) -> Result<()> {
