@@ -13,7 +13,7 @@
 //!
 //! | case | commands | what it would cost without the bound | bound asserted |
 //! |---|---|---|---|
-//! | LZF bomb: 12 MB of LZF that declares 1 GB (strings and a plain list node); a listpack bomb with a wrong header | `verify`, `info`, `convert` | 1 GB reserved by deep validation | RSS ≤ [`BASE_RSS`] + file size; time ≤ [`BASE_TIME`] + 1 s per 4 MB |
+//! | LZF bomb: 12 MB of LZF that declares 1 GB (strings and a plain list node); a listpack bomb with a wrong header | `verify`, `info`, `convert` | 1 GB reserved by deep validation | RSS ≤ [`BASE_RSS`] + file size; time ≤ [`BASE_TIME`] + 1 s per 4 MB; `verify` and `convert` succeed under a 256 MiB address-space limit |
 //! | gzip bomb: a valid RDB, then 10 GiB of zeros, gzip (10 MB) | `verify`, `info`, `dump`, `convert`, `split`, `export`, `import` | 10 GiB read and counted | RSS ≤ [`BASE_RSS`] + gzip size; time ≤ [`BASE_TIME`] |
 //! | endless zeros on stdin after a valid RDB | `verify`, `info`, `dump` | never ends | RSS ≤ [`BASE_RSS`]; time ≤ [`BASE_TIME`]; stdin read at most [`rdbkit::read::TRAILING_LIMIT`] past the checksum (plus one read) |
 //! | 200,000 distinct AUX names (≈ 4 MB) | `info`, `info --json` | quadratic: a minute | CPU time < 1 s (wall ≤ [`BASE_TIME`]: the machine may be busy); output capped to 1000 fields, the rest counted |
@@ -82,10 +82,25 @@ impl Run {
     }
 }
 
-/// Runs the `rdbkit` binary with `args`, measuring its peak RSS (the child's `ru_maxrss`) and wall time.
+/// Runs the `rdbkit` binary with `args`, measuring its peak RSS and wall time.
 fn run(args: &[&str], feed: Feed) -> Run {
+    run_with(args, feed, None)
+}
+
+/// [`run`], with the child's address space limited to `address_space` bytes (`RLIMIT_AS`) when given.
+fn run_with(args: &[&str], feed: Feed, address_space: Option<u64>) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rdbkit"));
     cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    if let Some(limit) = address_space {
+        use std::os::unix::process::CommandExt;
+        let lim = libc::rlimit { rlim_cur: limit as libc::rlim_t, rlim_max: limit as libc::rlim_t };
+        // SAFETY: setrlimit is async-signal-safe, and the closure touches nothing but its own copy of `lim`.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_AS, &lim) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+            });
+        }
+    }
     cmd.stdin(match feed {
         Feed::Null => Stdio::null(),
         Feed::ThenZeros(_) => Stdio::piped(),
@@ -333,6 +348,12 @@ fn lzf_bomb_is_validated_in_bounded_memory() {
         let r = run(&args, Feed::Null);
         assert_eq!(r.code, Some(0), "{args:?} accepts a valid file: {}", r.describe());
         r.assert_within(&format!("{args:?}"), BASE_RSS + size, time);
+    }
+    // Not even an attempt to reserve a declared length: under a 256 MiB address-space limit (where reserving one
+    // would fail) verify and convert still succeed.
+    for args in [vec!["verify", s(&p)], vec!["convert", s(&p), "-o", s(&out)]] {
+        let r = run_with(&args, Feed::Null, Some(256 << 20));
+        assert_eq!(r.code, Some(0), "{args:?} under a 256 MiB address-space limit: {}", r.describe());
     }
     let v = run(&["verify", s(&p)], Feed::Null);
     assert!(String::from_utf8_lossy(&v.stdout).contains("4 keys"), "{}", String::from_utf8_lossy(&v.stdout));
