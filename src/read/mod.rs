@@ -154,9 +154,9 @@ impl Checksum {
 /// (in a slice), so that endless padding (`cat x.rdb /dev/zero`) or a gzip bomb after a complete file costs
 /// milliseconds, not gigabytes.
 ///
-/// A page blob is padded with zeros to a multiple of 512 bytes, and one created larger than its data reads as
-/// zeros to its end (BLOB.md), so zero padding longer than one page is legitimate; a server ignores whatever
-/// follows the checksum. 1 MiB covers the padding of any page-aligned export and of a blob allocated up to 1 MiB
+/// A page blob is padded with zeros to a multiple of 512 bytes, and one created larger than its data (as a writer of
+/// unknown length does before shrinking it) reads as zeros to its end, since unwritten pages read as zeros: zero
+/// padding longer than one page is legitimate, and a server ignores whatever follows the checksum anyway. 1 MiB covers the padding of any page-aligned export and of a blob allocated up to 1 MiB
 /// beyond its data; anything longer is reported as more trailing data than was read ([`Trailing::beyond_limit`]).
 pub const TRAILING_LIMIT: u64 = 1 << 20;
 
