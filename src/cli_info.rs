@@ -1,7 +1,8 @@
 //! `rdbkit info` and `rdbkit verify`.
 //!
 //! `info` walks the records without deep validation and reports what the file holds, in time linear in the file
-//! and memory bounded by what it lists (at most [`AUX_FIELDS_SHOWN`] AUX fields; names escaped like values). It reads with checksum
+//! and memory bounded by what it lists (at most [`AUX_FIELDS_SHOWN`] AUX fields, each value cut at
+//! [`AUX_VALUE_SHOWN`] bytes with its length given; names escaped like values). It reads with checksum
 //! verification off and computes the CRC-64 itself over the records' raw bytes, so a checksum mismatch is reported
 //! as `mismatch` (with the trailing bytes still counted) instead of stopping the walk.
 //!
@@ -9,7 +10,9 @@
 
 use crate::cli_common::{Failure, Summary, for_each_record, json_bytes, json_int, json_str, out_err, value_error};
 use rdbkit::format::crc::Crc64;
+use rdbkit::format::string::RdbStr;
 use rdbkit::read::{Checksum, ReadOptions, RecordKind, Trailing};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 
@@ -18,12 +21,36 @@ use std::io::Write;
 /// a terminal nor a JSON consumer is served by hundreds of thousands of them.
 pub const AUX_FIELDS_SHOWN: usize = 1000;
 
+/// At most this many bytes of an AUX value are kept and shown; the length of a longer one is given instead of the
+/// rest. A value may be any length (an LZF one declares up to 89 times its stored bytes), and `info` only sums up.
+pub const AUX_VALUE_SHOWN: usize = 64 * 1024;
+/// At most this many bytes of an AUX name are kept (a longer name is shown cut, with its length).
+pub const AUX_NAME_SHOWN: usize = 1024;
+
+/// The first `cap` logical bytes of `s`, and its whole logical length, without holding more than `cap` bytes: an
+/// LZF string is validated in full (as decoding it would) but only its head is decompressed.
+fn str_head<'a>(s: &RdbStr<'a>, cap: usize) -> rdbkit::Result<(Cow<'a, [u8]>, u64)> {
+    let total = s.logical_len();
+    match *s {
+        RdbStr::Raw(b) if b.len() > cap => Ok((Cow::Borrowed(&b[..cap]), total)),
+        RdbStr::Lzf { compressed, len } if total > cap as u64 => {
+            let n = rdbkit::format::string::checked_lzf_len(compressed.len(), len)?;
+            let mut head = vec![0; cap];
+            let k = rdbkit::format::lzf::peek(compressed, n, &mut head)?;
+            head.truncate(k);
+            Ok((Cow::Owned(head), total))
+        }
+        _ => Ok((s.decode()?, total)),
+    }
+}
+
 /// What `info` collects.
 #[derive(Default)]
 struct Info {
     /// AUX fields in file order; a repeated name (e.g. one `lua` field per script) collects several values. At most
     /// [`AUX_FIELDS_SHOWN`] values in all.
-    aux: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
+    /// Each value is kept as its first [`AUX_VALUE_SHOWN`] bytes and its whole length.
+    aux: Vec<(Vec<u8>, Vec<(Vec<u8>, u64)>)>,
     /// Name → index in `aux`: finding a name is one lookup, however many names there are.
     aux_index: HashMap<Vec<u8>, usize>,
     /// Values held in `aux`.
@@ -42,19 +69,40 @@ struct Info {
 
 impl Info {
     /// Records one AUX field, or counts it as left out once [`AUX_FIELDS_SHOWN`] are held.
-    fn add_aux(&mut self, name: &[u8], value: &[u8]) {
+    fn add_aux(&mut self, name: &RdbStr<'_>, value: &RdbStr<'_>) -> rdbkit::Result<()> {
         if self.aux_shown >= AUX_FIELDS_SHOWN {
             self.aux_left_out += 1;
-            return;
+            return Ok(());
         }
+        let (head, len) = str_head(name, AUX_NAME_SHOWN)?;
+        let mut name = head.into_owned();
+        if len > name.len() as u64 {
+            // A cut name is told apart from an uncut one by its length.
+            name.extend_from_slice(format!("... ({len} bytes)").as_bytes());
+        }
+        let (head, len) = str_head(value, AUX_VALUE_SHOWN)?;
+        let value = (head.into_owned(), len);
         self.aux_shown += 1;
-        match self.aux_index.get(name) {
-            Some(&i) => self.aux[i].1.push(value.to_vec()),
+        match self.aux_index.get(&name) {
+            Some(&i) => self.aux[i].1.push(value),
             None => {
-                self.aux_index.insert(name.to_vec(), self.aux.len());
-                self.aux.push((name.to_vec(), vec![value.to_vec()]));
+                self.aux_index.insert(name.clone(), self.aux.len());
+                self.aux.push((name, vec![value]));
             }
         }
+        Ok(())
+    }
+}
+
+/// Writes an AUX value as JSON: as [`json_bytes`] does, or, for a value longer than [`AUX_VALUE_SHOWN`], an object
+/// `{"bytes": length, "head": first bytes}`.
+fn aux_value_json(o: &mut Vec<u8>, (head, len): &(Vec<u8>, u64)) {
+    if *len > head.len() as u64 {
+        let _ = write!(o, "{{\"bytes\":{len},\"head\":");
+        json_bytes(o, head);
+        o.push(b'}');
+    } else {
+        json_bytes(o, head);
     }
 }
 
@@ -117,7 +165,7 @@ pub fn info(path: &str, json: bool, out: &mut dyn Write) -> Result<(), Failure> 
         }
         match rec.kind {
             RecordKind::Aux { key, value } => {
-                info.add_aux(&key.decode()?, &value.decode()?);
+                info.add_aux(&key, &value)?;
             }
             RecordKind::Function { .. } => info.functions += 1,
             RecordKind::ModuleAux(_) => info.module_aux += 1,
@@ -156,14 +204,14 @@ fn info_json(info: &Info, s: &Summary, checksum: &str) -> Vec<u8> {
         aux_name_json(&mut o, name);
         o.push(b':');
         if let [one] = &vals[..] {
-            json_bytes(&mut o, one);
+            aux_value_json(&mut o, one);
         } else {
             o.push(b'[');
             for (j, v) in vals.iter().enumerate() {
                 if j > 0 {
                     o.push(b',');
                 }
-                json_bytes(&mut o, v);
+                aux_value_json(&mut o, v);
             }
             o.push(b']');
         }
@@ -230,8 +278,9 @@ fn info_text(path: &str, info: &Info, s: &Summary, checksum: &str) -> Vec<u8> {
     let _ = writeln!(o, "aux:");
     for (name, vals) in &info.aux {
         let name = aux_name_text(name);
-        for v in vals {
-            let _ = writeln!(o, "  {name} = {}", rdbkit::escape_bytes(v));
+        for (head, len) in vals {
+            let more = if *len > head.len() as u64 { format!("... ({len} bytes)") } else { String::new() };
+            let _ = writeln!(o, "  {name} = {}{more}", rdbkit::escape_bytes(head));
         }
     }
     if info.aux_left_out > 0 {
@@ -259,8 +308,9 @@ pub fn verify(path: &str, out: &mut dyn Write) -> Result<(), Failure> {
     let summary = for_each_record(path, ReadOptions::default(), |_, rec| {
         match rec.kind {
             RecordKind::Aux { key, value } => {
-                key.decode()?;
-                value.decode()?;
+                // Decodable, checked without holding an LZF one in full (it may declare a gigabyte).
+                str_head(&key, 0)?;
+                str_head(&value, 0)?;
             }
             RecordKind::Function { code } => {
                 code.decode()?;

@@ -16,6 +16,7 @@
 //! | LZF bomb: 12 MB of LZF that declares 1 GB (strings and a plain list node); a listpack bomb with a wrong header | `verify`, `info`, `convert` | 1 GB reserved by deep validation | RSS ≤ [`BASE_RSS`] + file size; time ≤ [`BASE_TIME`] + 1 s per 4 MB; `verify` and `convert` succeed under a 256 MiB address-space limit |
 //! | gzip bomb: a valid RDB, then 10 GiB of zeros, gzip (10 MB) | `verify`, `info`, `dump`, `convert`, `split`, `export`, `import` | 10 GiB read and counted | RSS ≤ [`BASE_RSS`] + gzip size; time ≤ [`BASE_TIME`] |
 //! | endless zeros on stdin after a valid RDB | `verify`, `info`, `dump` | never ends | RSS ≤ [`BASE_RSS`]; time ≤ [`BASE_TIME`]; stdin read at most [`rdbkit::read::TRAILING_LIMIT`] past the checksum (plus one read) |
+//! | AUX values: an LZF one of 12 MB declaring 1 GB, a raw one of 200 kB, a 5 kB name | `verify`, `info`, `info --json` | 1 GB decompressed and printed | RSS ≤ [`BASE_RSS`] + file size; values cut at 64 KiB and names at 1 KiB, with their lengths |
 //! | 200,000 distinct AUX names (≈ 4 MB) | `info`, `info --json` | quadratic: a minute | CPU time < 1 s (wall ≤ [`BASE_TIME`]: the machine may be busy); output capped to 1000 fields, the rest counted |
 //!
 //! Beside the binary, `readers_look_at_most_trailing_limit_bytes_past_the_checksum` checks the readers' trailing-byte
@@ -575,4 +576,51 @@ fn readers_look_at_most_trailing_limit_bytes_past_the_checksum() {
         }
     }
     assert!(res.is_err(), "a corrupt gzip trailer within the limit must be noticed");
+}
+
+#[test]
+fn info_and_verify_hold_only_the_head_of_a_huge_aux_value() {
+    let dir = tmpdir();
+    let (c, n) = lzf_bomb(4_000_000); // 12 MB declaring 1 GB
+    let mut body = vec![0xFA];
+    raw_str(&mut body, b"bomb");
+    body.push(0xC3);
+    len_enc(&mut body, c.len() as u64);
+    len_enc(&mut body, n);
+    body.extend_from_slice(&c);
+    body.push(0xFA);
+    raw_str(&mut body, b"big");
+    raw_str(&mut body, &vec![b'y'; 200_000]);
+    body.push(0xFA);
+    raw_str(&mut body, &vec![b'n'; 5000]);
+    raw_str(&mut body, b"long name");
+    body.extend_from_slice(&[0xFE, 0x00, 0x00, 0x01, b'k', 0x01, b'v']);
+    let data = rdb(&body);
+    let size = data.len() as u64;
+    let p = write(dir.path(), "aux-bomb.rdb", &data);
+    let time = BASE_TIME + Duration::from_secs(size / (4 << 20));
+
+    let r = run(&["verify", s(&p)], Feed::Null);
+    assert_eq!(r.code, Some(0), "{}", r.describe());
+    r.assert_within("verify (AUX bomb)", BASE_RSS + size, time);
+
+    let r = run(&["info", s(&p)], Feed::Null);
+    assert_eq!(r.code, Some(0), "{}", r.describe());
+    r.assert_within("info (AUX bomb)", BASE_RSS + size, time);
+    let text = String::from_utf8(r.stdout).unwrap();
+    assert!(text.len() < 1 << 20, "info printed {} bytes", text.len());
+    let line = |name: &str| text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name}: {text}"));
+    assert!(line("  bomb = ").ends_with(&format!("\"... ({n} bytes)")), "{}", &line("  bomb = ")[..40]);
+    assert!(line("  big = ").ends_with("\"... (200000 bytes)"));
+    assert_eq!(line("  big = ").len(), "  big = ".len() + 65536 + 2 + "... (200000 bytes)".len());
+    assert_eq!(line("  \"nnnn"), format!("  \"{}... (5000 bytes)\" = \"long name\"", "n".repeat(1024)));
+
+    let r = run(&["info", "--json", s(&p)], Feed::Null);
+    assert_eq!(r.code, Some(0), "{}", r.describe());
+    r.assert_within("info --json (AUX bomb)", BASE_RSS + size, time);
+    let j: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(j["aux"]["bomb"]["bytes"], n);
+    assert_eq!(j["aux"]["bomb"]["head"].as_str().unwrap(), "x".repeat(65536));
+    assert_eq!(j["aux"]["big"]["bytes"], 200_000);
+    assert_eq!(j["aux"][format!("{}... (5000 bytes)", "n".repeat(1024))], "long name");
 }
