@@ -44,13 +44,16 @@ fn str_head<'a>(s: &RdbStr<'a>, cap: usize) -> rdbkit::Result<(Cow<'a, [u8]>, u6
     }
 }
 
+/// An AUX value as kept: its first [`AUX_VALUE_SHOWN`] bytes and its whole length.
+type AuxValue = (Vec<u8>, u64);
+
 /// What `info` collects.
 #[derive(Default)]
 struct Info {
     /// AUX fields in file order; a repeated name (e.g. one `lua` field per script) collects several values. At most
     /// [`AUX_FIELDS_SHOWN`] values in all.
     /// Each value is kept as its first [`AUX_VALUE_SHOWN`] bytes and its whole length.
-    aux: Vec<(Vec<u8>, Vec<(Vec<u8>, u64)>)>,
+    aux: Vec<(Vec<u8>, Vec<AuxValue>)>,
     /// Name → index in `aux`: finding a name is one lookup, however many names there are.
     aux_index: HashMap<Vec<u8>, usize>,
     /// Values held in `aux`.
@@ -96,7 +99,7 @@ impl Info {
 
 /// Writes an AUX value as JSON: as [`json_bytes`] does, or, for a value longer than [`AUX_VALUE_SHOWN`], an object
 /// `{"bytes": length, "head": first bytes}`.
-fn aux_value_json(o: &mut Vec<u8>, (head, len): &(Vec<u8>, u64)) {
+fn aux_value_json(o: &mut Vec<u8>, (head, len): &AuxValue) {
     if *len > head.len() as u64 {
         let _ = write!(o, "{{\"bytes\":{len},\"head\":");
         json_bytes(o, head);
