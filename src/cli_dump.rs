@@ -10,6 +10,13 @@
 //! `RESTORE key ttl payload ABSTTL REPLACE` with a DUMP payload stamped with the file's RDB version, so the target
 //! server must be at least as new as the one that wrote the file.
 //!
+//! Values ordinary commands cannot recreate exactly are written as `RESTORE` too, and stderr says how many and
+//! why: sorted sets with a −0 score (Redis 7.0+ `ZADD` stores −0 as the integer 0 in a listpack), hashes with a
+//! field expiry `HPEXPIREAT` refuses (above 2^46 − 1 ms, though files hold up to 2^48 − 1), streams whose
+//! metadata `XSETID` refuses (entries_added below the length or negative, max_deleted_id or the top entry above
+//! the last ID), consumer groups whose entries_read `XGROUP CREATE … ENTRIESREAD` refuses (negative other than
+//! −1), and streams with deleted pending entries whose max_deleted_id is 0-0 (deleting the placeholders raises it).
+//!
 //! Empty lists, sets, sorted sets and hashes are skipped (a server drops them on load too). MODULE_AUX records
 //! cannot be recreated with commands and are not exported.
 
@@ -50,6 +57,47 @@ pub struct DumpOptions {
 /// Output is gathered in memory and written in chunks of about this size.
 const CHUNK: usize = 1 << 20;
 
+/// Largest absolute time `HPEXPIREAT` accepts (Redis 7.4+ `HFE_MAX_ABS_TIME_MSEC`, 2^46 − 1 ms); a file may hold
+/// field expiries up to 2^48 − 1.
+const HPEXPIREAT_MAX: i64 = (1 << 46) - 1;
+
+/// Why a value was written as `RESTORE` although ordinary commands exist for its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Fallback {
+    /// A sorted-set score is −0.0: `ZADD` stores it as 0 in a listpack (Redis 7.0+).
+    NegativeZero,
+    /// A hash field expiry `HPEXPIREAT` refuses (beyond 2^46 − 1 ms, or negative).
+    FieldTtl,
+    /// Stream metadata `XSETID` refuses (entries_added below the length or past 2^63, max_deleted_id above the
+    /// last ID, last ID below the top entry).
+    StreamSetId,
+    /// A consumer group's entries_read `XGROUP CREATE … ENTRIESREAD` refuses (negative other than −1).
+    EntriesRead,
+    /// Pending entries whose stream entry is gone, in a stream whose max_deleted_id is 0-0: deleting the
+    /// placeholders that recreate them would change max_deleted_id.
+    Placeholders,
+}
+
+impl Fallback {
+    const ALL: [Fallback; 5] = [
+        Fallback::NegativeZero,
+        Fallback::FieldTtl,
+        Fallback::StreamSetId,
+        Fallback::EntriesRead,
+        Fallback::Placeholders,
+    ];
+
+    fn why(self) -> &'static str {
+        match self {
+            Fallback::NegativeZero => "sorted-set score -0 (ZADD stores 0 in a listpack)",
+            Fallback::FieldTtl => "hash field expiry beyond what HPEXPIREAT accepts (2^46-1 ms)",
+            Fallback::StreamSetId => "stream metadata XSETID refuses",
+            Fallback::EntriesRead => "consumer-group entries_read XGROUP CREATE refuses",
+            Fallback::Placeholders => "deleted pending entries in a stream whose max_deleted_id is 0-0",
+        }
+    }
+}
+
 /// Buffers reused from key to key.
 #[derive(Default)]
 struct Scratch {
@@ -59,6 +107,8 @@ struct Scratch {
     body: Vec<u8>,
     /// RESP: a formatted score.
     score: Vec<u8>,
+    /// RESP: keys written as RESTORE although ordinary commands exist for their type, by reason.
+    fallbacks: [u64; Fallback::ALL.len()],
 }
 
 /// `rdbkit dump FILE --format json|resp [--db N] [--restore]`.
@@ -83,8 +133,23 @@ pub fn dump(path: &str, opts: &DumpOptions, out: &mut dyn Write) -> Result<(), F
         Ok(())
     });
     let w = out.write_all(&buf).map_err(out_err);
+    report_fallbacks(&scratch.fallbacks);
     res?;
     w
+}
+
+/// Tells on stderr how many keys were written as RESTORE because ordinary commands cannot recreate them exactly.
+fn report_fallbacks(counts: &[u64; Fallback::ALL.len()]) {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return;
+    }
+    let why: Vec<String> =
+        Fallback::ALL.iter().zip(counts).filter(|(_, n)| **n > 0).map(|(f, n)| format!("{n} {}", f.why())).collect();
+    eprintln!(
+        "rdbkit dump: {total} key(s) written as RESTORE (the server must load RDB payloads of this file's version): {}",
+        why.join("; ")
+    );
 }
 
 /// Appends the output of one record.
@@ -623,8 +688,8 @@ fn json_stream_tail(o: &mut Vec<u8>, s: &OwnedStream) {
         o.extend_from_slice(b",\"last_id\":");
         json_id(o, g.last_id);
         o.extend_from_slice(b",\"entries_read\":");
-        // u64::MAX is Redis's -1: "not known, recompute".
-        json_opt(o, g.entries_read, |o, n| if n == u64::MAX { push_i64(o, -1) } else { push_u64(o, n) });
+        // Redis keeps entries_read as a signed 64-bit number (-1: "not known, recompute"), stored as its bits.
+        json_opt(o, g.entries_read, |o, n| push_i64(o, n as i64));
         o.extend_from_slice(b",\"pel\":");
         json_array(o, &g.pel, |o, p| {
             o.push(b'[');
@@ -756,6 +821,24 @@ fn resp_entry(
     let v = &e.value;
     let ty = v.logical_type();
     if restore || ty == LogicalType::Module {
+        return resp_restore(o, e, key, version);
+    }
+    let start = o.len();
+    match resp_commands(o, scratch, e, key)? {
+        Ok(wrote) => Ok(wrote),
+        Err(why) => {
+            o.truncate(start);
+            scratch.fallbacks[why as usize] += 1;
+            resp_restore(o, e, key, version)
+        }
+    }
+}
+
+/// Appends `RESTORE key ttl payload ABSTTL REPLACE` for one key; returns false (and appends nothing) for an
+/// empty collection.
+fn resp_restore(o: &mut Vec<u8>, e: &Entry<'_>, key: &[u8], version: u16) -> rdbkit::Result<bool> {
+    let v = &e.value;
+    {
         if is_empty_collection(v)? {
             return Ok(false);
         }
@@ -771,8 +854,20 @@ fn resp_entry(
             args.extend([&b"FREQ"[..], f.as_bytes()]);
         }
         resp_cmd(o, &args);
-        return Ok(true);
+        Ok(true)
     }
+}
+
+/// Appends the ordinary commands recreating one key: `Ok(false)` (nothing appended) for an empty collection,
+/// `Err(why)` (with output the caller discards) when they cannot recreate it exactly.
+fn resp_commands(
+    o: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    e: &Entry<'_>,
+    key: &[u8],
+) -> rdbkit::Result<Result<bool, Fallback>> {
+    let v = &e.value;
+    let ty = v.logical_type();
     let start = o.len();
     match ty {
         LogicalType::String => {
@@ -810,7 +905,9 @@ fn resp_entry(
             let head: [&[u8]; 2] = [b"ZADD", key];
             let mut cmd = Cmd::new(&head, &mut scratch.body);
             let score = &mut scratch.score;
+            let mut neg_zero = false;
             let walked = walk_zset(v, &mut scratch.value, |m, s| {
+                neg_zero |= s.to_bits() == (-0.0f64).to_bits();
                 score.clear();
                 format_human_double(s, score);
                 cmd.arg(score);
@@ -822,8 +919,10 @@ fn resp_entry(
             if walked.is_none() {
                 o.truncate(start);
                 cmd.clear();
+                neg_zero = false;
                 for r in v.zset_entries()? {
                     let (m, s) = r?;
+                    neg_zero |= s.to_bits() == (-0.0f64).to_bits();
                     score.clear();
                     format_human_double(s, score);
                     cmd.arg(score);
@@ -834,6 +933,9 @@ fn resp_entry(
                 }
             }
             cmd.flush(o);
+            if neg_zero {
+                return Ok(Err(Fallback::NegativeZero));
+            }
         }
         LogicalType::Hash => {
             let head: [&[u8]; 2] = [b"HSET", key];
@@ -866,6 +968,9 @@ fn resp_entry(
                 }
             }
             cmd.flush(o);
+            if ttls.iter().any(|(_, ms)| !(0..=HPEXPIREAT_MAX).contains(ms)) {
+                return Ok(Err(Fallback::FieldTtl));
+            }
             if o.len() > start {
                 let mut digits = [0u8; 20];
                 for (field, ms) in &ttls {
@@ -873,11 +978,15 @@ fn resp_entry(
                 }
             }
         }
-        LogicalType::Stream => resp_stream(o, scratch, key, v)?,
+        LogicalType::Stream => {
+            if let Err(why) = resp_stream(o, scratch, key, v)? {
+                return Ok(Err(why));
+            }
+        }
         LogicalType::Module => unreachable!("module values are restored above"),
     }
     if o.len() == start {
-        return Ok(false);
+        return Ok(Ok(false));
     }
     if let Some(x) = e.expiry {
         resp_head(o, 3);
@@ -885,7 +994,7 @@ fn resp_entry(
         bulk(o, key);
         bulk_int(o, x.as_millis());
     }
-    Ok(true)
+    Ok(Ok(true))
 }
 
 /// Whether a list, set, sorted set or hash has no element (RESTORE refuses those, like a load skips them).
@@ -905,7 +1014,12 @@ fn id_text(id: StreamId) -> String {
 /// Appends the commands recreating a stream, its entries written straight from the node listpacks. Pending entries
 /// whose stream entry was deleted are recreated as placeholders (see [`resp_stream_owned`]); placing them in one
 /// pass relies on the entries being in ascending ID order, so a stream that is not falls back to decoding.
-fn resp_stream(o: &mut Vec<u8>, scratch: &mut Scratch, key: &[u8], v: &Value<'_>) -> rdbkit::Result<()> {
+fn resp_stream(
+    o: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    key: &[u8],
+    v: &Value<'_>,
+) -> rdbkit::Result<Result<(), Fallback>> {
     let s = v.stream()?;
     let mut meta = s.to_owned_metadata()?;
     let start = o.len();
@@ -943,13 +1057,11 @@ fn resp_stream(o: &mut Vec<u8>, scratch: &mut Scratch, key: &[u8], v: &Value<'_>
             resp_placeholder(o, key, *p);
             placeholders.insert(*p);
         }
-        resp_stream_tail(o, key, &meta, &placeholders, entries == 0);
-        return Ok(());
+        return Ok(resp_stream_tail(o, key, &meta, &placeholders, entries as u64, last));
     }
     o.truncate(start);
     meta.entries = s.entries()?;
-    resp_stream_owned(o, key, &meta);
-    Ok(())
+    Ok(resp_stream_owned(o, key, &meta))
 }
 
 /// A placeholder entry for a pending entry whose stream entry was deleted.
@@ -965,7 +1077,7 @@ fn bulk_elem(o: &mut Vec<u8>, e: Elem<'_>) {
 }
 
 /// Appends the commands recreating a decoded stream.
-fn resp_stream_owned(o: &mut Vec<u8>, key: &[u8], s: &OwnedStream) {
+fn resp_stream_owned(o: &mut Vec<u8>, key: &[u8], s: &OwnedStream) -> Result<(), Fallback> {
     // Pending entries whose stream entry was deleted: re-added as placeholders so XCLAIM can recreate them.
     let live: BTreeSet<StreamId> = s.entries.iter().map(|e| e.id).collect();
     let placeholders: BTreeSet<StreamId> = s
@@ -990,12 +1102,40 @@ fn resp_stream_owned(o: &mut Vec<u8>, key: &[u8], s: &OwnedStream) {
     for p in ph {
         resp_placeholder(o, key, *p);
     }
-    resp_stream_tail(o, key, s, &placeholders, s.entries.is_empty());
+    let top = s.entries.iter().map(|e| e.id).max();
+    resp_stream_tail(o, key, s, &placeholders, s.entries.len() as u64, top)
 }
 
-/// Appends the commands that follow a stream's entries: creating it when it has none (nor placeholders), its
-/// last ID, its groups with their consumers and pending entries, and the removal of the placeholders.
-fn resp_stream_tail(o: &mut Vec<u8>, key: &[u8], s: &OwnedStream, placeholders: &BTreeSet<StreamId>, no_entries: bool) {
+/// Appends the commands that follow a stream's entries (`live` of them, the highest `top_live`): creating it
+/// when it has none (nor placeholders), its last ID, its groups with their consumers and pending entries, and the
+/// removal of the placeholders. `Err` when the server would refuse one of these commands, or they cannot give
+/// the stream its exact metadata (the caller then discards the output).
+fn resp_stream_tail(
+    o: &mut Vec<u8>,
+    key: &[u8],
+    s: &OwnedStream,
+    placeholders: &BTreeSet<StreamId>,
+    live: u64,
+    top_live: Option<StreamId>,
+) -> Result<(), Fallback> {
+    // XSETID's checks (t_stream.c), against the stream the commands above built: live entries and placeholders.
+    let length = live + placeholders.len() as u64;
+    let top = top_live.max(placeholders.last().copied());
+    if s.entries_added.is_some_and(|n| n > i64::MAX as u64 || n < length)
+        || s.max_deleted_id.is_some_and(|m| m > s.last_id)
+        || top.is_some_and(|t| t > s.last_id)
+    {
+        return Err(Fallback::StreamSetId);
+    }
+    // XGROUP CREATE … ENTRIESREAD takes n >= 0 or -1 (u64::MAX in the file).
+    if s.groups.iter().any(|g| g.entries_read.is_some_and(|n| n != u64::MAX && n > i64::MAX as u64)) {
+        return Err(Fallback::EntriesRead);
+    }
+    // XDEL of the placeholders raises max_deleted_id; a second XSETID puts it back unless it must be 0-0.
+    if !placeholders.is_empty() && s.max_deleted_id == Some(StreamId::default()) {
+        return Err(Fallback::Placeholders);
+    }
+    let no_entries = live == 0;
     if no_entries && placeholders.is_empty() {
         // No command creates an empty stream directly; a group created with MKSTREAM does.
         resp_cmd(o, &[b"XGROUP", b"CREATE", key, b"rdbkit-tmp", b"0", b"MKSTREAM"]);
@@ -1055,5 +1195,20 @@ fn resp_stream_tail(o: &mut Vec<u8>, key: &[u8], s: &OwnedStream, placeholders: 
         let mut args: Vec<&[u8]> = vec![b"XDEL", key];
         args.extend(ids.iter().map(|s| s.as_bytes()));
         resp_cmd(o, &args);
+        if let (Some(added), Some(maxdel)) = (s.entries_added, s.max_deleted_id) {
+            resp_cmd(
+                o,
+                &[
+                    b"XSETID",
+                    key,
+                    last.as_bytes(),
+                    b"ENTRIESADDED",
+                    added.to_string().as_bytes(),
+                    b"MAXDELETEDID",
+                    id_text(maxdel).as_bytes(),
+                ],
+            );
+        }
     }
+    Ok(())
 }
