@@ -82,6 +82,9 @@ fn targets() -> Vec<Header> {
     t
 }
 
+/// A key and its sorted set.
+type NamedZset = (Vec<u8>, Vec<(Vec<u8>, f64)>);
+
 /// A sorted set as (member, score bits), sorted by member.
 type Bits = Vec<(Vec<u8>, u64)>;
 
@@ -93,7 +96,7 @@ fn bits_of(z: &[(Vec<u8>, f64)]) -> Bits {
 
 /// Sorted sets that cover both encodings: `small` (listpack/ziplist where the target has one) and a 130-member
 /// copy of the same scores (skiplist).
-fn zsets_for(scores: &[f64]) -> Vec<(Vec<u8>, Vec<(Vec<u8>, f64)>)> {
+fn zsets_for(scores: &[f64]) -> Vec<NamedZset> {
     let mut out = Vec::new();
     for (chunk_no, chunk) in scores.chunks(5).enumerate() {
         let small: Vec<(Vec<u8>, f64)> =
@@ -128,13 +131,13 @@ fn read_values(bytes: &[u8]) -> Vec<(Vec<u8>, OwnedValue, rdbkit::read::Encoding
     out
 }
 
-fn zset_file(target: Header, zsets: &[(Vec<u8>, Vec<(Vec<u8>, f64)>)]) -> Vec<u8> {
+fn zset_file(target: Header, zsets: &[NamedZset]) -> Vec<u8> {
     let keys: Vec<(Vec<u8>, OwnedValue)> =
         zsets.iter().map(|(k, z)| (k.clone(), OwnedValue::ZSet(z.clone()))).collect();
     write_file(target, &keys)
 }
 
-fn assert_same_zsets(what: &str, bytes: &[u8], zsets: &[(Vec<u8>, Vec<(Vec<u8>, f64)>)]) {
+fn assert_same_zsets(what: &str, bytes: &[u8], zsets: &[NamedZset]) {
     let back = read_values(bytes);
     assert_eq!(back.len(), zsets.len(), "{what}");
     for ((k, v, enc), (wk, wz)) in back.iter().zip(zsets) {
