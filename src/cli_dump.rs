@@ -109,30 +109,198 @@ struct Scratch {
     score: Vec<u8>,
     /// RESP: keys written as RESTORE although ordinary commands exist for their type, by reason.
     fallbacks: [u64; Fallback::ALL.len()],
+    /// Part of the current record was already written out (a long string streamed in pieces).
+    spilled: bool,
+    /// The first error writing a streamed piece.
+    write_err: Option<std::io::Error>,
+}
+
+/// Strings longer than this are written in pieces, straight to the output, instead of being decoded and
+/// formatted in one buffer: memory stays bounded whatever the declared length of an LZF string.
+const STREAM_MIN: u64 = 1 << 20;
+
+/// Bytes handed to the formatter at a time when streaming a raw string.
+const PIECE: usize = 64 << 10;
+
+/// Where the output goes: `buf`, written out to `out` whenever it holds a chunk.
+struct Sink<'o> {
+    buf: Vec<u8>,
+    out: &'o mut dyn Write,
+}
+
+/// Calls `f` with consecutive pieces of the logical bytes of a string (raw or LZF), never holding more than
+/// one piece of it.
+fn for_each_piece(s: RdbStr<'_>, mut f: impl FnMut(&[u8])) -> rdbkit::Result<()> {
+    match s {
+        RdbStr::Raw(b) => b.chunks(PIECE).for_each(f),
+        RdbStr::Int(i) => f(i.to_string().as_bytes()),
+        RdbStr::Lzf { compressed, len } => {
+            let n = rdbkit::format::string::checked_lzf_len(compressed.len(), len)?;
+            rdbkit::format::lzf_stream::decompress_chunks(compressed, n as u64, f)?
+        }
+    }
+    Ok(())
+}
+
+/// Whether the logical bytes of `s` are UTF-8, checked piece by piece.
+fn is_utf8(s: RdbStr<'_>) -> rdbkit::Result<bool> {
+    let mut ok = true;
+    // Up to 3 bytes of a character cut by a piece boundary.
+    let mut carry: Vec<u8> = Vec::with_capacity(PIECE + 4);
+    for_each_piece(s, |p| {
+        if !ok {
+            return;
+        }
+        carry.extend_from_slice(p);
+        match std::str::from_utf8(&carry) {
+            Ok(_) => carry.clear(),
+            Err(e) if e.error_len().is_none() => {
+                let tail = carry.split_off(e.valid_up_to());
+                carry = tail;
+            }
+            Err(_) => ok = false,
+        }
+    })?;
+    Ok(ok && carry.is_empty())
+}
+
+/// Appends JSON escapes of `p`, part of a valid UTF-8 string (as `json_bytes` escapes it).
+fn json_escape_piece(o: &mut Vec<u8>, p: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut run = 0;
+    for (i, &c) in p.iter().enumerate() {
+        if c >= 0x20 && c != b'"' && c != b'\\' {
+            continue;
+        }
+        o.extend_from_slice(&p[run..i]);
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            _ => &[b'\\', b'u', b'0', b'0', HEX[usize::from(c >> 4)], HEX[usize::from(c & 15)]],
+        };
+        o.extend_from_slice(esc);
+        run = i + 1;
+    }
+    o.extend_from_slice(&p[run..]);
+}
+
+/// Base64 of a byte stream given in pieces (as `base64` writes it in one go).
+struct Base64Pieces {
+    carry: Vec<u8>,
+}
+
+impl Base64Pieces {
+    const T: &'static [u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    fn push(&mut self, o: &mut Vec<u8>, p: &[u8]) {
+        self.carry.extend_from_slice(p);
+        let whole = self.carry.len() / 3 * 3;
+        Self::encode(o, &self.carry[..whole]);
+        self.carry.drain(..whole);
+    }
+
+    fn encode(o: &mut Vec<u8>, data: &[u8]) {
+        for c in data.chunks(3) {
+            let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            o.push(Self::T[(n >> 18) as usize & 63]);
+            o.push(Self::T[(n >> 12) as usize & 63]);
+            o.push(if c.len() > 1 { Self::T[(n >> 6) as usize & 63] } else { b'=' });
+            o.push(if c.len() > 2 { Self::T[n as usize & 63] } else { b'=' });
+        }
+    }
+
+    fn finish(self, o: &mut Vec<u8>) {
+        Self::encode(o, &self.carry);
+    }
+}
+
+impl Scratch {
+    /// Writes `buf` out if it holds a chunk (remembering a write error for the caller).
+    fn spill(&mut self, sink: &mut Sink<'_>) {
+        if sink.buf.len() >= CHUNK {
+            self.spilled = true;
+            if self.write_err.is_none()
+                && let Err(e) = sink.out.write_all(&sink.buf)
+            {
+                self.write_err = Some(e);
+            }
+            sink.buf.clear();
+        }
+    }
+}
+
+/// Writes a long string as a JSON value in pieces: a string when it is UTF-8, else `{"b64":"…"}`.
+fn json_long_str(sink: &mut Sink<'_>, scratch: &mut Scratch, s: RdbStr<'_>) -> rdbkit::Result<()> {
+    if is_utf8(s)? {
+        sink.buf.push(b'"');
+        for_each_piece(s, |p| {
+            json_escape_piece(&mut sink.buf, p);
+            scratch.spill(sink);
+        })?;
+        sink.buf.push(b'"');
+    } else {
+        sink.buf.extend_from_slice(b"{\"b64\":\"");
+        let mut b64 = Base64Pieces { carry: Vec::new() };
+        for_each_piece(s, |p| {
+            b64.push(&mut sink.buf, p);
+            scratch.spill(sink);
+        })?;
+        b64.finish(&mut sink.buf);
+        sink.buf.extend_from_slice(b"\"}");
+    }
+    Ok(())
+}
+
+/// Writes a long string as a RESP bulk string in pieces.
+fn resp_long_str(sink: &mut Sink<'_>, scratch: &mut Scratch, s: RdbStr<'_>) -> rdbkit::Result<()> {
+    sink.buf.push(b'$');
+    push_u64(&mut sink.buf, s.logical_len());
+    sink.buf.extend_from_slice(b"\r\n");
+    for_each_piece(s, |p| {
+        sink.buf.extend_from_slice(p);
+        scratch.spill(sink);
+    })?;
+    sink.buf.extend_from_slice(b"\r\n");
+    Ok(())
 }
 
 /// `rdbkit dump FILE --format json|resp [--db N] [--restore]`.
 pub fn dump(path: &str, opts: &DumpOptions, out: &mut dyn Write) -> Result<(), Failure> {
     // Records are appended to `buf`, which is written out whenever it holds a chunk; a record that fails leaves
-    // nothing behind, and everything before it is still written.
-    let mut buf = Vec::with_capacity(CHUNK + (CHUNK >> 2));
+    // nothing behind, and everything before it is still written. Long strings are the exception: they go out in
+    // pieces as they are decoded (records arrive deep-validated, so a decoding error there is not expected).
+    let mut sink = Sink { buf: Vec::with_capacity(CHUNK + (CHUNK >> 2)), out };
     let mut scratch = Scratch::default();
     let mut selected: Option<u64> = None;
     let res = for_each_record(path, ReadOptions::default(), |header, rec| {
-        let mark = buf.len();
-        let r = dump_record(&mut buf, &mut scratch, &mut selected, opts, header.version, rec);
+        let mark = sink.buf.len();
+        scratch.spilled = false;
+        let r = dump_record(&mut sink, &mut scratch, &mut selected, opts, header.version, rec);
+        if let Some(e) = scratch.write_err.take() {
+            return Err(out_err(e));
+        }
         if r.is_err() {
-            buf.truncate(mark);
+            if scratch.spilled {
+                sink.buf.clear();
+            } else {
+                sink.buf.truncate(mark);
+            }
             return r;
         }
-        if buf.len() >= CHUNK {
-            let w = out.write_all(&buf);
-            buf.clear();
+        if sink.buf.len() >= CHUNK {
+            let w = sink.out.write_all(&sink.buf);
+            sink.buf.clear();
             w.map_err(out_err)?;
         }
         Ok(())
     });
-    let w = out.write_all(&buf).map_err(out_err);
+    let w = sink.out.write_all(&sink.buf).map_err(out_err);
     report_fallbacks(&scratch.fallbacks);
     res?;
     w
@@ -154,7 +322,7 @@ fn report_fallbacks(counts: &[u64; Fallback::ALL.len()]) {
 
 /// Appends the output of one record.
 fn dump_record(
-    buf: &mut Vec<u8>,
+    sink: &mut Sink<'_>,
     scratch: &mut Scratch,
     selected: &mut Option<u64>,
     opts: &DumpOptions,
@@ -163,6 +331,7 @@ fn dump_record(
 ) -> Result<(), Failure> {
     match rec.kind {
         RecordKind::Function { code } => {
+            let buf = &mut sink.buf;
             let code = code.decode()?;
             match opts.format {
                 Format::Json => {
@@ -177,8 +346,9 @@ fn dump_record(
             let key = e.key.decode().map_err(|err| value_error(err, rec, e.value.raw, e.db, b""))?;
             let failed = |err: Error| value_error(err, rec, e.value.raw, e.db, &key);
             match opts.format {
-                Format::Json => json_entry(buf, scratch, e, &key).map_err(failed)?,
+                Format::Json => json_entry(sink, scratch, e, &key).map_err(failed)?,
                 Format::Resp => {
+                    let buf = &mut sink.buf;
                     // RDB versions fit in u16 (REDIS is 4 digits, VALKEY 3).
                     let version = version as u16;
                     let mark = buf.len();
@@ -188,12 +358,12 @@ fn dump_record(
                         resp_cmd(buf, &[b"SELECT", &db]);
                     }
                     let start = buf.len();
-                    let wrote = resp_entry(buf, scratch, e, &key, opts.restore, version).map_err(failed)?;
+                    let wrote = resp_entry(sink, scratch, e, &key, opts.restore, version).map_err(failed)?;
                     if wrote {
                         *selected = Some(e.db);
                     } else {
-                        debug_assert_eq!(buf.len(), start);
-                        buf.truncate(mark);
+                        debug_assert_eq!(sink.buf.len(), start);
+                        sink.buf.truncate(mark);
                     }
                 }
             }
@@ -367,7 +537,8 @@ fn walk_hash(v: &Value<'_>, buf: &mut Vec<u8>, mut f: impl FnMut(Elem<'_>, Elem<
 // ---------------------------------------------------------------------------------------------------------------
 // JSON
 
-fn json_entry(o: &mut Vec<u8>, scratch: &mut Scratch, e: &Entry<'_>, key: &[u8]) -> rdbkit::Result<()> {
+fn json_entry(sink: &mut Sink<'_>, scratch: &mut Scratch, e: &Entry<'_>, key: &[u8]) -> rdbkit::Result<()> {
+    let o = &mut sink.buf;
     o.extend_from_slice(b"{\"db\":");
     push_u64(o, e.db);
     o.extend_from_slice(b",\"key\":");
@@ -382,8 +553,15 @@ fn json_entry(o: &mut Vec<u8>, scratch: &mut Scratch, e: &Entry<'_>, key: &[u8])
         None => o.extend_from_slice(b"null"),
     }
     o.extend_from_slice(b",\"value\":");
-    json_value(o, scratch, &e.value)?;
-    o.extend_from_slice(b"}\n");
+    if e.value.logical_type() == LogicalType::String
+        && let s = e.value.as_string()?
+        && s.logical_len() > STREAM_MIN
+    {
+        json_long_str(sink, scratch, s)?;
+    } else {
+        json_value(o, scratch, &e.value)?;
+    }
+    sink.buf.extend_from_slice(b"}\n");
     Ok(())
 }
 
@@ -811,7 +989,7 @@ impl<'h, 'b> Cmd<'h, 'b> {
 
 /// Appends the commands recreating one key; returns false (and appends nothing) for an empty collection.
 fn resp_entry(
-    o: &mut Vec<u8>,
+    sink: &mut Sink<'_>,
     scratch: &mut Scratch,
     e: &Entry<'_>,
     key: &[u8],
@@ -820,6 +998,21 @@ fn resp_entry(
 ) -> rdbkit::Result<bool> {
     let v = &e.value;
     let ty = v.logical_type();
+    if !restore
+        && ty == LogicalType::String
+        && let s = v.as_string()?
+        && s.logical_len() > STREAM_MIN
+    {
+        resp_head(&mut sink.buf, 3);
+        bulk(&mut sink.buf, b"SET");
+        bulk(&mut sink.buf, key);
+        resp_long_str(sink, scratch, s)?;
+        if let Some(x) = e.expiry {
+            resp_cmd(&mut sink.buf, &[b"PEXPIREAT", key, x.as_millis().to_string().as_bytes()]);
+        }
+        return Ok(true);
+    }
+    let o = &mut sink.buf;
     if restore || ty == LogicalType::Module {
         return resp_restore(o, e, key, version);
     }

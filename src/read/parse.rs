@@ -784,9 +784,16 @@ pub(crate) fn old_double(i: &[u8]) -> PResult<'_, f64> {
 
 /// Checks that an LZF string decompresses to its declared length.
 fn check_str<'a>(ctx: &mut Ctx<'_>, at: &'a [u8], s: &RdbStr<'_>) -> PResult<'a, ()> {
-    if let RdbStr::Lzf { .. } = s
-        && let Err(e) = s.decode_reusing(ctx.scratch)
-    {
+    // Long strings are checked through an 8 KiB window instead of being decompressed whole (bounded memory).
+    let checked = match *s {
+        RdbStr::Lzf { compressed, len } if len > 1 << 20 => {
+            crate::format::string::checked_lzf_len(compressed.len(), len)
+                .and_then(|n| crate::format::lzf_stream::decompress_chunks(compressed, n as u64, |_| ()))
+        }
+        RdbStr::Lzf { .. } => s.decode_reusing(ctx.scratch).map(drop),
+        _ => Ok(()),
+    };
+    if let Err(e) = checked {
         return PError::nested(at, e.at(0));
     }
     Ok((at, ()))
