@@ -741,3 +741,136 @@ fn dump_streams_long_lzf_strings_in_bounded_memory() {
     assert!(lines[2].contains(r#""value":"\"aaa"#) && lines[2].ends_with(r#"aaa"}"#), "{}", &lines[2][..100]);
     assert_eq!(lines[0].len(), prefix.len() + LEN + 2);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Streams whose metadata the commands cannot set
+
+fn sid(ms: u64, seq: u64) -> rdbkit::read::stream_value::StreamId {
+    rdbkit::read::stream_value::StreamId { ms, seq }
+}
+
+fn stream_value(
+    ids: &[(u64, u64)],
+    last: (u64, u64),
+    max_deleted: (u64, u64),
+    entries_added: u64,
+    groups: Vec<rdbkit::read::value::OwnedGroup>,
+) -> OwnedValue {
+    use rdbkit::read::stream_value::StreamEntry;
+    let entries: Vec<StreamEntry> = ids
+        .iter()
+        .map(|&(ms, seq)| StreamEntry { id: sid(ms, seq), fields: vec![(b"f".to_vec(), b"v".to_vec())] })
+        .collect();
+    OwnedValue::Stream(rdbkit::read::value::OwnedStream {
+        length: entries.len() as u64,
+        first_id: Some(entries.first().map_or(sid(0, 0), |e| e.id)),
+        entries,
+        last_id: sid(last.0, last.1),
+        max_deleted_id: Some(sid(max_deleted.0, max_deleted.1)),
+        entries_added: Some(entries_added),
+        groups,
+    })
+}
+
+fn group(entries_read: u64, pending: &[(u64, u64)]) -> rdbkit::read::value::OwnedGroup {
+    use rdbkit::read::stream_value::PendingEntry;
+    use rdbkit::read::value::{OwnedConsumer, OwnedGroup};
+    OwnedGroup {
+        name: b"g".to_vec(),
+        last_id: sid(3, 0),
+        entries_read: Some(entries_read),
+        pel: pending
+            .iter()
+            .map(|&(ms, seq)| PendingEntry { id: sid(ms, seq), delivery_time: 1000, delivery_count: 2 })
+            .collect(),
+        consumers: vec![OwnedConsumer {
+            name: b"c".to_vec(),
+            seen_time: 1000,
+            active_time: Some(1000),
+            pel: pending.iter().map(|&(ms, seq)| sid(ms, seq)).collect(),
+        }],
+    }
+}
+
+/// What a server says of a stream's metadata and groups (nothing that depends on the clock or the radix tree).
+fn stream_view(c: &mut Conn, key: &[u8]) -> Vec<String> {
+    let mut view = Vec::new();
+    let pairs = |r: Reply, keep: &[&str], view: &mut Vec<String>| {
+        let Reply::Array(items) = r else { panic!("XINFO: {r:?}") };
+        for kv in items.chunks(2) {
+            let name = kv[0].text();
+            if keep.contains(&name.as_str()) {
+                view.push(format!("{name}={:?}", kv[1]));
+            }
+        }
+    };
+    let stream = c.cmd(&[b"XINFO", b"STREAM", key]);
+    pairs(
+        stream,
+        &["length", "last-generated-id", "max-deleted-entry-id", "entries-added", "recorded-first-entry-id"],
+        &mut view,
+    );
+    let Reply::Array(groups) = c.cmd(&[b"XINFO", b"GROUPS", key]) else { panic!("XINFO GROUPS") };
+    for g in groups {
+        pairs(g, &["name", "consumers", "pending", "last-delivered-id", "entries-read"], &mut view);
+    }
+    // Pending entries: ID, consumer and delivery count (the idle time depends on the clock).
+    if let Reply::Array(rows) = c.cmd(&[b"XPENDING", key, b"g", b"-", b"+", b"100"]) {
+        for row in rows {
+            let Reply::Array(f) = row else { panic!("XPENDING row") };
+            view.push(format!("pending {} {} {:?}", f[0].text(), f[1].text(), f[3]));
+        }
+    }
+    view
+}
+
+#[test]
+fn resp_replay_keeps_stream_metadata_exactly() {
+    if !servers_available("resp_replay_keeps_stream_metadata_exactly") {
+        return;
+    }
+    let keys: Vec<(Vec<u8>, OwnedValue)> = vec![
+        // entries_added below the length: XSETID ENTRIESADDED refuses it.
+        (b"added".to_vec(), stream_value(&[(1, 1), (2, 1)], (5, 0), (0, 0), 1, vec![])),
+        // max_deleted_id above the last ID: XSETID refuses it.
+        (b"maxdel".to_vec(), stream_value(&[(1, 1)], (5, 0), (9, 0), 3, vec![])),
+        // entries_read -5: XGROUP CREATE … ENTRIESREAD refuses it.
+        (b"read".to_vec(), stream_value(&[(1, 1), (3, 0)], (3, 0), (0, 0), 2, vec![group((-5i64) as u64, &[(1, 1)])])),
+        // A pending entry whose stream entry is gone, max_deleted_id 0-0 (trimmed away).
+        (b"trimmed".to_vec(), stream_value(&[(1, 1), (3, 0)], (3, 0), (0, 0), 3, vec![group(3, &[(2, 0)])])),
+        // The same with max_deleted_id 1-5: plain commands, then XSETID once more after XDEL of the placeholder
+        // raised it to 2-0.
+        (b"deleted".to_vec(), stream_value(&[(1, 1), (3, 0)], (3, 0), (1, 5), 3, vec![group(3, &[(2, 0)])])),
+        // And one the commands recreate as they are.
+        (b"plain".to_vec(), stream_value(&[(1, 1), (3, 0)], (3, 0), (0, 0), 2, vec![group(u64::MAX, &[(3, 0)])])),
+    ];
+    let file = write_file(Header::new(Flavor::Redis, 12), &keys);
+    let direct = Server::start("redis-8.2", &[]);
+    direct.load(&file).unwrap();
+    let mut c = direct.conn();
+    let want: Vec<Vec<String>> = keys.iter().map(|(k, _)| stream_view(&mut c, k)).collect();
+    let err = resp_replay_matches("redis-8.2", &file);
+    assert!(err.contains("4 key(s) written as RESTORE"), "{err}");
+    for what in ["2 stream metadata XSETID refuses", "1 consumer-group entries_read", "1 deleted pending entries"] {
+        assert!(err.contains(what), "{what}: {err}");
+    }
+    // The replay's metadata equals the file's, key by key.
+    let path = direct.dir.path().join("dump.rdb");
+    let dump = rdbkit().args(["dump", path.to_str().unwrap(), "--format", "resp"]).output().unwrap();
+    let replay = Server::start("redis-8.2", &[]);
+    let mut pipe = Command::new("redis-cli")
+        .args(["-p", &replay.port.to_string(), "--pipe"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    pipe.stdin.take().unwrap().write_all(&dump.stdout).unwrap();
+    assert!(pipe.wait().unwrap().success());
+    let mut r = replay.conn();
+    for ((k, _), w) in keys.iter().zip(&want) {
+        assert_eq!(&stream_view(&mut r, k), w, "{}", String::from_utf8_lossy(k));
+    }
+    // JSON shows entries_read as the signed number it is.
+    let json = rdbkit().args(["dump", path.to_str().unwrap(), "--format", "json"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&json.stdout).contains(r#""entries_read":-5"#));
+}
