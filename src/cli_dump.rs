@@ -15,7 +15,9 @@
 //! field expiry `HPEXPIREAT` refuses (above 2^46 − 1 ms, though files hold up to 2^48 − 1), streams whose
 //! metadata `XSETID` refuses (entries_added below the length or negative, max_deleted_id or the top entry above
 //! the last ID), consumer groups whose entries_read `XGROUP CREATE … ENTRIESREAD` refuses (negative other than
-//! −1), and streams with deleted pending entries whose max_deleted_id is 0-0 (deleting the placeholders raises it).
+//! −1), streams with deleted pending entries whose max_deleted_id is 0-0 (deleting the placeholders raises it), and
+//! strings over 512 MiB (no command makes a string longer than `proto-max-bulk-len`). Strings over 1 MiB are
+//! written in pieces as they are decoded, so memory stays bounded whatever their length.
 //!
 //! Empty lists, sets, sorted sets and hashes are skipped (a server drops them on load too). MODULE_AUX records
 //! cannot be recreated with commands and are not exported.
@@ -76,15 +78,18 @@ enum Fallback {
     /// Pending entries whose stream entry is gone, in a stream whose max_deleted_id is 0-0: deleting the
     /// placeholders that recreate them would change max_deleted_id.
     Placeholders,
+    /// A string over 512 MiB, more than `SET`/`APPEND` make (`proto-max-bulk-len`).
+    LongString,
 }
 
 impl Fallback {
-    const ALL: [Fallback; 5] = [
+    const ALL: [Fallback; 6] = [
         Fallback::NegativeZero,
         Fallback::FieldTtl,
         Fallback::StreamSetId,
         Fallback::EntriesRead,
         Fallback::Placeholders,
+        Fallback::LongString,
     ];
 
     fn why(self) -> &'static str {
@@ -94,6 +99,7 @@ impl Fallback {
             Fallback::StreamSetId => "stream metadata XSETID refuses",
             Fallback::EntriesRead => "consumer-group entries_read XGROUP CREATE refuses",
             Fallback::Placeholders => "deleted pending entries in a stream whose max_deleted_id is 0-0",
+            Fallback::LongString => "string over 512 MiB (proto-max-bulk-len)",
         }
     }
 }
@@ -257,8 +263,15 @@ fn json_long_str(sink: &mut Sink<'_>, scratch: &mut Scratch, s: RdbStr<'_>) -> r
     Ok(())
 }
 
-/// Writes a long string as a RESP bulk string in pieces.
-fn resp_long_str(sink: &mut Sink<'_>, scratch: &mut Scratch, s: RdbStr<'_>) -> rdbkit::Result<()> {
+/// Longest string a server creates with commands (`proto-max-bulk-len`, 512 MiB by default; `APPEND` and
+/// `SETRANGE` stop there too). A file can hold longer ones, which only `RESTORE` recreates.
+const PROTO_MAX_BULK_LEN: u64 = 512 << 20;
+
+/// Writes `SET key value` for a long string, the value streamed in pieces.
+fn resp_long_set(sink: &mut Sink<'_>, scratch: &mut Scratch, key: &[u8], s: RdbStr<'_>) -> rdbkit::Result<()> {
+    resp_head(&mut sink.buf, 3);
+    bulk(&mut sink.buf, b"SET");
+    bulk(&mut sink.buf, key);
     sink.buf.push(b'$');
     push_u64(&mut sink.buf, s.logical_len());
     sink.buf.extend_from_slice(b"\r\n");
@@ -1003,10 +1016,11 @@ fn resp_entry(
         && let s = v.as_string()?
         && s.logical_len() > STREAM_MIN
     {
-        resp_head(&mut sink.buf, 3);
-        bulk(&mut sink.buf, b"SET");
-        bulk(&mut sink.buf, key);
-        resp_long_str(sink, scratch, s)?;
+        if s.logical_len() > PROTO_MAX_BULK_LEN {
+            scratch.fallbacks[Fallback::LongString as usize] += 1;
+            return resp_restore(&mut sink.buf, e, key, version);
+        }
+        resp_long_set(sink, scratch, key, s)?;
         if let Some(x) = e.expiry {
             resp_cmd(&mut sink.buf, &[b"PEXPIREAT", key, x.as_millis().to_string().as_bytes()]);
         }

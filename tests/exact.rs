@@ -874,3 +874,19 @@ fn resp_replay_keeps_stream_metadata_exactly() {
     let json = rdbkit().args(["dump", path.to_str().unwrap(), "--format", "json"]).output().unwrap();
     assert!(String::from_utf8_lossy(&json.stdout).contains(r#""entries_read":-5"#));
 }
+
+#[test]
+fn resp_replay_of_a_string_past_proto_max_bulk_len() {
+    if !servers_available("resp_replay_of_a_string_past_proto_max_bulk_len") {
+        return;
+    }
+    // 600 MiB (over the 512 MiB a server takes as one bulk string) from about 7 MB of file.
+    const LEN: usize = 600 << 20;
+    let mut file = b"REDIS0010\xfe\x00\x00\x04long".to_vec();
+    lzf_run_string(b'z', LEN, &mut file);
+    file.push(0xFF);
+    file.extend_from_slice(&[0; 8]);
+    // No command makes a string that long (SET and APPEND stop at proto-max-bulk-len): RESTORE, of 7 MB.
+    let err = resp_replay_matches("redis-7.0", &file);
+    assert!(err.contains("1 key(s) written as RESTORE") && err.contains("512 MiB"), "{err}");
+}
