@@ -16,8 +16,9 @@
 //! metadata `XSETID` refuses (entries_added below the length or negative, max_deleted_id or the top entry above
 //! the last ID), consumer groups whose entries_read `XGROUP CREATE … ENTRIESREAD` refuses (negative other than
 //! −1), streams with deleted pending entries whose max_deleted_id is 0-0 (deleting the placeholders raises it), and
-//! strings over 512 MiB (no command makes a string longer than `proto-max-bulk-len`). Strings over 1 MiB are
-//! written in pieces as they are decoded, so memory stays bounded whatever their length.
+//! strings or list/set elements over 512 MiB (no command takes a string longer than `proto-max-bulk-len`).
+//! Strings over 1 MiB — values, and list/set elements stored on their own — are written in pieces as they are
+//! decoded, so memory stays bounded whatever their length.
 //!
 //! Empty lists, sets, sorted sets and hashes are skipped (a server drops them on load too). MODULE_AUX records
 //! cannot be recreated with commands and are not exported.
@@ -78,7 +79,8 @@ enum Fallback {
     /// Pending entries whose stream entry is gone, in a stream whose max_deleted_id is 0-0: deleting the
     /// placeholders that recreate them would change max_deleted_id.
     Placeholders,
-    /// A string over 512 MiB, more than `SET`/`APPEND` make (`proto-max-bulk-len`).
+    /// A string (value, or element of a list or set) over 512 MiB, more than a command takes
+    /// (`proto-max-bulk-len`).
     LongString,
 }
 
@@ -99,7 +101,7 @@ impl Fallback {
             Fallback::StreamSetId => "stream metadata XSETID refuses",
             Fallback::EntriesRead => "consumer-group entries_read XGROUP CREATE refuses",
             Fallback::Placeholders => "deleted pending entries in a stream whose max_deleted_id is 0-0",
-            Fallback::LongString => "string over 512 MiB (proto-max-bulk-len)",
+            Fallback::LongString => "string or element over 512 MiB (proto-max-bulk-len)",
         }
     }
 }
@@ -115,10 +117,6 @@ struct Scratch {
     score: Vec<u8>,
     /// RESP: keys written as RESTORE although ordinary commands exist for their type, by reason.
     fallbacks: [u64; Fallback::ALL.len()],
-    /// Part of the current record was already written out (a long string streamed in pieces).
-    spilled: bool,
-    /// The first error writing a streamed piece.
-    write_err: Option<std::io::Error>,
 }
 
 /// Strings longer than this are written in pieces, straight to the output, instead of being decoded and
@@ -132,6 +130,10 @@ const PIECE: usize = 64 << 10;
 struct Sink<'o> {
     buf: Vec<u8>,
     out: &'o mut dyn Write,
+    /// Part of the current record was already written out (a long string streamed in pieces).
+    spilled: bool,
+    /// The first error writing a streamed piece.
+    write_err: Option<std::io::Error>,
 }
 
 /// Calls `f` with consecutive pieces of the logical bytes of a string (raw or LZF), never holding more than
@@ -226,28 +228,28 @@ impl Base64Pieces {
     }
 }
 
-impl Scratch {
+impl Sink<'_> {
     /// Writes `buf` out if it holds a chunk (remembering a write error for the caller).
-    fn spill(&mut self, sink: &mut Sink<'_>) {
-        if sink.buf.len() >= CHUNK {
+    fn spill(&mut self) {
+        if self.buf.len() >= CHUNK {
             self.spilled = true;
             if self.write_err.is_none()
-                && let Err(e) = sink.out.write_all(&sink.buf)
+                && let Err(e) = self.out.write_all(&self.buf)
             {
                 self.write_err = Some(e);
             }
-            sink.buf.clear();
+            self.buf.clear();
         }
     }
 }
 
 /// Writes a long string as a JSON value in pieces: a string when it is UTF-8, else `{"b64":"…"}`.
-fn json_long_str(sink: &mut Sink<'_>, scratch: &mut Scratch, s: RdbStr<'_>) -> rdbkit::Result<()> {
+fn json_long_str(sink: &mut Sink<'_>, s: RdbStr<'_>) -> rdbkit::Result<()> {
     if is_utf8(s)? {
         sink.buf.push(b'"');
         for_each_piece(s, |p| {
             json_escape_piece(&mut sink.buf, p);
-            scratch.spill(sink);
+            sink.spill();
         })?;
         sink.buf.push(b'"');
     } else {
@@ -255,7 +257,7 @@ fn json_long_str(sink: &mut Sink<'_>, scratch: &mut Scratch, s: RdbStr<'_>) -> r
         let mut b64 = Base64Pieces { carry: Vec::new() };
         for_each_piece(s, |p| {
             b64.push(&mut sink.buf, p);
-            scratch.spill(sink);
+            sink.spill();
         })?;
         b64.finish(&mut sink.buf);
         sink.buf.extend_from_slice(b"\"}");
@@ -268,16 +270,21 @@ fn json_long_str(sink: &mut Sink<'_>, scratch: &mut Scratch, s: RdbStr<'_>) -> r
 const PROTO_MAX_BULK_LEN: u64 = 512 << 20;
 
 /// Writes `SET key value` for a long string, the value streamed in pieces.
-fn resp_long_set(sink: &mut Sink<'_>, scratch: &mut Scratch, key: &[u8], s: RdbStr<'_>) -> rdbkit::Result<()> {
+fn resp_long_set(sink: &mut Sink<'_>, key: &[u8], s: RdbStr<'_>) -> rdbkit::Result<()> {
     resp_head(&mut sink.buf, 3);
     bulk(&mut sink.buf, b"SET");
     bulk(&mut sink.buf, key);
+    resp_long_bulk(sink, s)
+}
+
+/// Writes a long string as a RESP bulk string, in pieces.
+fn resp_long_bulk(sink: &mut Sink<'_>, s: RdbStr<'_>) -> rdbkit::Result<()> {
     sink.buf.push(b'$');
     push_u64(&mut sink.buf, s.logical_len());
     sink.buf.extend_from_slice(b"\r\n");
     for_each_piece(s, |p| {
         sink.buf.extend_from_slice(p);
-        scratch.spill(sink);
+        sink.spill();
     })?;
     sink.buf.extend_from_slice(b"\r\n");
     Ok(())
@@ -288,18 +295,18 @@ pub fn dump(path: &str, opts: &DumpOptions, out: &mut dyn Write) -> Result<(), F
     // Records are appended to `buf`, which is written out whenever it holds a chunk; a record that fails leaves
     // nothing behind, and everything before it is still written. Long strings are the exception: they go out in
     // pieces as they are decoded (records arrive deep-validated, so a decoding error there is not expected).
-    let mut sink = Sink { buf: Vec::with_capacity(CHUNK + (CHUNK >> 2)), out };
+    let mut sink = Sink { buf: Vec::with_capacity(CHUNK + (CHUNK >> 2)), out, spilled: false, write_err: None };
     let mut scratch = Scratch::default();
     let mut selected: Option<u64> = None;
     let res = for_each_record(path, ReadOptions::default(), |header, rec| {
         let mark = sink.buf.len();
-        scratch.spilled = false;
+        sink.spilled = false;
         let r = dump_record(&mut sink, &mut scratch, &mut selected, opts, header.version, rec);
-        if let Some(e) = scratch.write_err.take() {
+        if let Some(e) = sink.write_err.take() {
             return Err(out_err(e));
         }
         if r.is_err() {
-            if scratch.spilled {
+            if sink.spilled {
                 sink.buf.clear();
             } else {
                 sink.buf.truncate(mark);
@@ -441,27 +448,60 @@ fn blob_bytes<'b>(s: RdbStr<'b>, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
     }
 }
 
+/// One element of a list or set: decoded, or (a string stored on its own, over 1 MiB) still as stored, for the
+/// caller to stream.
+enum Part<'a> {
+    Elem(Elem<'a>),
+    Long(RdbStr<'a>),
+}
+
 /// Calls `f` with each element of the blob stored as `s`.
-fn each_in_blob(s: RdbStr<'_>, kind: BlobKind, buf: &mut Vec<u8>, f: &mut impl FnMut(Elem<'_>)) -> Option<()> {
+fn each_in_blob(s: RdbStr<'_>, kind: BlobKind, buf: &mut Vec<u8>, f: &mut impl FnMut(Part<'_>)) -> Option<()> {
     let mut blob = Blob::open(blob_bytes(s, buf)?, kind)?;
     while let Some(e) = blob.next_elem().ok()? {
-        f(e);
+        f(Part::Elem(e));
     }
     Some(())
 }
 
 /// Calls `f` with a string stored as an element of its own.
-fn each_str(s: RdbStr<'_>, buf: &mut Vec<u8>, f: &mut impl FnMut(Elem<'_>)) -> Option<()> {
+fn each_str(s: RdbStr<'_>, buf: &mut Vec<u8>, f: &mut impl FnMut(Part<'_>)) -> Option<()> {
     match s {
-        RdbStr::Raw(b) => f(Elem::Bytes(b)),
-        RdbStr::Int(i) => f(Elem::Int(i)),
-        lzf => f(Elem::Bytes(lzf.decode_reusing(buf).ok()?)),
+        RdbStr::Int(i) => f(Part::Elem(Elem::Int(i))),
+        long if long.logical_len() > STREAM_MIN => f(Part::Long(long)),
+        RdbStr::Raw(b) => f(Part::Elem(Elem::Bytes(b))),
+        lzf => f(Part::Elem(Elem::Bytes(lzf.decode_reusing(buf).ok()?))),
     }
     Some(())
 }
 
+/// The longest string stored on its own (not inside a blob) among the elements of a list or set, read from the
+/// lengths alone; `None` when the value does not have the expected shape.
+fn longest_plain_elem(v: &Value<'_>) -> Option<u64> {
+    use Encoding::*;
+    let (mut r, n) = match v.encoding {
+        ListLinked | Set | ListQuicklist2 => length(v.raw).ok()?,
+        _ => return Some(0),
+    };
+    let mut longest = 0;
+    for _ in 0..n {
+        let mut plain = v.encoding != ListQuicklist2;
+        if !plain {
+            let (rest, container) = length(r).ok()?;
+            r = rest;
+            plain = container == 1;
+        }
+        let (rest, s) = rdb_str(r).ok()?;
+        r = rest;
+        if plain {
+            longest = longest.max(s.logical_len());
+        }
+    }
+    Some(longest)
+}
+
 /// The elements of a list or set, as [`Value::elements`] yields them.
-fn walk_elements(v: &Value<'_>, buf: &mut Vec<u8>, mut f: impl FnMut(Elem<'_>)) -> Option<()> {
+fn walk_elements(v: &Value<'_>, buf: &mut Vec<u8>, mut f: impl FnMut(Part<'_>)) -> Option<()> {
     use Encoding::*;
     let raw = v.raw;
     match v.encoding {
@@ -566,13 +606,13 @@ fn json_entry(sink: &mut Sink<'_>, scratch: &mut Scratch, e: &Entry<'_>, key: &[
         None => o.extend_from_slice(b"null"),
     }
     o.extend_from_slice(b",\"value\":");
-    if e.value.logical_type() == LogicalType::String
-        && let s = e.value.as_string()?
-        && s.logical_len() > STREAM_MIN
-    {
-        json_long_str(sink, scratch, s)?;
-    } else {
-        json_value(o, scratch, &e.value)?;
+    match e.value.logical_type() {
+        LogicalType::String => match e.value.as_string()? {
+            s if s.logical_len() > STREAM_MIN => json_long_str(sink, s)?,
+            _ => json_value(o, scratch, &e.value)?,
+        },
+        LogicalType::List | LogicalType::Set => json_elements(sink, scratch, &e.value)?,
+        _ => json_value(o, scratch, &e.value)?,
     }
     sink.buf.extend_from_slice(b"}\n");
     Ok(())
@@ -631,29 +671,7 @@ fn json_value(o: &mut Vec<u8>, scratch: &mut Scratch, v: &Value<'_>) -> rdbkit::
             RdbStr::Int(i) => json_quoted_int(o, i),
             s => json_bytes(o, s.decode_reusing(&mut scratch.value)?),
         },
-        LogicalType::List | LogicalType::Set => {
-            let mark = o.len();
-            o.push(b'[');
-            let mut first = true;
-            let walked = walk_elements(v, &mut scratch.value, |e| {
-                if !first {
-                    o.push(b',');
-                }
-                first = false;
-                json_elem(o, e);
-            });
-            if walked.is_none() {
-                o.truncate(mark);
-                o.push(b'[');
-                for (i, it) in v.elements()?.enumerate() {
-                    if i > 0 {
-                        o.push(b',');
-                    }
-                    json_item(o, &it?);
-                }
-            }
-            o.push(b']');
-        }
+        LogicalType::List | LogicalType::Set => unreachable!("json_elements writes lists and sets"),
         LogicalType::ZSet => {
             let mark = o.len();
             o.push(b'[');
@@ -729,6 +747,47 @@ fn json_value(o: &mut Vec<u8>, scratch: &mut Scratch, v: &Value<'_>) -> rdbkit::
             _ => o.extend_from_slice(b"null"),
         },
     }
+    Ok(())
+}
+
+/// Writes the elements of a list or set as a JSON array; long strings stored on their own are streamed.
+fn json_elements(sink: &mut Sink<'_>, scratch: &mut Scratch, v: &Value<'_>) -> rdbkit::Result<()> {
+    let mark = sink.buf.len();
+    sink.buf.push(b'[');
+    let mut first = true;
+    let mut err = None;
+    let walked = walk_elements(v, &mut scratch.value, |part| {
+        if !first {
+            sink.buf.push(b',');
+        }
+        first = false;
+        match part {
+            Part::Elem(e) => json_elem(&mut sink.buf, e),
+            Part::Long(s) => {
+                if let Err(e) = json_long_str(sink, s) {
+                    err.get_or_insert(e);
+                }
+            }
+        }
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    if walked.is_none() {
+        if sink.spilled {
+            return Err(Error::corrupt("collection", "an element does not decode", 0));
+        }
+        let o = &mut sink.buf;
+        o.truncate(mark);
+        o.push(b'[');
+        for (i, it) in v.elements()?.enumerate() {
+            if i > 0 {
+                o.push(b',');
+            }
+            json_item(o, &it?);
+        }
+    }
+    sink.buf.push(b']');
     Ok(())
 }
 
@@ -1020,11 +1079,16 @@ fn resp_entry(
             scratch.fallbacks[Fallback::LongString as usize] += 1;
             return resp_restore(&mut sink.buf, e, key, version);
         }
-        resp_long_set(sink, scratch, key, s)?;
-        if let Some(x) = e.expiry {
-            resp_cmd(&mut sink.buf, &[b"PEXPIREAT", key, x.as_millis().to_string().as_bytes()]);
-        }
+        resp_long_set(sink, key, s)?;
+        resp_expiry(&mut sink.buf, e, key);
         return Ok(true);
+    }
+    if !restore && matches!(ty, LogicalType::List | LogicalType::Set) {
+        if longest_plain_elem(v).is_some_and(|n| n > PROTO_MAX_BULK_LEN) {
+            scratch.fallbacks[Fallback::LongString as usize] += 1;
+            return resp_restore(&mut sink.buf, e, key, version);
+        }
+        return resp_elements(sink, scratch, e, key);
     }
     let o = &mut sink.buf;
     if restore || ty == LogicalType::Module {
@@ -1087,27 +1151,7 @@ fn resp_commands(
                 s => bulk(o, s.decode_reusing(&mut scratch.value)?),
             }
         }
-        LogicalType::List | LogicalType::Set => {
-            let head: [&[u8]; 2] = [if ty == LogicalType::List { b"RPUSH" } else { b"SADD" }, key];
-            let mut cmd = Cmd::new(&head, &mut scratch.body);
-            let walked = walk_elements(v, &mut scratch.value, |e| {
-                cmd.elem(e);
-                if cmd.args == BATCH {
-                    cmd.flush(o);
-                }
-            });
-            if walked.is_none() {
-                o.truncate(start);
-                cmd.clear();
-                for it in v.elements()? {
-                    cmd.item(&it?);
-                    if cmd.args == BATCH {
-                        cmd.flush(o);
-                    }
-                }
-            }
-            cmd.flush(o);
-        }
+        LogicalType::List | LogicalType::Set => unreachable!("resp_elements writes lists and sets"),
         LogicalType::ZSet => {
             let head: [&[u8]; 2] = [b"ZADD", key];
             let mut cmd = Cmd::new(&head, &mut scratch.body);
@@ -1195,13 +1239,69 @@ fn resp_commands(
     if o.len() == start {
         return Ok(Ok(false));
     }
+    resp_expiry(o, e, key);
+    Ok(Ok(true))
+}
+
+/// Appends `PEXPIREAT key ms` when the key has an expiry.
+fn resp_expiry(o: &mut Vec<u8>, e: &Entry<'_>, key: &[u8]) {
     if let Some(x) = e.expiry {
         resp_head(o, 3);
         bulk(o, b"PEXPIREAT");
         bulk(o, key);
         bulk_int(o, x.as_millis());
     }
-    Ok(Ok(true))
+}
+
+/// Appends `RPUSH`/`SADD` commands (batches of [`BATCH`]) recreating a list or set; an element over 1 MiB stored on
+/// its own gets a command of its own, streamed. Returns false (nothing written) for an empty collection.
+fn resp_elements(sink: &mut Sink<'_>, scratch: &mut Scratch, e: &Entry<'_>, key: &[u8]) -> rdbkit::Result<bool> {
+    let v = &e.value;
+    let name: &[u8] = if v.logical_type() == LogicalType::List { b"RPUSH" } else { b"SADD" };
+    let head: [&[u8]; 2] = [name, key];
+    let start = sink.buf.len();
+    let mut cmd = Cmd::new(&head, &mut scratch.body);
+    let mut err = None;
+    let walked = walk_elements(v, &mut scratch.value, |part| match part {
+        Part::Elem(x) => {
+            cmd.elem(x);
+            if cmd.args == BATCH {
+                cmd.flush(&mut sink.buf);
+            }
+        }
+        Part::Long(s) => {
+            // Order matters for lists: what was gathered goes first.
+            cmd.flush(&mut sink.buf);
+            resp_head(&mut sink.buf, 3);
+            bulk(&mut sink.buf, name);
+            bulk(&mut sink.buf, key);
+            if let Err(x) = resp_long_bulk(sink, s) {
+                err.get_or_insert(x);
+            }
+        }
+    });
+    if let Some(x) = err {
+        return Err(x);
+    }
+    if walked.is_none() {
+        if sink.spilled {
+            return Err(Error::corrupt("collection", "an element does not decode", 0));
+        }
+        sink.buf.truncate(start);
+        cmd.clear();
+        for it in v.elements()? {
+            cmd.item(&it?);
+            if cmd.args == BATCH {
+                cmd.flush(&mut sink.buf);
+            }
+        }
+    }
+    cmd.flush(&mut sink.buf);
+    if sink.buf.len() == start && !sink.spilled {
+        return Ok(false);
+    }
+    resp_expiry(&mut sink.buf, e, key);
+    Ok(true)
 }
 
 /// Whether a list, set, sorted set or hash has no element (RESTORE refuses those, like a load skips them).

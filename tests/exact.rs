@@ -705,14 +705,18 @@ fn dump_streams_long_lzf_strings_in_bounded_memory() {
         println!("skipped: dump_streams_long_lzf_strings_in_bounded_memory: no /proc");
         return;
     }
-    // Three strings of 128 MiB each from about 4.5 MB of file: UTF-8 (JSON strings, one with escapes) and not
-    // (base64).
-    const LEN: usize = 128 << 20;
+    // Three strings of 96 MiB each and a list of two from about 5.6 MB of file: UTF-8 (JSON strings, with and
+    // without escapes) and not (base64).
+    const LEN: usize = 96 << 20;
     let mut file = b"REDIS0009\xfe\x00".to_vec();
     for (i, head) in [b'x', 0xff, b'"'].into_iter().enumerate() {
         file.extend_from_slice(&[0, 2, b'k', b'0' + i as u8]);
         lzf_run_string(head, LEN, &mut file);
     }
+    // A linked list (type 1) of a short element and two long ones, each streamed on its own.
+    file.extend_from_slice(&[1, 4, b'l', b'i', b's', b't', 3, 1, b's']);
+    lzf_run_string(b'y', LEN, &mut file);
+    lzf_run_string(b'\n', LEN, &mut file);
     file.push(0xFF);
     file.extend_from_slice(&[0; 8]); // checksum disabled
     let dir = tmpdir();
@@ -726,7 +730,7 @@ fn dump_streams_long_lzf_strings_in_bounded_memory() {
         cmd.args(["dump", path.to_str().unwrap(), "--format", format]);
         let (peak, written, status) = peak_rss_kib(cmd);
         assert!(status.success(), "{format}: {status}");
-        assert!(written > 3 * LEN as u64, "{format}: wrote only {written} bytes");
+        assert!(written > 5 * LEN as u64, "{format}: wrote only {written} bytes");
         assert!(peak > 0 && peak < bound_kib, "{format}: peak RSS {peak} KiB, bound {bound_kib} KiB");
         println!("dump --format {format}: {written} bytes out, peak RSS {peak} KiB (bound {bound_kib} KiB)");
     }
@@ -734,7 +738,9 @@ fn dump_streams_long_lzf_strings_in_bounded_memory() {
     let json = rdbkit().args(["dump", path.to_str().unwrap(), "--format", "json"]).output().unwrap();
     let text = String::from_utf8_lossy(&json.stdout);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 3);
+    assert_eq!(lines.len(), 4);
+    assert!(lines[3].contains(r#""value":["s","yaaa"#) && lines[3].contains(r#"aaa","\naaa"#), "{}", &lines[3][..120]);
+    assert!(lines[3].ends_with(r#"aaa"]}"#));
     let prefix = r#"{"db":0,"key":"k0","type":"string","encoding":"string","expire_ms":null,"value":""#;
     assert!(lines[0].starts_with(&format!("{prefix}xaaa")), "{}", &lines[0][..100]);
     assert!(lines[1].contains(r#""value":{"b64":"/2FhYWFh"#), "{}", &lines[1][..100]);
@@ -889,4 +895,31 @@ fn resp_replay_of_a_string_past_proto_max_bulk_len() {
     // No command makes a string that long (SET and APPEND stop at proto-max-bulk-len): RESTORE, of 7 MB.
     let err = resp_replay_matches("redis-7.0", &file);
     assert!(err.contains("1 key(s) written as RESTORE") && err.contains("512 MiB"), "{err}");
+}
+
+#[test]
+fn resp_replay_of_long_values_and_elements() {
+    if !servers_available("resp_replay_of_long_values_and_elements") {
+        return;
+    }
+    // Values and elements over the 1 MiB streaming threshold, beside short ones, with expiries.
+    const LEN: usize = 3 << 20;
+    let mut file = b"REDIS0009\xfe\x00".to_vec();
+    file.extend_from_slice(b"\xfc");
+    file.extend_from_slice(&4_102_444_800_000u64.to_le_bytes());
+    file.extend_from_slice(&[0, 3, b's', b't', b'r']);
+    lzf_run_string(0xfe, LEN, &mut file);
+    file.extend_from_slice(&[1, 4, b'l', b'i', b's', b't', 4, 1, b'a']);
+    lzf_run_string(b'b', LEN, &mut file);
+    file.extend_from_slice(&[1, b'c']);
+    lzf_run_string(b'd', LEN + 1, &mut file);
+    file.extend_from_slice(&[2, 3, b's', b'e', b't', 2]);
+    lzf_run_string(b'e', LEN, &mut file);
+    lzf_run_string(b'f', LEN, &mut file);
+    file.push(0xFF);
+    file.extend_from_slice(&[0; 8]);
+    for name in ["redis-6.2", "redis-7.0"] {
+        let err = resp_replay_matches(name, &file);
+        assert!(!err.contains("RESTORE"), "{name}: {err}");
+    }
 }
