@@ -631,6 +631,15 @@ fn match_agrees_with_keys_of_real_servers() {
                     let ours: Vec<Vec<u8>> = keys.iter().filter(|k| g.matches(k)).cloned().collect();
                     assert_eq!(ours, server, "{name}: KEYS {:?}", String::from_utf8_lossy(p));
                 }
+                // Past 1000 `*` runs, servers with the CVE-2024-31228 fix give up; the matcher (like 6.2.14) does not.
+                let long_key = [vec![b'a'; 1200], b"b".to_vec()].concat();
+                assert_eq!(c.cmd(&[b"SET", &long_key, b"1"]), Reply::Status("OK".into()));
+                for runs in [1000, 1001] {
+                    let p = format!("{}b", "*a".repeat(runs)).into_bytes();
+                    assert!(Glob::new(p.clone()).matches(&long_key));
+                    let listed = key_list(c.cmd(&[b"KEYS", &p])).contains(&long_key);
+                    assert_eq!(listed, runs == 1000 || name == "redis-6.2", "{name}: {runs} runs");
+                }
                 println!("{name}: {} patterns over {} keys agree with KEYS", patterns.len(), keys.len());
             });
         }

@@ -16,10 +16,10 @@
 //! The pattern is compiled once into tokens (one byte set per single-byte token); matching walks key and tokens
 //! with one remembered `*` position, the classic greedy algorithm that is exact for `*`/single-byte patterns.
 //!
-//! One difference remains by design: Redis ≥ 7.2.6 / 7.4.1 / 8.x and Valkey (fix for CVE-2024-31228) give up, and
-//! answer "no match", on a pattern with more than 1000 `*` runs followed by anything else; Redis 6.2 and 7.0
-//! match such patterns normally, and so does this matcher (it needs no such protection), so no key that matches is
-//! ever dropped.
+//! One difference remains by design: servers with the fix for CVE-2024-31228 (Redis 6.2.16+, 7.0.x as Debian
+//! patches it, 7.2.6+, 7.4.1+, 8.x; Valkey) give up, and answer "no match", once a match gets past the 1000th `*`
+//! run of a pattern with more after it; older servers (Redis 6.2.14 here) match such patterns normally, and so does
+//! this matcher (it needs no such protection), so no key that matches is ever dropped.
 
 /// One compiled pattern element.
 #[derive(Debug, Clone, PartialEq, Eq)]
