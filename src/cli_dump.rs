@@ -17,8 +17,8 @@
 //! the last ID), consumer groups whose entries_read `XGROUP CREATE … ENTRIESREAD` refuses (negative other than
 //! −1), streams with deleted pending entries whose max_deleted_id is 0-0 (deleting the placeholders raises it), and
 //! strings or list/set elements over 512 MiB (no command takes a string longer than `proto-max-bulk-len`).
-//! Strings over 1 MiB — values, and list/set elements stored on their own — are written in pieces as they are
-//! decoded, so memory stays bounded whatever their length.
+//! Strings over 1 MiB — values, list/set elements and hash values stored on their own — are written in pieces as
+//! they are decoded, so memory stays bounded whatever their length.
 //!
 //! Empty lists, sets, sorted sets and hashes are skipped (a server drops them on load too). MODULE_AUX records
 //! cannot be recreated with commands and are not exported.
@@ -115,6 +115,8 @@ struct Scratch {
     body: Vec<u8>,
     /// RESP: a formatted score.
     score: Vec<u8>,
+    /// A decoded hash field (beside its value in `value`).
+    field: Vec<u8>,
     /// RESP: keys written as RESTORE although ordinary commands exist for their type, by reason.
     fallbacks: [u64; Fallback::ALL.len()],
 }
@@ -500,6 +502,154 @@ fn longest_plain_elem(v: &Value<'_>) -> Option<u64> {
     Some(longest)
 }
 
+/// The fields of a hash stored field by field (hashtable layouts), as stored, with their expiries as
+/// [`Value::hash_fields`] gives them; `None` for other encodings or a value without the expected shape.
+fn plain_hash_fields<'a>(v: &Value<'a>, mut f: impl FnMut(RdbStr<'a>, RdbStr<'a>, Option<i64>)) -> Option<()> {
+    use Encoding::*;
+    let raw = v.raw;
+    let (mut r, min) = match v.encoding {
+        HashMetadata => {
+            let (r, m) = array::<8>(raw).ok()?;
+            (r, i64::from_le_bytes(m))
+        }
+        Hash | HashMetadataPreGa | ValkeyHash2 => (raw, 0),
+        _ => return None,
+    };
+    let (rest, n) = length(r).ok()?;
+    r = rest;
+    for _ in 0..n {
+        let mut expire = None;
+        if matches!(v.encoding, HashMetadata | HashMetadataPreGa) {
+            let (rest, t) = length(r).ok()?;
+            r = rest;
+            expire = if v.encoding == HashMetadata {
+                // expireAt = ttl + minExpire - 1; 0 (and a ttl of 0) is "no TTL".
+                (t != 0).then(|| (t as i64).wrapping_add(min).wrapping_sub(1)).filter(|&e| e != 0)
+            } else {
+                (t != 0).then_some(t as i64)
+            };
+        }
+        let (rest, field) = rdb_str(r).ok()?;
+        let (rest, value) = rdb_str(rest).ok()?;
+        r = rest;
+        if v.encoding == ValkeyHash2 {
+            let (rest, e) = array::<8>(r).ok()?;
+            r = rest;
+            let e = i64::from_le_bytes(e);
+            expire = (e != -1).then_some(e);
+        }
+        f(field, value, expire);
+    }
+    Some(())
+}
+
+/// What streaming a hash stored field by field needs to know first: its longest value and whether every field
+/// expiry is one `HPEXPIREAT` takes. `None` for other encodings.
+fn plain_hash_survey(v: &Value<'_>) -> Option<(u64, bool)> {
+    let (mut longest, mut ttls_ok) = (0, true);
+    plain_hash_fields(v, |_, value, e| {
+        longest = longest.max(value.logical_len());
+        ttls_ok &= e.is_none_or(|ms| (0..=HPEXPIREAT_MAX).contains(&ms));
+    })?;
+    Some((longest, ttls_ok))
+}
+
+/// Writes a hash stored field by field as JSON, long values streamed.
+fn json_plain_hash(sink: &mut Sink<'_>, scratch: &mut Scratch, v: &Value<'_>) -> rdbkit::Result<()> {
+    sink.buf.push(b'[');
+    let mut first = true;
+    let mut err = None;
+    let walked = plain_hash_fields(v, |field, value, expire_ms| {
+        if err.is_some() {
+            return;
+        }
+        let r = (|| -> rdbkit::Result<()> {
+            sink.buf.extend_from_slice(if first { b"[" } else { b",[" });
+            first = false;
+            json_bytes(&mut sink.buf, field.decode_reusing(&mut scratch.field)?);
+            sink.buf.push(b',');
+            if value.logical_len() > STREAM_MIN {
+                json_long_str(sink, value)?;
+            } else {
+                json_bytes(&mut sink.buf, value.decode_reusing(&mut scratch.value)?);
+            }
+            if let Some(ms) = expire_ms {
+                sink.buf.push(b',');
+                push_i64(&mut sink.buf, ms);
+            }
+            sink.buf.push(b']');
+            Ok(())
+        })();
+        if let Err(e) = r {
+            err = Some(e);
+        }
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    if walked.is_none() {
+        return Err(Error::corrupt("hash", "a field does not decode", 0));
+    }
+    sink.buf.push(b']');
+    Ok(())
+}
+
+/// Appends `HSET` commands (batches of [`BATCH`] pairs; a field with a value over 1 MiB gets one of its own, its
+/// value streamed), the field expiries and the key's expiry, for a hash stored field by field.
+fn resp_plain_hash(sink: &mut Sink<'_>, scratch: &mut Scratch, e: &Entry<'_>, key: &[u8]) -> rdbkit::Result<bool> {
+    let v = &e.value;
+    let head: [&[u8]; 2] = [b"HSET", key];
+    let start = sink.buf.len();
+    let mut cmd = Cmd::new(&head, &mut scratch.body);
+    let mut ttls: Vec<(Vec<u8>, i64)> = Vec::new();
+    let mut err = None;
+    let walked = plain_hash_fields(v, |field, value, expire_ms| {
+        if err.is_some() {
+            return;
+        }
+        let r = (|| -> rdbkit::Result<()> {
+            let f = field.decode_reusing(&mut scratch.field)?;
+            if let Some(ms) = expire_ms {
+                ttls.push((f.to_vec(), ms));
+            }
+            if value.logical_len() > STREAM_MIN {
+                cmd.flush(&mut sink.buf);
+                resp_head(&mut sink.buf, 4);
+                bulk(&mut sink.buf, b"HSET");
+                bulk(&mut sink.buf, key);
+                bulk(&mut sink.buf, f);
+                resp_long_bulk(sink, value)?;
+            } else {
+                cmd.arg(f);
+                cmd.arg(value.decode_reusing(&mut scratch.value)?);
+                if cmd.args == 2 * BATCH {
+                    cmd.flush(&mut sink.buf);
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = r {
+            err = Some(e);
+        }
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    if walked.is_none() {
+        return Err(Error::corrupt("hash", "a field does not decode", 0));
+    }
+    cmd.flush(&mut sink.buf);
+    if sink.buf.len() == start && !sink.spilled {
+        return Ok(false);
+    }
+    let mut digits = [0u8; 20];
+    for (field, ms) in &ttls {
+        resp_cmd(&mut sink.buf, &[b"HPEXPIREAT", key, i64_text(*ms, &mut digits), b"FIELDS", b"1", field]);
+    }
+    resp_expiry(&mut sink.buf, e, key);
+    Ok(true)
+}
+
 /// The elements of a list or set, as [`Value::elements`] yields them.
 fn walk_elements(v: &Value<'_>, buf: &mut Vec<u8>, mut f: impl FnMut(Part<'_>)) -> Option<()> {
     use Encoding::*;
@@ -612,6 +762,9 @@ fn json_entry(sink: &mut Sink<'_>, scratch: &mut Scratch, e: &Entry<'_>, key: &[
             _ => json_value(o, scratch, &e.value)?,
         },
         LogicalType::List | LogicalType::Set => json_elements(sink, scratch, &e.value)?,
+        LogicalType::Hash if plain_hash_survey(&e.value).is_some_and(|(longest, _)| longest > STREAM_MIN) => {
+            json_plain_hash(sink, scratch, &e.value)?
+        }
         _ => json_value(o, scratch, &e.value)?,
     }
     sink.buf.extend_from_slice(b"}\n");
@@ -1089,6 +1242,22 @@ fn resp_entry(
             return resp_restore(&mut sink.buf, e, key, version);
         }
         return resp_elements(sink, scratch, e, key);
+    }
+    if !restore
+        && ty == LogicalType::Hash
+        && let Some((longest, ttls_ok)) = plain_hash_survey(v)
+        && longest > STREAM_MIN
+    {
+        let why = if !ttls_ok {
+            Some(Fallback::FieldTtl)
+        } else {
+            (longest > PROTO_MAX_BULK_LEN).then_some(Fallback::LongString)
+        };
+        if let Some(why) = why {
+            scratch.fallbacks[why as usize] += 1;
+            return resp_restore(&mut sink.buf, e, key, version);
+        }
+        return resp_plain_hash(sink, scratch, e, key);
     }
     let o = &mut sink.buf;
     if restore || ty == LogicalType::Module {

@@ -932,3 +932,43 @@ fn resp_replay_of_long_values_and_elements() {
         assert!(!err.contains("RESTORE"), "{name}: {err}");
     }
 }
+
+#[test]
+fn long_hash_values_stream_with_their_ttls() {
+    // A REDIS0012 hash with field TTLs stored field by field, one value 3 MiB long.
+    const LEN: usize = 3 << 20;
+    let long = vec![b'q'; LEN];
+    let hash = OwnedValue::Hash(vec![
+        (b"big".to_vec(), long.clone(), Some(4_102_444_800_000)),
+        (b"small".to_vec(), b"v".to_vec(), None),
+        (b"12".to_vec(), b"34".to_vec(), Some(4_102_444_800_123)),
+    ]);
+    let file = write_file(Header::new(Flavor::Redis, 12), &[(b"h".to_vec(), hash)]);
+    assert!(file.len() < LEN / 10, "the long value is LZF-compressed");
+    let dir = tmpdir();
+    let path = dir.path().join("h.rdb");
+    std::fs::write(&path, &file).unwrap();
+    let json = rdbkit().args(["dump", path.to_str().unwrap(), "--format", "json"]).output().unwrap();
+    assert!(json.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let mut fields: Vec<String> = v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let f = f.as_array().unwrap();
+            let value = f[1].as_str().unwrap();
+            format!("{} {} {:?}", f[0].as_str().unwrap(), value.len(), f.get(2).and_then(|t| t.as_i64()))
+        })
+        .collect();
+    fields.sort();
+    assert_eq!(fields, ["12 2 Some(4102444800123)", format!("big {LEN} Some(4102444800000)").as_str(), "small 1 None"]);
+    let resp = rdbkit().args(["dump", path.to_str().unwrap(), "--format", "resp"]).output().unwrap();
+    let text = String::from_utf8_lossy(&resp.stdout);
+    assert_eq!(text.matches("HPEXPIREAT").count(), 2);
+    assert!(text.contains("$4\r\nHSET\r\n$1\r\nh\r\n$3\r\nbig\r\n$3145728\r\nqqq"), "the long value has its own HSET");
+    if servers_available("long_hash_values_stream_with_their_ttls (server part)") {
+        let err = resp_replay_matches("redis-8.2", &file);
+        assert!(!err.contains("RESTORE"), "{err}");
+    }
+}
