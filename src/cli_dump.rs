@@ -10,6 +10,16 @@
 //! `RESTORE key ttl payload ABSTTL REPLACE` with a DUMP payload stamped with the file's RDB version, so the target
 //! server must be at least as new as the one that wrote the file.
 //!
+//! Values ordinary commands cannot recreate exactly are written as `RESTORE` too, and stderr says how many and
+//! why: sorted sets with a −0 score (Redis 7.0+ `ZADD` stores −0 as the integer 0 in a listpack), hashes with a
+//! field expiry `HPEXPIREAT` refuses (above 2^46 − 1 ms, though files hold up to 2^48 − 1), streams whose
+//! metadata `XSETID` refuses (entries_added below the length or negative, max_deleted_id or the top entry above
+//! the last ID), consumer groups whose entries_read `XGROUP CREATE … ENTRIESREAD` refuses (negative other than
+//! −1), streams with deleted pending entries whose max_deleted_id is 0-0 (deleting the placeholders raises it), and
+//! strings or list/set elements over 512 MiB (no command takes a string longer than `proto-max-bulk-len`).
+//! Strings over 1 MiB — values, list/set elements and hash values stored on their own — are written in pieces as
+//! they are decoded, so memory stays bounded whatever their length.
+//!
 //! Empty lists, sets, sorted sets and hashes are skipped (a server drops them on load too). MODULE_AUX records
 //! cannot be recreated with commands and are not exported.
 
@@ -50,6 +60,52 @@ pub struct DumpOptions {
 /// Output is gathered in memory and written in chunks of about this size.
 const CHUNK: usize = 1 << 20;
 
+/// Largest absolute time `HPEXPIREAT` accepts (Redis 7.4+ `HFE_MAX_ABS_TIME_MSEC`, 2^46 − 1 ms); a file may hold
+/// field expiries up to 2^48 − 1.
+const HPEXPIREAT_MAX: i64 = (1 << 46) - 1;
+
+/// Why a value was written as `RESTORE` although ordinary commands exist for its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Fallback {
+    /// A sorted-set score is −0.0: `ZADD` stores it as 0 in a listpack (Redis 7.0+).
+    NegativeZero,
+    /// A hash field expiry `HPEXPIREAT` refuses (beyond 2^46 − 1 ms, or negative).
+    FieldTtl,
+    /// Stream metadata `XSETID` refuses (entries_added below the length or past 2^63, max_deleted_id above the
+    /// last ID, last ID below the top entry).
+    StreamSetId,
+    /// A consumer group's entries_read `XGROUP CREATE … ENTRIESREAD` refuses (negative other than −1).
+    EntriesRead,
+    /// Pending entries whose stream entry is gone, in a stream whose max_deleted_id is 0-0: deleting the
+    /// placeholders that recreate them would change max_deleted_id.
+    Placeholders,
+    /// A string (value, or element of a list or set) over 512 MiB, more than a command takes
+    /// (`proto-max-bulk-len`).
+    LongString,
+}
+
+impl Fallback {
+    const ALL: [Fallback; 6] = [
+        Fallback::NegativeZero,
+        Fallback::FieldTtl,
+        Fallback::StreamSetId,
+        Fallback::EntriesRead,
+        Fallback::Placeholders,
+        Fallback::LongString,
+    ];
+
+    fn why(self) -> &'static str {
+        match self {
+            Fallback::NegativeZero => "sorted-set score -0 (ZADD stores 0 in a listpack)",
+            Fallback::FieldTtl => "hash field expiry beyond what HPEXPIREAT accepts (2^46-1 ms)",
+            Fallback::StreamSetId => "stream metadata XSETID refuses",
+            Fallback::EntriesRead => "consumer-group entries_read XGROUP CREATE refuses",
+            Fallback::Placeholders => "deleted pending entries in a stream whose max_deleted_id is 0-0",
+            Fallback::LongString => "string or element over 512 MiB (proto-max-bulk-len)",
+        }
+    }
+}
+
 /// Buffers reused from key to key.
 #[derive(Default)]
 struct Scratch {
@@ -59,37 +115,239 @@ struct Scratch {
     body: Vec<u8>,
     /// RESP: a formatted score.
     score: Vec<u8>,
+    /// A decoded hash field (beside its value in `value`).
+    field: Vec<u8>,
+    /// RESP: keys written as RESTORE although ordinary commands exist for their type, by reason.
+    fallbacks: [u64; Fallback::ALL.len()],
+}
+
+/// Strings longer than this are written in pieces, straight to the output, instead of being decoded and
+/// formatted in one buffer: memory stays bounded whatever the declared length of an LZF string.
+const STREAM_MIN: u64 = 1 << 20;
+
+/// Bytes handed to the formatter at a time when streaming a raw string.
+const PIECE: usize = 64 << 10;
+
+/// Where the output goes: `buf`, written out to `out` whenever it holds a chunk.
+struct Sink<'o> {
+    buf: Vec<u8>,
+    out: &'o mut dyn Write,
+    /// Part of the current record was already written out (a long string streamed in pieces).
+    spilled: bool,
+    /// The first error writing a streamed piece.
+    write_err: Option<std::io::Error>,
+}
+
+/// Calls `f` with consecutive pieces of the logical bytes of a string (raw or LZF), never holding more than
+/// one piece of it.
+fn for_each_piece(s: RdbStr<'_>, mut f: impl FnMut(&[u8])) -> rdbkit::Result<()> {
+    match s {
+        RdbStr::Raw(b) => b.chunks(PIECE).for_each(f),
+        RdbStr::Int(i) => f(i.to_string().as_bytes()),
+        RdbStr::Lzf { compressed, len } => {
+            let n = rdbkit::format::string::checked_lzf_len(compressed.len(), len)?;
+            let mut decoder = rdbkit::format::lzf::Decoder::new(compressed, n);
+            while let Some(piece) = decoder.next_chunk()? {
+                f(piece);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the logical bytes of `s` are UTF-8, checked piece by piece.
+fn is_utf8(s: RdbStr<'_>) -> rdbkit::Result<bool> {
+    let mut ok = true;
+    // Up to 3 bytes of a character cut by a piece boundary.
+    let mut carry: Vec<u8> = Vec::with_capacity(PIECE + 4);
+    for_each_piece(s, |p| {
+        if !ok {
+            return;
+        }
+        carry.extend_from_slice(p);
+        match std::str::from_utf8(&carry) {
+            Ok(_) => carry.clear(),
+            Err(e) if e.error_len().is_none() => {
+                let tail = carry.split_off(e.valid_up_to());
+                carry = tail;
+            }
+            Err(_) => ok = false,
+        }
+    })?;
+    Ok(ok && carry.is_empty())
+}
+
+/// Appends JSON escapes of `p`, part of a valid UTF-8 string (as `json_bytes` escapes it).
+fn json_escape_piece(o: &mut Vec<u8>, p: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut run = 0;
+    for (i, &c) in p.iter().enumerate() {
+        if c >= 0x20 && c != b'"' && c != b'\\' {
+            continue;
+        }
+        o.extend_from_slice(&p[run..i]);
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            _ => &[b'\\', b'u', b'0', b'0', HEX[usize::from(c >> 4)], HEX[usize::from(c & 15)]],
+        };
+        o.extend_from_slice(esc);
+        run = i + 1;
+    }
+    o.extend_from_slice(&p[run..]);
+}
+
+/// Base64 of a byte stream given in pieces (as `base64` writes it in one go).
+struct Base64Pieces {
+    carry: Vec<u8>,
+}
+
+impl Base64Pieces {
+    const T: &'static [u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    fn push(&mut self, o: &mut Vec<u8>, p: &[u8]) {
+        self.carry.extend_from_slice(p);
+        let whole = self.carry.len() / 3 * 3;
+        Self::encode(o, &self.carry[..whole]);
+        self.carry.drain(..whole);
+    }
+
+    fn encode(o: &mut Vec<u8>, data: &[u8]) {
+        for c in data.chunks(3) {
+            let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            o.push(Self::T[(n >> 18) as usize & 63]);
+            o.push(Self::T[(n >> 12) as usize & 63]);
+            o.push(if c.len() > 1 { Self::T[(n >> 6) as usize & 63] } else { b'=' });
+            o.push(if c.len() > 2 { Self::T[n as usize & 63] } else { b'=' });
+        }
+    }
+
+    fn finish(self, o: &mut Vec<u8>) {
+        Self::encode(o, &self.carry);
+    }
+}
+
+impl Sink<'_> {
+    /// Writes `buf` out if it holds a chunk (remembering a write error for the caller).
+    fn spill(&mut self) {
+        if self.buf.len() >= CHUNK {
+            self.spilled = true;
+            if self.write_err.is_none()
+                && let Err(e) = self.out.write_all(&self.buf)
+            {
+                self.write_err = Some(e);
+            }
+            self.buf.clear();
+        }
+    }
+}
+
+/// Writes a long string as a JSON value in pieces: a string when it is UTF-8, else `{"b64":"…"}`.
+fn json_long_str(sink: &mut Sink<'_>, s: RdbStr<'_>) -> rdbkit::Result<()> {
+    if is_utf8(s)? {
+        sink.buf.push(b'"');
+        for_each_piece(s, |p| {
+            json_escape_piece(&mut sink.buf, p);
+            sink.spill();
+        })?;
+        sink.buf.push(b'"');
+    } else {
+        sink.buf.extend_from_slice(b"{\"b64\":\"");
+        let mut b64 = Base64Pieces { carry: Vec::new() };
+        for_each_piece(s, |p| {
+            b64.push(&mut sink.buf, p);
+            sink.spill();
+        })?;
+        b64.finish(&mut sink.buf);
+        sink.buf.extend_from_slice(b"\"}");
+    }
+    Ok(())
+}
+
+/// Longest string a server creates with commands (`proto-max-bulk-len`, 512 MiB by default; `APPEND` and
+/// `SETRANGE` stop there too). A file can hold longer ones, which only `RESTORE` recreates.
+const PROTO_MAX_BULK_LEN: u64 = 512 << 20;
+
+/// Writes `SET key value` for a long string, the value streamed in pieces.
+fn resp_long_set(sink: &mut Sink<'_>, key: &[u8], s: RdbStr<'_>) -> rdbkit::Result<()> {
+    resp_head(&mut sink.buf, 3);
+    bulk(&mut sink.buf, b"SET");
+    bulk(&mut sink.buf, key);
+    resp_long_bulk(sink, s)
+}
+
+/// Writes a long string as a RESP bulk string, in pieces.
+fn resp_long_bulk(sink: &mut Sink<'_>, s: RdbStr<'_>) -> rdbkit::Result<()> {
+    sink.buf.push(b'$');
+    push_u64(&mut sink.buf, s.logical_len());
+    sink.buf.extend_from_slice(b"\r\n");
+    for_each_piece(s, |p| {
+        sink.buf.extend_from_slice(p);
+        sink.spill();
+    })?;
+    sink.buf.extend_from_slice(b"\r\n");
+    Ok(())
 }
 
 /// `rdbkit dump FILE --format json|resp [--db N] [--restore]`.
 pub fn dump(path: &str, opts: &DumpOptions, out: &mut dyn Write) -> Result<(), Failure> {
     // Records are appended to `buf`, which is written out whenever it holds a chunk; a record that fails leaves
-    // nothing behind, and everything before it is still written.
-    let mut buf = Vec::with_capacity(CHUNK + (CHUNK >> 2));
+    // nothing behind, and everything before it is still written. Long strings are the exception: they go out in
+    // pieces as they are decoded (records arrive deep-validated, so a decoding error there is not expected).
+    let mut sink = Sink { buf: Vec::with_capacity(CHUNK + (CHUNK >> 2)), out, spilled: false, write_err: None };
     let mut scratch = Scratch::default();
     let mut selected: Option<u64> = None;
     let res = for_each_record(path, ReadOptions::default(), |header, rec| {
-        let mark = buf.len();
-        let r = dump_record(&mut buf, &mut scratch, &mut selected, opts, header.version, rec);
+        let mark = sink.buf.len();
+        sink.spilled = false;
+        let r = dump_record(&mut sink, &mut scratch, &mut selected, opts, header.version, rec);
+        if let Some(e) = sink.write_err.take() {
+            return Err(out_err(e));
+        }
         if r.is_err() {
-            buf.truncate(mark);
+            if sink.spilled {
+                sink.buf.clear();
+            } else {
+                sink.buf.truncate(mark);
+            }
             return r;
         }
-        if buf.len() >= CHUNK {
-            let w = out.write_all(&buf);
-            buf.clear();
+        if sink.buf.len() >= CHUNK {
+            let w = sink.out.write_all(&sink.buf);
+            sink.buf.clear();
             w.map_err(out_err)?;
         }
         Ok(())
     });
-    let w = out.write_all(&buf).map_err(out_err);
+    let w = sink.out.write_all(&sink.buf).map_err(out_err);
+    report_fallbacks(&scratch.fallbacks);
     res?;
     w
 }
 
+/// Tells on stderr how many keys were written as RESTORE because ordinary commands cannot recreate them exactly.
+fn report_fallbacks(counts: &[u64; Fallback::ALL.len()]) {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return;
+    }
+    let why: Vec<String> =
+        Fallback::ALL.iter().zip(counts).filter(|(_, n)| **n > 0).map(|(f, n)| format!("{n} {}", f.why())).collect();
+    eprintln!(
+        "rdbkit dump: {total} key(s) written as RESTORE (the server must load RDB payloads of this file's version): {}",
+        why.join("; ")
+    );
+}
+
 /// Appends the output of one record.
 fn dump_record(
-    buf: &mut Vec<u8>,
+    sink: &mut Sink<'_>,
     scratch: &mut Scratch,
     selected: &mut Option<u64>,
     opts: &DumpOptions,
@@ -98,6 +356,7 @@ fn dump_record(
 ) -> Result<(), Failure> {
     match rec.kind {
         RecordKind::Function { code } => {
+            let buf = &mut sink.buf;
             let code = code.decode()?;
             match opts.format {
                 Format::Json => {
@@ -112,8 +371,9 @@ fn dump_record(
             let key = e.key.decode().map_err(|err| value_error(err, rec, e.value.raw, e.db, b""))?;
             let failed = |err: Error| value_error(err, rec, e.value.raw, e.db, &key);
             match opts.format {
-                Format::Json => json_entry(buf, scratch, e, &key).map_err(failed)?,
+                Format::Json => json_entry(sink, scratch, e, &key).map_err(failed)?,
                 Format::Resp => {
+                    let buf = &mut sink.buf;
                     // RDB versions fit in u16 (REDIS is 4 digits, VALKEY 3).
                     let version = version as u16;
                     let mark = buf.len();
@@ -123,12 +383,12 @@ fn dump_record(
                         resp_cmd(buf, &[b"SELECT", &db]);
                     }
                     let start = buf.len();
-                    let wrote = resp_entry(buf, scratch, e, &key, opts.restore, version).map_err(failed)?;
+                    let wrote = resp_entry(sink, scratch, e, &key, opts.restore, version).map_err(failed)?;
                     if wrote {
                         *selected = Some(e.db);
                     } else {
-                        debug_assert_eq!(buf.len(), start);
-                        buf.truncate(mark);
+                        debug_assert_eq!(sink.buf.len(), start);
+                        sink.buf.truncate(mark);
                     }
                 }
             }
@@ -193,27 +453,208 @@ fn blob_bytes<'b>(s: RdbStr<'b>, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
     }
 }
 
+/// One element of a list or set: decoded, or (a string stored on its own, over 1 MiB) still as stored, for the
+/// caller to stream.
+enum Part<'a> {
+    Elem(Elem<'a>),
+    Long(RdbStr<'a>),
+}
+
 /// Calls `f` with each element of the blob stored as `s`.
-fn each_in_blob(s: RdbStr<'_>, kind: BlobKind, buf: &mut Vec<u8>, f: &mut impl FnMut(Elem<'_>)) -> Option<()> {
+fn each_in_blob(s: RdbStr<'_>, kind: BlobKind, buf: &mut Vec<u8>, f: &mut impl FnMut(Part<'_>)) -> Option<()> {
     let mut blob = Blob::open(blob_bytes(s, buf)?, kind)?;
     while let Some(e) = blob.next_elem().ok()? {
-        f(e);
+        f(Part::Elem(e));
     }
     Some(())
 }
 
 /// Calls `f` with a string stored as an element of its own.
-fn each_str(s: RdbStr<'_>, buf: &mut Vec<u8>, f: &mut impl FnMut(Elem<'_>)) -> Option<()> {
+fn each_str(s: RdbStr<'_>, buf: &mut Vec<u8>, f: &mut impl FnMut(Part<'_>)) -> Option<()> {
     match s {
-        RdbStr::Raw(b) => f(Elem::Bytes(b)),
-        RdbStr::Int(i) => f(Elem::Int(i)),
-        lzf => f(Elem::Bytes(lzf.decode_reusing(buf).ok()?)),
+        RdbStr::Int(i) => f(Part::Elem(Elem::Int(i))),
+        long if long.logical_len() > STREAM_MIN => f(Part::Long(long)),
+        RdbStr::Raw(b) => f(Part::Elem(Elem::Bytes(b))),
+        lzf => f(Part::Elem(Elem::Bytes(lzf.decode_reusing(buf).ok()?))),
     }
     Some(())
 }
 
+/// The longest string stored on its own (not inside a blob) among the elements of a list or set, read from the
+/// lengths alone; `None` when the value does not have the expected shape.
+fn longest_plain_elem(v: &Value<'_>) -> Option<u64> {
+    use Encoding::*;
+    let (mut r, n) = match v.encoding {
+        ListLinked | Set | ListQuicklist2 => length(v.raw).ok()?,
+        _ => return Some(0),
+    };
+    let mut longest = 0;
+    for _ in 0..n {
+        let mut plain = v.encoding != ListQuicklist2;
+        if !plain {
+            let (rest, container) = length(r).ok()?;
+            r = rest;
+            plain = container == 1;
+        }
+        let (rest, s) = rdb_str(r).ok()?;
+        r = rest;
+        if plain {
+            longest = longest.max(s.logical_len());
+        }
+    }
+    Some(longest)
+}
+
+/// The fields of a hash stored field by field (hashtable layouts), as stored, with their expiries as
+/// [`Value::hash_fields`] gives them; `None` for other encodings or a value without the expected shape.
+fn plain_hash_fields<'a>(v: &Value<'a>, mut f: impl FnMut(RdbStr<'a>, RdbStr<'a>, Option<i64>)) -> Option<()> {
+    use Encoding::*;
+    let raw = v.raw;
+    let (mut r, min) = match v.encoding {
+        HashMetadata => {
+            let (r, m) = array::<8>(raw).ok()?;
+            (r, i64::from_le_bytes(m))
+        }
+        Hash | HashMetadataPreGa | ValkeyHash2 => (raw, 0),
+        _ => return None,
+    };
+    let (rest, n) = length(r).ok()?;
+    r = rest;
+    for _ in 0..n {
+        let mut expire = None;
+        if matches!(v.encoding, HashMetadata | HashMetadataPreGa) {
+            let (rest, t) = length(r).ok()?;
+            r = rest;
+            expire = if v.encoding == HashMetadata {
+                // expireAt = ttl + minExpire - 1; 0 (and a ttl of 0) is "no TTL".
+                (t != 0).then(|| (t as i64).wrapping_add(min).wrapping_sub(1)).filter(|&e| e != 0)
+            } else {
+                (t != 0).then_some(t as i64)
+            };
+        }
+        let (rest, field) = rdb_str(r).ok()?;
+        let (rest, value) = rdb_str(rest).ok()?;
+        r = rest;
+        if v.encoding == ValkeyHash2 {
+            let (rest, e) = array::<8>(r).ok()?;
+            r = rest;
+            let e = i64::from_le_bytes(e);
+            expire = (e != -1).then_some(e);
+        }
+        f(field, value, expire);
+    }
+    Some(())
+}
+
+/// What streaming a hash stored field by field needs to know first: its longest value and whether every field
+/// expiry is one `HPEXPIREAT` takes. `None` for other encodings.
+fn plain_hash_survey(v: &Value<'_>) -> Option<(u64, bool)> {
+    let (mut longest, mut ttls_ok) = (0, true);
+    plain_hash_fields(v, |_, value, e| {
+        longest = longest.max(value.logical_len());
+        ttls_ok &= e.is_none_or(|ms| (0..=HPEXPIREAT_MAX).contains(&ms));
+    })?;
+    Some((longest, ttls_ok))
+}
+
+/// Writes a hash stored field by field as JSON, long values streamed.
+fn json_plain_hash(sink: &mut Sink<'_>, scratch: &mut Scratch, v: &Value<'_>) -> rdbkit::Result<()> {
+    sink.buf.push(b'[');
+    let mut first = true;
+    let mut err = None;
+    let walked = plain_hash_fields(v, |field, value, expire_ms| {
+        if err.is_some() {
+            return;
+        }
+        let r = (|| -> rdbkit::Result<()> {
+            sink.buf.extend_from_slice(if first { b"[" } else { b",[" });
+            first = false;
+            json_bytes(&mut sink.buf, field.decode_reusing(&mut scratch.field)?);
+            sink.buf.push(b',');
+            if value.logical_len() > STREAM_MIN {
+                json_long_str(sink, value)?;
+            } else {
+                json_bytes(&mut sink.buf, value.decode_reusing(&mut scratch.value)?);
+            }
+            if let Some(ms) = expire_ms {
+                sink.buf.push(b',');
+                push_i64(&mut sink.buf, ms);
+            }
+            sink.buf.push(b']');
+            Ok(())
+        })();
+        if let Err(e) = r {
+            err = Some(e);
+        }
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    if walked.is_none() {
+        return Err(Error::corrupt("hash", "a field does not decode", 0));
+    }
+    sink.buf.push(b']');
+    Ok(())
+}
+
+/// Appends `HSET` commands (batches of [`BATCH`] pairs; a field with a value over 1 MiB gets one of its own, its
+/// value streamed), the field expiries and the key's expiry, for a hash stored field by field.
+fn resp_plain_hash(sink: &mut Sink<'_>, scratch: &mut Scratch, e: &Entry<'_>, key: &[u8]) -> rdbkit::Result<bool> {
+    let v = &e.value;
+    let head: [&[u8]; 2] = [b"HSET", key];
+    let start = sink.buf.len();
+    let mut cmd = Cmd::new(&head, &mut scratch.body);
+    let mut ttls: Vec<(Vec<u8>, i64)> = Vec::new();
+    let mut err = None;
+    let walked = plain_hash_fields(v, |field, value, expire_ms| {
+        if err.is_some() {
+            return;
+        }
+        let r = (|| -> rdbkit::Result<()> {
+            let f = field.decode_reusing(&mut scratch.field)?;
+            if let Some(ms) = expire_ms {
+                ttls.push((f.to_vec(), ms));
+            }
+            if value.logical_len() > STREAM_MIN {
+                cmd.flush(&mut sink.buf);
+                resp_head(&mut sink.buf, 4);
+                bulk(&mut sink.buf, b"HSET");
+                bulk(&mut sink.buf, key);
+                bulk(&mut sink.buf, f);
+                resp_long_bulk(sink, value)?;
+            } else {
+                cmd.arg(f);
+                cmd.arg(value.decode_reusing(&mut scratch.value)?);
+                if cmd.args == 2 * BATCH {
+                    cmd.flush(&mut sink.buf);
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = r {
+            err = Some(e);
+        }
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    if walked.is_none() {
+        return Err(Error::corrupt("hash", "a field does not decode", 0));
+    }
+    cmd.flush(&mut sink.buf);
+    if sink.buf.len() == start && !sink.spilled {
+        return Ok(false);
+    }
+    let mut digits = [0u8; 20];
+    for (field, ms) in &ttls {
+        resp_cmd(&mut sink.buf, &[b"HPEXPIREAT", key, i64_text(*ms, &mut digits), b"FIELDS", b"1", field]);
+    }
+    resp_expiry(&mut sink.buf, e, key);
+    Ok(true)
+}
+
 /// The elements of a list or set, as [`Value::elements`] yields them.
-fn walk_elements(v: &Value<'_>, buf: &mut Vec<u8>, mut f: impl FnMut(Elem<'_>)) -> Option<()> {
+fn walk_elements(v: &Value<'_>, buf: &mut Vec<u8>, mut f: impl FnMut(Part<'_>)) -> Option<()> {
     use Encoding::*;
     let raw = v.raw;
     match v.encoding {
@@ -302,7 +743,8 @@ fn walk_hash(v: &Value<'_>, buf: &mut Vec<u8>, mut f: impl FnMut(Elem<'_>, Elem<
 // ---------------------------------------------------------------------------------------------------------------
 // JSON
 
-fn json_entry(o: &mut Vec<u8>, scratch: &mut Scratch, e: &Entry<'_>, key: &[u8]) -> rdbkit::Result<()> {
+fn json_entry(sink: &mut Sink<'_>, scratch: &mut Scratch, e: &Entry<'_>, key: &[u8]) -> rdbkit::Result<()> {
+    let o = &mut sink.buf;
     o.extend_from_slice(b"{\"db\":");
     push_u64(o, e.db);
     o.extend_from_slice(b",\"key\":");
@@ -317,8 +759,18 @@ fn json_entry(o: &mut Vec<u8>, scratch: &mut Scratch, e: &Entry<'_>, key: &[u8])
         None => o.extend_from_slice(b"null"),
     }
     o.extend_from_slice(b",\"value\":");
-    json_value(o, scratch, &e.value)?;
-    o.extend_from_slice(b"}\n");
+    match e.value.logical_type() {
+        LogicalType::String => match e.value.as_string()? {
+            s if s.logical_len() > STREAM_MIN => json_long_str(sink, s)?,
+            _ => json_value(o, scratch, &e.value)?,
+        },
+        LogicalType::List | LogicalType::Set => json_elements(sink, scratch, &e.value)?,
+        LogicalType::Hash if plain_hash_survey(&e.value).is_some_and(|(longest, _)| longest > STREAM_MIN) => {
+            json_plain_hash(sink, scratch, &e.value)?
+        }
+        _ => json_value(o, scratch, &e.value)?,
+    }
+    sink.buf.extend_from_slice(b"}\n");
     Ok(())
 }
 
@@ -375,29 +827,7 @@ fn json_value(o: &mut Vec<u8>, scratch: &mut Scratch, v: &Value<'_>) -> rdbkit::
             RdbStr::Int(i) => json_quoted_int(o, i),
             s => json_bytes(o, s.decode_reusing(&mut scratch.value)?),
         },
-        LogicalType::List | LogicalType::Set => {
-            let mark = o.len();
-            o.push(b'[');
-            let mut first = true;
-            let walked = walk_elements(v, &mut scratch.value, |e| {
-                if !first {
-                    o.push(b',');
-                }
-                first = false;
-                json_elem(o, e);
-            });
-            if walked.is_none() {
-                o.truncate(mark);
-                o.push(b'[');
-                for (i, it) in v.elements()?.enumerate() {
-                    if i > 0 {
-                        o.push(b',');
-                    }
-                    json_item(o, &it?);
-                }
-            }
-            o.push(b']');
-        }
+        LogicalType::List | LogicalType::Set => unreachable!("json_elements writes lists and sets"),
         LogicalType::ZSet => {
             let mark = o.len();
             o.push(b'[');
@@ -473,6 +903,47 @@ fn json_value(o: &mut Vec<u8>, scratch: &mut Scratch, v: &Value<'_>) -> rdbkit::
             _ => o.extend_from_slice(b"null"),
         },
     }
+    Ok(())
+}
+
+/// Writes the elements of a list or set as a JSON array; long strings stored on their own are streamed.
+fn json_elements(sink: &mut Sink<'_>, scratch: &mut Scratch, v: &Value<'_>) -> rdbkit::Result<()> {
+    let mark = sink.buf.len();
+    sink.buf.push(b'[');
+    let mut first = true;
+    let mut err = None;
+    let walked = walk_elements(v, &mut scratch.value, |part| {
+        if !first {
+            sink.buf.push(b',');
+        }
+        first = false;
+        match part {
+            Part::Elem(e) => json_elem(&mut sink.buf, e),
+            Part::Long(s) => {
+                if let Err(e) = json_long_str(sink, s) {
+                    err.get_or_insert(e);
+                }
+            }
+        }
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    if walked.is_none() {
+        if sink.spilled {
+            return Err(Error::corrupt("collection", "an element does not decode", 0));
+        }
+        let o = &mut sink.buf;
+        o.truncate(mark);
+        o.push(b'[');
+        for (i, it) in v.elements()?.enumerate() {
+            if i > 0 {
+                o.push(b',');
+            }
+            json_item(o, &it?);
+        }
+    }
+    sink.buf.push(b']');
     Ok(())
 }
 
@@ -623,8 +1094,8 @@ fn json_stream_tail(o: &mut Vec<u8>, s: &OwnedStream) {
         o.extend_from_slice(b",\"last_id\":");
         json_id(o, g.last_id);
         o.extend_from_slice(b",\"entries_read\":");
-        // u64::MAX is Redis's -1: "not known, recompute".
-        json_opt(o, g.entries_read, |o, n| if n == u64::MAX { push_i64(o, -1) } else { push_u64(o, n) });
+        // Redis keeps entries_read as a signed 64-bit number (-1: "not known, recompute"), stored as its bits.
+        json_opt(o, g.entries_read, |o, n| push_i64(o, n as i64));
         o.extend_from_slice(b",\"pel\":");
         json_array(o, &g.pel, |o, p| {
             o.push(b'[');
@@ -746,7 +1217,7 @@ impl<'h, 'b> Cmd<'h, 'b> {
 
 /// Appends the commands recreating one key; returns false (and appends nothing) for an empty collection.
 fn resp_entry(
-    o: &mut Vec<u8>,
+    sink: &mut Sink<'_>,
     scratch: &mut Scratch,
     e: &Entry<'_>,
     key: &[u8],
@@ -755,7 +1226,62 @@ fn resp_entry(
 ) -> rdbkit::Result<bool> {
     let v = &e.value;
     let ty = v.logical_type();
+    if !restore
+        && ty == LogicalType::String
+        && let s = v.as_string()?
+        && s.logical_len() > STREAM_MIN
+    {
+        if s.logical_len() > PROTO_MAX_BULK_LEN {
+            scratch.fallbacks[Fallback::LongString as usize] += 1;
+            return resp_restore(&mut sink.buf, e, key, version);
+        }
+        resp_long_set(sink, key, s)?;
+        resp_expiry(&mut sink.buf, e, key);
+        return Ok(true);
+    }
+    if !restore && matches!(ty, LogicalType::List | LogicalType::Set) {
+        if longest_plain_elem(v).is_some_and(|n| n > PROTO_MAX_BULK_LEN) {
+            scratch.fallbacks[Fallback::LongString as usize] += 1;
+            return resp_restore(&mut sink.buf, e, key, version);
+        }
+        return resp_elements(sink, scratch, e, key);
+    }
+    if !restore
+        && ty == LogicalType::Hash
+        && let Some((longest, ttls_ok)) = plain_hash_survey(v)
+        && longest > STREAM_MIN
+    {
+        let why = if !ttls_ok {
+            Some(Fallback::FieldTtl)
+        } else {
+            (longest > PROTO_MAX_BULK_LEN).then_some(Fallback::LongString)
+        };
+        if let Some(why) = why {
+            scratch.fallbacks[why as usize] += 1;
+            return resp_restore(&mut sink.buf, e, key, version);
+        }
+        return resp_plain_hash(sink, scratch, e, key);
+    }
+    let o = &mut sink.buf;
     if restore || ty == LogicalType::Module {
+        return resp_restore(o, e, key, version);
+    }
+    let start = o.len();
+    match resp_commands(o, scratch, e, key)? {
+        Ok(wrote) => Ok(wrote),
+        Err(why) => {
+            o.truncate(start);
+            scratch.fallbacks[why as usize] += 1;
+            resp_restore(o, e, key, version)
+        }
+    }
+}
+
+/// Appends `RESTORE key ttl payload ABSTTL REPLACE` for one key; returns false (and appends nothing) for an
+/// empty collection.
+fn resp_restore(o: &mut Vec<u8>, e: &Entry<'_>, key: &[u8], version: u16) -> rdbkit::Result<bool> {
+    let v = &e.value;
+    {
         if is_empty_collection(v)? {
             return Ok(false);
         }
@@ -771,8 +1297,20 @@ fn resp_entry(
             args.extend([&b"FREQ"[..], f.as_bytes()]);
         }
         resp_cmd(o, &args);
-        return Ok(true);
+        Ok(true)
     }
+}
+
+/// Appends the ordinary commands recreating one key: `Ok(false)` (nothing appended) for an empty collection,
+/// `Err(why)` (with output the caller discards) when they cannot recreate it exactly.
+fn resp_commands(
+    o: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    e: &Entry<'_>,
+    key: &[u8],
+) -> rdbkit::Result<Result<bool, Fallback>> {
+    let v = &e.value;
+    let ty = v.logical_type();
     let start = o.len();
     match ty {
         LogicalType::String => {
@@ -785,32 +1323,14 @@ fn resp_entry(
                 s => bulk(o, s.decode_reusing(&mut scratch.value)?),
             }
         }
-        LogicalType::List | LogicalType::Set => {
-            let head: [&[u8]; 2] = [if ty == LogicalType::List { b"RPUSH" } else { b"SADD" }, key];
-            let mut cmd = Cmd::new(&head, &mut scratch.body);
-            let walked = walk_elements(v, &mut scratch.value, |e| {
-                cmd.elem(e);
-                if cmd.args == BATCH {
-                    cmd.flush(o);
-                }
-            });
-            if walked.is_none() {
-                o.truncate(start);
-                cmd.clear();
-                for it in v.elements()? {
-                    cmd.item(&it?);
-                    if cmd.args == BATCH {
-                        cmd.flush(o);
-                    }
-                }
-            }
-            cmd.flush(o);
-        }
+        LogicalType::List | LogicalType::Set => unreachable!("resp_elements writes lists and sets"),
         LogicalType::ZSet => {
             let head: [&[u8]; 2] = [b"ZADD", key];
             let mut cmd = Cmd::new(&head, &mut scratch.body);
             let score = &mut scratch.score;
+            let mut neg_zero = false;
             let walked = walk_zset(v, &mut scratch.value, |m, s| {
+                neg_zero |= s.to_bits() == (-0.0f64).to_bits();
                 score.clear();
                 format_human_double(s, score);
                 cmd.arg(score);
@@ -822,8 +1342,10 @@ fn resp_entry(
             if walked.is_none() {
                 o.truncate(start);
                 cmd.clear();
+                neg_zero = false;
                 for r in v.zset_entries()? {
                     let (m, s) = r?;
+                    neg_zero |= s.to_bits() == (-0.0f64).to_bits();
                     score.clear();
                     format_human_double(s, score);
                     cmd.arg(score);
@@ -834,6 +1356,9 @@ fn resp_entry(
                 }
             }
             cmd.flush(o);
+            if neg_zero {
+                return Ok(Err(Fallback::NegativeZero));
+            }
         }
         LogicalType::Hash => {
             let head: [&[u8]; 2] = [b"HSET", key];
@@ -866,6 +1391,9 @@ fn resp_entry(
                 }
             }
             cmd.flush(o);
+            if ttls.iter().any(|(_, ms)| !(0..=HPEXPIREAT_MAX).contains(ms)) {
+                return Ok(Err(Fallback::FieldTtl));
+            }
             if o.len() > start {
                 let mut digits = [0u8; 20];
                 for (field, ms) in &ttls {
@@ -873,18 +1401,78 @@ fn resp_entry(
                 }
             }
         }
-        LogicalType::Stream => resp_stream(o, scratch, key, v)?,
+        LogicalType::Stream => {
+            if let Err(why) = resp_stream(o, scratch, key, v)? {
+                return Ok(Err(why));
+            }
+        }
         LogicalType::Module => unreachable!("module values are restored above"),
     }
     if o.len() == start {
-        return Ok(false);
+        return Ok(Ok(false));
     }
+    resp_expiry(o, e, key);
+    Ok(Ok(true))
+}
+
+/// Appends `PEXPIREAT key ms` when the key has an expiry.
+fn resp_expiry(o: &mut Vec<u8>, e: &Entry<'_>, key: &[u8]) {
     if let Some(x) = e.expiry {
         resp_head(o, 3);
         bulk(o, b"PEXPIREAT");
         bulk(o, key);
         bulk_int(o, x.as_millis());
     }
+}
+
+/// Appends `RPUSH`/`SADD` commands (batches of [`BATCH`]) recreating a list or set; an element over 1 MiB stored on
+/// its own gets a command of its own, streamed. Returns false (nothing written) for an empty collection.
+fn resp_elements(sink: &mut Sink<'_>, scratch: &mut Scratch, e: &Entry<'_>, key: &[u8]) -> rdbkit::Result<bool> {
+    let v = &e.value;
+    let name: &[u8] = if v.logical_type() == LogicalType::List { b"RPUSH" } else { b"SADD" };
+    let head: [&[u8]; 2] = [name, key];
+    let start = sink.buf.len();
+    let mut cmd = Cmd::new(&head, &mut scratch.body);
+    let mut err = None;
+    let walked = walk_elements(v, &mut scratch.value, |part| match part {
+        Part::Elem(x) => {
+            cmd.elem(x);
+            if cmd.args == BATCH {
+                cmd.flush(&mut sink.buf);
+            }
+        }
+        Part::Long(s) => {
+            // Order matters for lists: what was gathered goes first.
+            cmd.flush(&mut sink.buf);
+            resp_head(&mut sink.buf, 3);
+            bulk(&mut sink.buf, name);
+            bulk(&mut sink.buf, key);
+            if let Err(x) = resp_long_bulk(sink, s) {
+                err.get_or_insert(x);
+            }
+        }
+    });
+    if let Some(x) = err {
+        return Err(x);
+    }
+    if walked.is_none() {
+        if sink.spilled {
+            return Err(Error::corrupt("collection", "an element does not decode", 0));
+        }
+        sink.buf.truncate(start);
+        cmd.clear();
+        for it in v.elements()? {
+            cmd.item(&it?);
+            if cmd.args == BATCH {
+                cmd.flush(&mut sink.buf);
+            }
+        }
+    }
+    cmd.flush(&mut sink.buf);
+    if sink.buf.len() == start && !sink.spilled {
+        return Ok(false);
+    }
+    resp_expiry(&mut sink.buf, e, key);
     Ok(true)
 }
 
@@ -905,7 +1493,12 @@ fn id_text(id: StreamId) -> String {
 /// Appends the commands recreating a stream, its entries written straight from the node listpacks. Pending entries
 /// whose stream entry was deleted are recreated as placeholders (see [`resp_stream_owned`]); placing them in one
 /// pass relies on the entries being in ascending ID order, so a stream that is not falls back to decoding.
-fn resp_stream(o: &mut Vec<u8>, scratch: &mut Scratch, key: &[u8], v: &Value<'_>) -> rdbkit::Result<()> {
+fn resp_stream(
+    o: &mut Vec<u8>,
+    scratch: &mut Scratch,
+    key: &[u8],
+    v: &Value<'_>,
+) -> rdbkit::Result<Result<(), Fallback>> {
     let s = v.stream()?;
     let mut meta = s.to_owned_metadata()?;
     let start = o.len();
@@ -943,13 +1536,11 @@ fn resp_stream(o: &mut Vec<u8>, scratch: &mut Scratch, key: &[u8], v: &Value<'_>
             resp_placeholder(o, key, *p);
             placeholders.insert(*p);
         }
-        resp_stream_tail(o, key, &meta, &placeholders, entries == 0);
-        return Ok(());
+        return Ok(resp_stream_tail(o, key, &meta, &placeholders, entries as u64, last));
     }
     o.truncate(start);
     meta.entries = s.entries()?;
-    resp_stream_owned(o, key, &meta);
-    Ok(())
+    Ok(resp_stream_owned(o, key, &meta))
 }
 
 /// A placeholder entry for a pending entry whose stream entry was deleted.
@@ -965,7 +1556,7 @@ fn bulk_elem(o: &mut Vec<u8>, e: Elem<'_>) {
 }
 
 /// Appends the commands recreating a decoded stream.
-fn resp_stream_owned(o: &mut Vec<u8>, key: &[u8], s: &OwnedStream) {
+fn resp_stream_owned(o: &mut Vec<u8>, key: &[u8], s: &OwnedStream) -> Result<(), Fallback> {
     // Pending entries whose stream entry was deleted: re-added as placeholders so XCLAIM can recreate them.
     let live: BTreeSet<StreamId> = s.entries.iter().map(|e| e.id).collect();
     let placeholders: BTreeSet<StreamId> = s
@@ -990,12 +1581,40 @@ fn resp_stream_owned(o: &mut Vec<u8>, key: &[u8], s: &OwnedStream) {
     for p in ph {
         resp_placeholder(o, key, *p);
     }
-    resp_stream_tail(o, key, s, &placeholders, s.entries.is_empty());
+    let top = s.entries.iter().map(|e| e.id).max();
+    resp_stream_tail(o, key, s, &placeholders, s.entries.len() as u64, top)
 }
 
-/// Appends the commands that follow a stream's entries: creating it when it has none (nor placeholders), its
-/// last ID, its groups with their consumers and pending entries, and the removal of the placeholders.
-fn resp_stream_tail(o: &mut Vec<u8>, key: &[u8], s: &OwnedStream, placeholders: &BTreeSet<StreamId>, no_entries: bool) {
+/// Appends the commands that follow a stream's entries (`live` of them, the highest `top_live`): creating it
+/// when it has none (nor placeholders), its last ID, its groups with their consumers and pending entries, and the
+/// removal of the placeholders. `Err` when the server would refuse one of these commands, or they cannot give
+/// the stream its exact metadata (the caller then discards the output).
+fn resp_stream_tail(
+    o: &mut Vec<u8>,
+    key: &[u8],
+    s: &OwnedStream,
+    placeholders: &BTreeSet<StreamId>,
+    live: u64,
+    top_live: Option<StreamId>,
+) -> Result<(), Fallback> {
+    // XSETID's checks (t_stream.c), against the stream the commands above built: live entries and placeholders.
+    let length = live + placeholders.len() as u64;
+    let top = top_live.max(placeholders.last().copied());
+    if s.entries_added.is_some_and(|n| n > i64::MAX as u64 || n < length)
+        || s.max_deleted_id.is_some_and(|m| m > s.last_id)
+        || top.is_some_and(|t| t > s.last_id)
+    {
+        return Err(Fallback::StreamSetId);
+    }
+    // XGROUP CREATE … ENTRIESREAD takes n >= 0 or -1 (u64::MAX in the file).
+    if s.groups.iter().any(|g| g.entries_read.is_some_and(|n| n != u64::MAX && n > i64::MAX as u64)) {
+        return Err(Fallback::EntriesRead);
+    }
+    // XDEL of the placeholders raises max_deleted_id; a second XSETID puts it back unless it must be 0-0.
+    if !placeholders.is_empty() && s.max_deleted_id == Some(StreamId::default()) {
+        return Err(Fallback::Placeholders);
+    }
+    let no_entries = live == 0;
     if no_entries && placeholders.is_empty() {
         // No command creates an empty stream directly; a group created with MKSTREAM does.
         resp_cmd(o, &[b"XGROUP", b"CREATE", key, b"rdbkit-tmp", b"0", b"MKSTREAM"]);
@@ -1055,5 +1674,20 @@ fn resp_stream_tail(o: &mut Vec<u8>, key: &[u8], s: &OwnedStream, placeholders: 
         let mut args: Vec<&[u8]> = vec![b"XDEL", key];
         args.extend(ids.iter().map(|s| s.as_bytes()));
         resp_cmd(o, &args);
+        if let (Some(added), Some(maxdel)) = (s.entries_added, s.max_deleted_id) {
+            resp_cmd(
+                o,
+                &[
+                    b"XSETID",
+                    key,
+                    last.as_bytes(),
+                    b"ENTRIESADDED",
+                    added.to_string().as_bytes(),
+                    b"MAXDELETEDID",
+                    id_text(maxdel).as_bytes(),
+                ],
+            );
+        }
     }
+    Ok(())
 }

@@ -122,8 +122,10 @@ pub fn decode_old_double(len_byte: u8, body: &[u8]) -> Option<f64> {
 
 /// Appends `v` in the old RDB double form, as Redis 2.6–3.2 `rdbSaveDoubleValue` wrote it: the single byte 253
 /// (NaN), 254 (+inf) or 255 (−inf); otherwise a length byte and the text, which is the integer (`ll2string`) when
-/// `v` is integral and `-4503599627370495 < v < 4503599627370496` (so −0.0 is written `0`), and C's `%.17g`
-/// otherwise (see [`format_g17`]).
+/// `v` is integral and `-4503599627370495 < v < 4503599627370496`, and C's `%.17g` otherwise (see
+/// [`format_g17`]). One deliberate difference keeps every value exact: −0.0 is written `-0` (what `%.17g` gives;
+/// Redis's integer shortcut wrote `0` and lost the sign). Every server reads this form with `strtod`, which gives
+/// back −0.0, so the text always parses back to the same bits.
 pub fn format_old_double(v: f64, out: &mut Vec<u8>) {
     if v.is_nan() {
         out.push(OLD_DOUBLE_NAN);
@@ -135,7 +137,9 @@ pub fn format_old_double(v: f64, out: &mut Vec<u8>) {
     }
     let len_at = out.len();
     out.push(0);
-    if v > -4503599627370495.0 && v < 4503599627370496.0 && (v as i64) as f64 == v {
+    if v == 0.0 && v.is_sign_negative() {
+        out.extend_from_slice(b"-0");
+    } else if v > -4503599627370495.0 && v < 4503599627370496.0 && (v as i64) as f64 == v {
         push_i64(v as i64, out);
     } else {
         format_g17(v, out);
@@ -361,7 +365,7 @@ mod tests {
         assert_eq!(old(f64::INFINITY), [254]);
         assert_eq!(old(f64::NEG_INFINITY), [255]);
         assert_eq!(old(0.0), b"\x010");
-        assert_eq!(old(-0.0), b"\x010");
+        assert_eq!(old(-0.0), b"\x02-0");
         assert_eq!(old(100.0), b"\x03100");
         assert_eq!(old(-12.0), b"\x03-12");
         assert_eq!(old(4503599627370495.0), b"\x104503599627370495");
@@ -488,8 +492,6 @@ mod tests {
             let back = decode_old_double(b[0], &b[1..]).unwrap();
             if v.is_nan() {
                 prop_assert!(back.is_nan());
-            } else if v == 0.0 {
-                prop_assert_eq!(back.to_bits(), 0);
             } else {
                 prop_assert_eq!(back.to_bits(), bits);
             }

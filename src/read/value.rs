@@ -103,7 +103,9 @@ pub struct HashField<'a> {
     pub field: Item<'a>,
     /// Field value.
     pub value: Item<'a>,
-    /// Absolute expiry (ms since the epoch), if the field has one.
+    /// Absolute expiry (ms since the epoch), if the field has one. Redis 7.4+ stores "no TTL" as an expiry of 0
+    /// in every layout, so a Redis field never has `Some(0)`; in Valkey's layout 0 is a real expiry in the past
+    /// (the server drops the field when loading it) and −1 means none.
     pub expire_ms: Option<i64>,
 }
 
@@ -743,7 +745,10 @@ impl<'a> Iterator for HashFields<'a> {
                     match layout {
                         PlainHash::RelativeTtlFirst(min) => {
                             let (r2, ttl) = run(r, length(r))?;
-                            expire = (ttl != 0).then(|| (ttl as i64).wrapping_add(min).wrapping_sub(1));
+                            // Redis: expireAt = ttl + minExpire - 1, and an expireAt of 0 (ttl 1 with minExpire 0)
+                            // means "no TTL" too, exactly as a ttl of 0 does (rdb.c, RDB_TYPE_HASH_METADATA).
+                            expire =
+                                (ttl != 0).then(|| (ttl as i64).wrapping_add(min).wrapping_sub(1)).filter(|&e| e != 0);
                             r = r2;
                         }
                         PlainHash::AbsoluteTtlFirst => {

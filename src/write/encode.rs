@@ -139,8 +139,9 @@ impl Default for EncodeOptions {
 pub enum Unrepresentable {
     /// Hash field TTLs: only Redis RDB 12 (7.4+) and Valkey `VALKEY080` (9.0+) files have them.
     FieldTtls,
-    /// A field expiry the target's layout cannot store: Redis keeps 0 … 2^48 − 1 ms (and 0 means "no TTL" in
-    /// its listpack form); Valkey keeps any value ≥ 0 (−1 means "no TTL").
+    /// A field expiry the target's layout cannot store: Redis keeps 1 … 2^48 − 1 ms (an expiry of 0 means "no
+    /// TTL" in every Redis layout, so a Valkey field that expired at 0 has no Redis form); Valkey keeps any
+    /// value ≥ 0 (−1 means "no TTL").
     FieldTtlOutOfRange {
         /// The expiry, ms since the epoch.
         expire_ms: i64,
@@ -176,8 +177,8 @@ impl std::fmt::Display for Unrepresentable {
             }
             Unrepresentable::FieldTtlOutOfRange { expire_ms } => write!(
                 f,
-                "hash field expiry {expire_ms} ms cannot be stored: REDIS0012 (Redis 7.4) holds 0..=2^48-1, \
-                 VALKEY080 (Valkey 9.0) holds any expiry >= 0"
+                "hash field expiry {expire_ms} ms cannot be stored: REDIS0012 (Redis 7.4) holds 1..=2^48-1 \
+                 (0 means no TTL there), VALKEY080 (Valkey 9.0) holds any expiry >= 0"
             ),
             Unrepresentable::KeyExpiryOutOfRange { expire_ms } => write!(
                 f,
@@ -215,8 +216,9 @@ pub struct Encoded {
 /// text of C's `%.17g` (Redis ≤ 7.0 `d2string`; integral values come out as integers and are stored in integer
 /// form), for RDB ≥ 11 an integral score within ±2^62 as a listpack integer and anything else as the shortest
 /// round-trip text (Redis 7.2+ `double2ll` / `d2string`). One deliberate difference: −0.0 is written as the text
-/// `-0` (Redis 7.2+ would store the integer 0 and lose the sign). The old text form of skiplist scores
-/// (RDB < 8) writes −0.0 as `0`, as Redis did.
+/// `-0` (Redis 7.0+ would store the integer 0 and lose the sign). The old text form of skiplist scores
+/// (RDB < 8) writes −0.0 as `-0` too (Redis's integer shortcut wrote `0`), so every score of every encoding reads
+/// back bit for bit.
 #[derive(Debug)]
 pub struct Encoder {
     lzf: Compressor,
@@ -625,7 +627,8 @@ impl Encoder {
         };
         // Which expiries the target layout can hold.
         let storable = |e: i64| match flavor {
-            Flavor::Redis => (0..=FIELD_EXPIRE_MAX).contains(&e),
+            // 0 is "no TTL" to Redis (rdb.c: an expireAt of 0 is none in both layouts).
+            Flavor::Redis => (1..=FIELD_EXPIRE_MAX).contains(&e),
             Flavor::Valkey => e >= 0,
         };
         let mut cleaned: Option<Vec<Field>> = None;
@@ -654,8 +657,8 @@ impl Encoder {
             Flavor::Redis => {
                 let min = fields.iter().filter_map(|f| f.2).min().unwrap_or(0);
                 out.extend_from_slice(&min.to_le_bytes());
-                // The listpack form uses 0 for "no TTL", so an expiry of 0 forces the hashtable form.
-                if self.hash_is_small(fields) && fields.iter().all(|f| f.2 != Some(0)) {
+                // Expiries are 1 ..= 2^48 - 1 here (0, "no TTL" in both layouts, was refused above).
+                if self.hash_is_small(fields) {
                     // Fields with a TTL first, by ascending TTL (stable), then the others in order.
                     let mut order: Vec<&Field> = fields.iter().collect();
                     order.sort_by_key(|f| match f.2 {
@@ -1013,10 +1016,6 @@ mod tests {
     /// What reading back `v`, encoded as `enc`, must give (before [`canon`]).
     fn expected(v: &OwnedValue, enc: Encoding) -> OwnedValue {
         match v {
-            // The old text form writes −0.0 as "0", as Redis did.
-            OwnedValue::ZSet(z) if enc == Encoding::ZsetText => {
-                OwnedValue::ZSet(z.iter().map(|(m, s)| (m.clone(), if *s == 0.0 { 0.0 } else { *s })).collect())
-            }
             OwnedValue::Hash(f)
                 if !matches!(enc, Encoding::HashListpackEx | Encoding::HashMetadata | Encoding::ValkeyHash2) =>
             {
@@ -1592,9 +1591,15 @@ mod tests {
             Elem::Int(0),
         ];
         assert_eq!(e, want);
-        // An expiry of 0 cannot be told from "none" in the listpack: the hashtable form is used.
-        let (enc, _) = encode(&hash_of(&[("a", "1", Some(0)), ("b", "2", Some(9))]), redis(12));
-        assert_eq!(enc, Encoding::HashMetadata);
+        // An expiry of 0 means "no TTL" in every Redis layout: refused (a Valkey field expired at 0 has no Redis
+        // form), or dropped with `lossy`.
+        let zero = hash_of(&[("a", "1", Some(0)), ("b", "2", Some(9))]);
+        assert_eq!(
+            Encoder::default().encode(&zero, redis(12), &mut Vec::new()),
+            Err(Unrepresentable::FieldTtlOutOfRange { expire_ms: 0 })
+        );
+        let (enc, _) = encode(&hash_of(&[("a", "1", Some(1)), ("b", "2", Some(9))]), redis(12));
+        assert_eq!(enc, Encoding::HashListpackEx);
         // Large, Redis: minExpire, then relative TTLs (exp − min + 1, 0 = none) before each field.
         let long = "x".repeat(65);
         let v = hash_of(&[("a", &long, Some(1000)), ("b", "2", None), ("c", "3", Some(1003))]);
