@@ -214,6 +214,13 @@ struct CommonArgs {
     /// With --target: the target server also has this module loaded (repeatable), e.g. graphdata.
     #[arg(long = "with-module", value_name = "NAME")]
     with_modules: Vec<String>,
+    /// Replace an existing output that is not an RDB file (or a manifest that is not rdbkit's).
+    #[arg(long)]
+    force: bool,
+    /// Skip the deep validation of the inputs (trusted inputs only; the checksum is still checked). By default
+    /// every input gets `verify`'s checks before any output is published.
+    #[arg(long)]
+    no_validate: bool,
 }
 
 impl CommonArgs {
@@ -233,6 +240,8 @@ impl CommonArgs {
             json: self.json,
             quiet: self.quiet,
             with_modules: self.with_modules,
+            force: self.force,
+            no_validate: self.no_validate,
         }
     }
 }
@@ -257,6 +266,8 @@ pub enum Format {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // SIGINT/SIGTERM/SIGHUP remove this run's temporary files before ending the process.
+    rdbkit::io::remove_on_signal();
     // Writing commands name the file in each message themselves (they have several inputs and outputs).
     let no_file = String::new();
     let (file, result) = match &cli.command {
