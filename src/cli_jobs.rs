@@ -223,7 +223,10 @@ impl Guard {
         if let Ok(m) = std::fs::metadata(path) {
             use std::os::unix::fs::MetadataExt;
             if let Some((_, _, name)) = self.inputs.iter().find(|(d, i, _)| *d == m.dev() && *i == m.ino()) {
-                return Err(usage(format!("{}: output is an input ({name}); refusing to write over it", path.display())));
+                return Err(usage(format!(
+                    "{}: output is an input ({name}); refusing to write over it",
+                    path.display()
+                )));
             }
         }
         #[cfg(not(unix))]
@@ -300,7 +303,11 @@ fn io_fail(e: std::io::Error) -> Failure {
 }
 
 /// Wraps a base writer: measured as stored, then padded or gzipped for the blob kind.
-fn wrap_output(base: Box<dyn FinishWrite>, path: &Path, blob: Blob) -> Result<(Box<dyn FinishWrite>, OutFile), Failure> {
+fn wrap_output(
+    base: Box<dyn FinishWrite>,
+    path: &Path,
+    blob: Blob,
+) -> Result<(Box<dyn FinishWrite>, OutFile), Failure> {
     let (measured, stored) = Digesting::new(base);
     let w: Box<dyn FinishWrite> = match blob {
         Blob::Plain => Box::new(measured),
@@ -636,6 +643,23 @@ fn print_report(
     )
 }
 
+/// Whether `path` writes to this process's standard output (`-`, `/dev/stdout`, or anything that resolves to
+/// the same open file, like a symlink to `/proc/self/fd/1`).
+fn is_stdout(path: &Path) -> bool {
+    match output_target(path) {
+        Ok(OutputTarget::Stdout) => true,
+        #[cfg(unix)]
+        Ok(OutputTarget::Through(p)) => {
+            use std::os::unix::fs::MetadataExt;
+            match (std::fs::metadata(&p), std::fs::metadata("/dev/stdout")) {
+                (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 /// `rdbkit convert`.
 pub fn convert(
     inputs: &[String],
@@ -657,7 +681,7 @@ pub fn convert(
     let guard = Guard::new(inputs, c.force);
     let (report, files) = run_single(&ins, &opts, output, blob, &guard, None)?;
     // With output on stdout, the report goes to stderr so it does not mix with the RDB bytes.
-    if matches!(output_target(output), Ok(OutputTarget::Stdout)) {
+    if is_stdout(output) {
         print_report(&mut std::io::stderr(), &report, &files, None, c, false, "wrote")
     } else {
         print_report(out, &report, &files, None, c, false, "wrote")
@@ -705,9 +729,7 @@ fn check_prefix(prefix: &str) -> Result<(), Failure> {
     if publish::valid_prefix(prefix) {
         Ok(())
     } else {
-        Err(usage(format!(
-            "--prefix {prefix:?} must be one plain file name: not empty, no '/', not starting with '.'"
-        )))
+        Err(usage(format!("--prefix {prefix:?} must be one plain file name: not empty, no '/', not starting with '.'")))
     }
 }
 

@@ -39,11 +39,8 @@ mod imp {
             return None;
         }
         let path = CString::new(path.as_os_str().as_bytes()).ok()?;
-        let node: &'static Node = Box::leak(Box::new(Node {
-            path,
-            live: AtomicBool::new(true),
-            next: AtomicPtr::new(std::ptr::null_mut()),
-        }));
+        let node: &'static Node =
+            Box::leak(Box::new(Node { path, live: AtomicBool::new(true), next: AtomicPtr::new(std::ptr::null_mut()) }));
         let ptr = node as *const Node as *mut Node;
         let mut head = HEAD.load(Ordering::Acquire);
         loop {

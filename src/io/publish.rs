@@ -85,8 +85,8 @@ impl DestLock {
             if !same_inode(&file, &path) {
                 continue;
             }
-            file.set_len(0)?;
-            writeln!(file, "{}", std::process::id())?;
+            // Best effort: on a full disk the lock holds without the pid (and the run fails at its first write).
+            let _ = file.set_len(0).and_then(|_| writeln!(file, "{}", std::process::id()));
             let reg = Registration::new(&path);
             return Ok(DestLock { dir: dir.to_path_buf(), path, _file: file, _reg: reg });
         }
@@ -363,10 +363,10 @@ impl FileSet {
             let e = e?;
             let Some(name) = e.file_name().to_str().map(str::to_string) else { continue };
             match parse_member(prefix, &name) {
-                Some(Member { generation: Some(_), .. }) if !referenced(&name) => {
-                    if e.file_type().is_ok_and(|t| t.is_file()) {
-                        let _ = fs::remove_file(e.path());
-                    }
+                Some(Member { generation: Some(_), .. })
+                    if !referenced(&name) && e.file_type().is_ok_and(|t| t.is_file()) =>
+                {
+                    let _ = fs::remove_file(e.path());
                 }
                 Some(Member { generation: None, .. }) if referenced(&name) => legacy.push(name),
                 _ => {}
@@ -593,7 +593,12 @@ mod tests {
         let s = set(dir.path(), 1, None);
         assert_eq!(
             names(dir.path()),
-            [".p.rdbkit-lock", ".q.manifest.json.xYz987.rdbkit-tmp", "p-shard-000.rdb", "q-g0123456789abcdef-shard-000.rdb"]
+            [
+                ".p.rdbkit-lock",
+                ".q.manifest.json.xYz987.rdbkit-tmp",
+                "p-shard-000.rdb",
+                "q-g0123456789abcdef-shard-000.rdb"
+            ]
         );
         drop(s);
     }
