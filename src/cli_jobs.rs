@@ -452,8 +452,13 @@ fn run_set(
 ) -> Result<(Report, Vec<OutFile>, ShardLayout), Failure> {
     std::fs::create_dir_all(dir).map_err(|e| Failure::Io(format!("{}: {e}", dir.display())))?;
     let lock = DestLock::acquire(dir, prefix).map_err(io_fail)?;
+    // What this run may replace or remove: the manifest, files of the set (any generation), their temporary
+    // files — not `P.rdb`, which a split never touches (and is often its input: the default prefix is its stem).
+    let single = [format!("{prefix}.rdb"), format!("{prefix}.rdb.gz")];
     for p in publish::prefix_files(dir, prefix).map_err(io_fail)? {
-        guard.not_an_input(&p)?;
+        if !p.file_name().is_some_and(|n| single.iter().any(|s| n == s.as_str())) {
+            guard.not_an_input(&p)?;
+        }
     }
     let manifest = dir.join(format!("{prefix}.manifest.json"));
     let current = current_manifest(&manifest, guard.force)?;

@@ -438,6 +438,17 @@ fn a_full_disk_at_any_point_leaves_the_old_set_and_names_the_output() {
         assert_eq!(set.as_ref().map(|s| &s.manifest), Some(&old.manifest), "{what}");
     }
     assert!(failed > 3 && succeeded > 0, "{failed} full-disk runs, {succeeded} that fit");
+    // A single output, plain and gzip: refused, named, nothing left beside the old set.
+    for gz in [&[][..], &["--gzip"][..]] {
+        let size = format!("remount,size={}k", used_kib() + 200);
+        assert!(Command::new("mount").args(["-o", &size, p(&mnt)]).status().unwrap().success());
+        let x = out.join("x.rdb");
+        let o = rdbkit(&[&["convert", p(&new_input), "-o", p(&x), "--rdb-version", "9"][..], gz].concat());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(p(&x)) && err.contains("No space left"), "names the output: {err}");
+        assert_old_or_new(&out, "s", Some(&old), new_keys, &[], false, "convert on a full disk");
+    }
     // Inodes: a tmpfs that runs out of entries at the lock, a shard or the manifest.
     Command::new("mount").args(["-o", "remount,size=64m", p(&mnt)]).status().unwrap();
     let inodes_used = || {
@@ -653,6 +664,9 @@ fn an_output_is_never_an_input() {
     let err = fails(&["split", p(&shard), "--out-dir", p(&out), "--shards", "2", "--prefix", "s"], 2);
     assert!(err.contains("output is an input"), "{err}");
     assert_eq!(read_set(&out, "s").unwrap(), set);
+    // Splitting a.rdb beside itself (the default prefix is its stem) touches only the set.
+    ok(&["split", p(&a), "--out-dir", p(work.path()), "--shards", "2", "-q"]);
+    assert_eq!(read_set(work.path(), "a").unwrap().files.len(), 2);
     assert_eq!(std::fs::read(&a).unwrap(), original);
     assert_eq!(std::fs::read(&gz).unwrap(), gz_bytes);
 }
