@@ -837,9 +837,8 @@ pub fn import(
     if dry_run {
         let mut report = Report { target: header.magic(), db_limit: opts.selection.dbs.limit, ..Report::default() };
         for i in &ins {
-            report.inputs.push(
-                workflow::survey(i, header, &opts.selection, opts.now_ms, opts.modules.as_deref()).map_err(fail)?,
-            );
+            // Validated as the real run would be, so a dry run's verdict is the real one.
+            report.inputs.push(workflow::survey_for_job(i, &opts).map_err(fail)?);
         }
         // What would be dropped, from the survey alone.
         let mut kept = BTreeMap::new();

@@ -141,6 +141,13 @@ pub fn survey(
     survey_counting(input, target, sel, now_ms, modules, None, ReadOptions::fast(), false)
 }
 
+/// [`survey`] with a job's options: its target, selection, time and modules, and its validation (deep unless
+/// [`JobOptions::validate`] is off), on a second thread when that pays — what a dry run reports.
+pub fn survey_for_job(input: &Input, opts: &JobOptions) -> Result<InputSummary> {
+    let m = opts.modules.as_deref();
+    survey_counting(input, opts.target, &opts.selection, opts.now_ms, m, None, opts.read_options(), opts.parallel)
+}
+
 /// [`survey`], also counting the kept database-0 keys per hash slot (for a split's hints) in the same pass, read
 /// with `read` (deep validation or not), on a second thread when `parallel` pays.
 #[allow(clippy::too_many_arguments)]

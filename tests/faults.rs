@@ -753,6 +753,8 @@ fn every_writing_command_refuses_a_corrupt_input_and_leaves_nothing() {
         assert!(err.contains("error at byte"), "{args:?}: {err}");
         assert!(names(&dir).is_empty(), "{args:?} left {:?}", names(&dir));
     }
+    // A dry run gives the real run's verdict.
+    fails(&["import", p(&bad), "--dry-run", "--target", "redis-7.0"], 1);
     // To stdout: not one byte is written.
     let out = rdbkit(&["convert", p(&bad), "-o", "-"]);
     assert_eq!(out.status.code(), Some(1));
