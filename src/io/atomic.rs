@@ -9,7 +9,7 @@
 //! see [`super::DestLock`]) can recognise and remove those a killed run left behind; while a signal handler is
 //! installed ([`super::remove_on_signal`]) they are removed on SIGINT/SIGTERM/SIGHUP too.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
@@ -49,7 +49,7 @@ const BUF_SIZE: usize = 256 * 1024;
 pub struct AtomicFile {
     path: PathBuf,
     /// `Some` until [`AtomicFile::finish`] takes it out.
-    file: Option<BufWriter<NamedTempFile>>,
+    file: Option<LazyBuf>,
     poisoned: bool,
     /// Bytes accepted so far.
     written: u64,
@@ -92,7 +92,7 @@ impl AtomicFile {
         }
         Ok(AtomicFile {
             path,
-            file: Some(BufWriter::with_capacity(BUF_SIZE, tmp)),
+            file: Some(LazyBuf { file: tmp, buf: Vec::new() }),
             poisoned: false,
             written: 0,
             sync_dir: true,
@@ -132,7 +132,7 @@ impl AtomicFile {
             )));
         }
         let path = self.path.clone();
-        let tmp = buf.into_inner().map_err(|e| named(e.into_error(), &path))?;
+        let tmp = buf.into_inner().map_err(|e| named(e, &path))?;
         tmp.as_file().sync_all().map_err(|e| named(e, &path))?;
         tmp.persist(&self.path).map_err(|e| named(e.error, &path))?;
         if let Some(dir) = self.path.parent().filter(|_| self.sync_dir) {
@@ -153,7 +153,7 @@ impl AtomicFile {
         self.check(r)
     }
 
-    fn writer(&mut self) -> io::Result<&mut BufWriter<NamedTempFile>> {
+    fn writer(&mut self) -> io::Result<&mut LazyBuf> {
         self.file.as_mut().ok_or_else(|| io::Error::other("AtomicFile: already finished"))
     }
 
@@ -185,6 +185,53 @@ pub(crate) fn sync_dir(dir: &Path) {
     }
     #[cfg(not(unix))]
     let _ = dir;
+}
+
+/// A write buffer over the temporary file that grows as bytes come, up to [`BUF_SIZE`]: thousands of outputs open
+/// at once (one per shard of a large cluster) cost memory in proportion to what is written to them, not 256 KiB
+/// each.
+#[derive(Debug)]
+struct LazyBuf {
+    file: NamedTempFile,
+    buf: Vec<u8>,
+}
+
+impl LazyBuf {
+    fn get_ref(&self) -> &NamedTempFile {
+        &self.file
+    }
+
+    fn flush_buf(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.file.as_file_mut().write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes what is buffered and hands back the file.
+    fn into_inner(mut self) -> io::Result<NamedTempFile> {
+        self.flush_buf()?;
+        Ok(self.file)
+    }
+}
+
+impl Write for LazyBuf {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.buf.len() + data.len() > BUF_SIZE {
+            self.flush_buf()?;
+        }
+        if data.len() >= BUF_SIZE {
+            return self.file.as_file_mut().write(data);
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.flush_buf()?;
+        self.file.as_file_mut().flush()
+    }
 }
 
 #[cfg(unix)]
