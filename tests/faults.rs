@@ -7,7 +7,9 @@
 //! command refusing a corrupt input without leaving any output.
 //!
 //! The large input is synthetic, written by rdbkit's own writer (12 MiB: the ~100 MB benchmark dump needs a real
-//! server and minutes to build, and the debug binary runs at ~16 MB/s, too slow for `cargo test`); the kill points are drawn over the measured duration of a run.
+//! server and minutes to build, and the debug binary runs at ~16 MB/s, too slow for `cargo test`); the kill
+//! points are drawn over the measured duration of a run. `scripts/faults.sh` runs the same tests on the
+//! benchmark dump, with a release build and more rounds.
 
 use rdbkit::read::{Flavor, Header, OwnedValue};
 use rdbkit::write::{EntryMeta, RdbWriter};
@@ -91,16 +93,25 @@ fn synthetic(size: usize, seed: u64) -> Vec<u8> {
     w.finish().unwrap()
 }
 
-/// The shared large input, written once per test run.
+/// The shared large input, written once per test run; `RDBKIT_FAULTS_INPUT` names another one (the ~100 MB
+/// benchmark dump in `scripts/faults.sh`).
 fn big_input() -> &'static Path {
     static BIG: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     &BIG.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
+        if let Some(p) = std::env::var_os("RDBKIT_FAULTS_INPUT") {
+            return (dir, PathBuf::from(p));
+        }
         let path = dir.path().join("big.rdb");
         std::fs::write(&path, synthetic(12 << 20, 7)).unwrap();
         (dir, path)
     })
     .1
+}
+
+/// A multiplier of the kill rounds: `RDBKIT_FAULTS_ROUNDS` (default 1; the longer job by script uses more).
+fn rounds() -> usize {
+    std::env::var("RDBKIT_FAULTS_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1)
 }
 
 fn small_input(dir: &Path, name: &str, seed: u64) -> PathBuf {
@@ -233,7 +244,7 @@ fn kill_9_at_random_moments_leaves_the_old_or_the_whole_new_set() {
             args.extend(["--blob", b]);
         }
         let mut seen = (0, 0);
-        let rounds = if blob == Some("gzip") { 4 } else { 6 };
+        let rounds = rounds() * if blob == Some("gzip") { 4 } else { 6 };
         for round in 0..rounds {
             // Kill points over the whole run; a pause before the commit in half the rounds makes the window
             // between the files' renames and the manifest's wide enough to land in.
@@ -279,7 +290,7 @@ fn kill_9_during_convert_leaves_the_old_file_or_the_whole_new_one() {
         let gz: &[&str] = if gzip { &["--gzip"] } else { &[] };
         // The old file: a small conversion (which also removes what a killed run left).
         ok(&[&["convert", p(&small), "-o", p(&out), "-q"][..], gz].concat());
-        for _ in 0..4 {
+        for _ in 0..4 * rounds() {
             let old = std::fs::read(&out).unwrap();
             let args = [&["convert", p(big), "-o", p(&out), "--rdb-version", "10", "-q"][..], gz].concat();
             let window = if gzip { took * 3 } else { took };
@@ -511,7 +522,7 @@ fn concurrent_runs_into_one_destination() {
     // A run that holds the destination (paused before its commit) makes another one refuse, naming its pid.
     let first = spawn(
         &["split", p(&b), "--out-dir", p(&out), "--shards", "3", "--prefix", "s", "-q"],
-        &[("RDBKIT_TEST_PUBLISH_PAUSE_MS", "1500")],
+        &[("RDBKIT_TEST_PUBLISH_PAUSE_MS", "3000")],
     );
     let lock = out.join(".s.rdbkit-lock");
     let t = Instant::now();
