@@ -79,13 +79,21 @@ impl AtomicFile {
         let existing = std::fs::metadata(&path).ok().filter(|m| m.is_file()).map(|m| m.permissions());
         let mut builder = tempfile::Builder::new();
         builder.prefix(&prefix).suffix(TEMP_SUFFIX);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            builder.permissions(std::fs::Permissions::from_mode(0o666));
-        }
-        let tmp = builder.tempfile_in(dir).map_err(|e| named(e, dir))?;
-        let reg = Registration::new(tmp.path());
+        // Registered for removal on a signal *before* it exists, so no moment leaves it behind unregistered.
+        let mut reg = None;
+        let tmp = builder
+            .make_in(dir, |p| {
+                let r = Registration::new(p);
+                let mut o = std::fs::OpenOptions::new();
+                o.read(true).write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o666);
+                let f = o.open(p)?;
+                reg = Some(r);
+                Ok(f)
+            })
+            .map_err(|e| named(e, dir))?;
+        let reg = reg.unwrap_or_default();
         if let Some(perm) = existing {
             // Best effort: keep the replaced file's mode (the umask applied to the default above otherwise).
             let _ = tmp.as_file().set_permissions(perm);
