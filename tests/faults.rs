@@ -708,6 +708,20 @@ fn existing_files_that_are_not_ours_need_force() {
     assert_eq!(names(&out), BTreeSet::from(["s.manifest.json".to_string()]));
     ok(&[&args[..], &["--force"]].concat());
     assert!(read_set(&out, "s").is_some());
+    // A set written before generations (`P-shard-NNN.rdb`, named by its manifest) is replaced as a whole; an
+    // old-style file its manifest does not name is left alone.
+    let legacy = work.path().join("legacy");
+    std::fs::create_dir(&legacy).unwrap();
+    std::fs::copy(&input, legacy.join("s-shard-000.rdb")).unwrap();
+    std::fs::copy(&input, legacy.join("s-shard-001.rdb")).unwrap();
+    std::fs::copy(&input, legacy.join("s-shard-002.rdb")).unwrap();
+    let m = r#"{"format": "rdbkit-shards-1", "shards": [{"file": "s-shard-000.rdb"}, {"file": "s-shard-001.rdb"}]}"#;
+    std::fs::write(legacy.join("s.manifest.json"), m).unwrap();
+    ok(&["split", p(&input), "--out-dir", p(&legacy), "--shards", "2", "--prefix", "s", "-q"]);
+    let set = read_set(&legacy, "s").unwrap();
+    let mut want = set.files.clone();
+    want.extend(["s.manifest.json".to_string(), "s-shard-002.rdb".to_string()]);
+    assert_eq!(names(&legacy), want);
     // export's single file too.
     std::fs::write(out.join("e.rdb"), b"hello").unwrap();
     let err = fails(&["export", p(&input), "--prefix", "e", "--out-dir", p(&out)], 2);
