@@ -60,13 +60,14 @@ impl DestLock {
         // Another run may remove the file between our open and our flock: then the lock is on a dead inode, so
         // check the path still names what we locked, and retry if not.
         for _ in 0..100 {
-            let mut file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(
+                |e| match e.kind() {
+                    io::ErrorKind::NotFound => {
+                        io::Error::new(e.kind(), format!("{}: no such directory for the output", dir.display()))
+                    }
+                    _ => io::Error::new(e.kind(), format!("{}: {e}", path.display())),
+                },
+            )?;
             if let Err(e) = lock_exclusive(&file) {
                 if e.kind() == io::ErrorKind::WouldBlock {
                     let mut text = String::new();
