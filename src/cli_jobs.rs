@@ -4,15 +4,20 @@
 use crate::cli_common::Failure;
 use rdbkit::cluster::ShardLayout;
 use rdbkit::input::Input;
-use rdbkit::io::{AtomicFile, DigestHandle, Digesting, FinishWrite, GzipWriter, PageAlign, ParallelGzipWriter};
+use rdbkit::io::publish;
+use rdbkit::io::{
+    AtomicFile, DestLock, DigestHandle, Digesting, FileSet, FinishWrite, GzipWriter, OutputTarget, PageAlign,
+    ParallelGzipWriter, output_target,
+};
 use rdbkit::read::{Header, LogicalType};
 use rdbkit::target::{Target, header_for_version};
 use rdbkit::transform::{DbRules, OnDuplicate};
 use rdbkit::workflow::{self, JobOptions, Report};
 use serde_json::{Value as J, json};
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// How an output is wrapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +61,10 @@ pub struct Common {
     pub quiet: bool,
     /// `--with-module`.
     pub with_modules: Vec<String>,
+    /// `--force`: replace an existing destination that is not an RDB file (or not an rdbkit manifest).
+    pub force: bool,
+    /// `--no-validate`: read the inputs with the checksum check only (trusted inputs).
+    pub no_validate: bool,
 }
 
 fn usage(msg: impl Into<String>) -> Failure {
@@ -94,6 +103,7 @@ fn job_options(c: &Common, header: Header, db_limit: Option<u64>) -> Result<JobO
         opts.modules = Some(m);
     }
     opts.lossy = c.lossy;
+    opts.validate = !c.no_validate;
     opts.on_duplicate = match c.on_duplicate.as_deref() {
         None | Some("error") => OnDuplicate::Error,
         Some("first") | Some("last") => OnDuplicate::First,
@@ -180,13 +190,124 @@ impl OutFile {
     }
 }
 
-/// Opens an output: stdout for `-`, else an atomic file; measured as stored, then wrapped for the blob kind.
-fn open_output(path: &Path, blob: Blob) -> Result<(Box<dyn FinishWrite>, OutFile), Failure> {
-    let base: Box<dyn FinishWrite> = if path == Path::new("-") {
-        Box::new(std::io::stdout())
-    } else {
-        Box::new(AtomicFile::create(path).map_err(|e| Failure::Io(format!("{}: {e}", path.display())))?)
-    };
+/// What the outputs of a run must not harm: the inputs (by device and inode), and existing files that are not
+/// ours (unless `--force`). Also collects the first error writing an output, so a full disk is reported against
+/// the output's path rather than the input being read when it happened.
+#[derive(Debug, Default)]
+struct Guard {
+    inputs: Vec<(u64, u64, String)>,
+    force: bool,
+    write_error: Arc<Mutex<Option<String>>>,
+}
+
+impl Guard {
+    fn new(paths: &[String], force: bool) -> Guard {
+        let mut inputs = Vec::new();
+        #[cfg(unix)]
+        for p in paths {
+            use std::os::unix::fs::MetadataExt;
+            // stdin: whatever file descriptor 0 is (`< out.rdb` counts).
+            let m = if p == "-" { std::fs::metadata("/dev/stdin") } else { std::fs::metadata(p) };
+            if let Ok(m) = m {
+                inputs.push((m.dev(), m.ino(), p.clone()));
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = paths;
+        Guard { inputs, force, write_error: Arc::default() }
+    }
+
+    /// Refuses (exit 2) when `path` exists and is one of the inputs.
+    fn not_an_input(&self, path: &Path) -> Result<(), Failure> {
+        #[cfg(unix)]
+        if let Ok(m) = std::fs::metadata(path) {
+            use std::os::unix::fs::MetadataExt;
+            if let Some((_, _, name)) = self.inputs.iter().find(|(d, i, _)| *d == m.dev() && *i == m.ino()) {
+                return Err(usage(format!(
+                    "{}: output is an input ({name}); refusing to write over it",
+                    path.display()
+                )));
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = path;
+        Ok(())
+    }
+
+    /// The job's failure, or the output error behind it.
+    fn failure(&self, e: rdbkit::Error) -> Failure {
+        match self.write_error.lock().ok().and_then(|mut g| g.take()) {
+            Some(msg) => Failure::Io(msg),
+            None => fail(e),
+        }
+    }
+
+    fn watch(&self, inner: Box<dyn FinishWrite>, path: &Path) -> Box<dyn FinishWrite> {
+        Box::new(Watch { inner, path: path.to_path_buf(), slot: self.write_error.clone() })
+    }
+}
+
+/// Records the first write error of an output (with its path) in a slot the CLI reads when the job fails.
+struct Watch {
+    inner: Box<dyn FinishWrite>,
+    path: PathBuf,
+    slot: Arc<Mutex<Option<String>>>,
+}
+
+impl Watch {
+    fn note<T>(&self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &r
+            && e.kind() != std::io::ErrorKind::Interrupted
+            && let Ok(mut g) = self.slot.lock()
+            && g.is_none()
+        {
+            let msg = e.to_string();
+            // AtomicFile errors name the file already.
+            let p = self.path.display().to_string();
+            *g = Some(if msg.starts_with(&p) { msg } else { format!("{p}: {msg}") });
+        }
+        r
+    }
+}
+
+impl Write for Watch {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.note(r)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        let r = self.inner.write_all(buf);
+        self.note(r)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.inner.flush();
+        self.note(r)
+    }
+}
+
+impl FinishWrite for Watch {
+    fn finish_write(self: Box<Self>) -> std::io::Result<()> {
+        self.inner.finish_write()
+    }
+    fn can_patch(&self) -> bool {
+        self.inner.can_patch()
+    }
+    fn patch(&mut self, offset: u64, old: &[u8], new: &[u8]) -> std::io::Result<()> {
+        let r = self.inner.patch(offset, old, new);
+        self.note(r)
+    }
+}
+
+fn io_fail(e: std::io::Error) -> Failure {
+    Failure::Io(e.to_string())
+}
+
+/// Wraps a base writer: measured as stored, then padded or gzipped for the blob kind.
+fn wrap_output(
+    base: Box<dyn FinishWrite>,
+    path: &Path,
+    blob: Blob,
+) -> Result<(Box<dyn FinishWrite>, OutFile), Failure> {
     let (measured, stored) = Digesting::new(base);
     let w: Box<dyn FinishWrite> = match blob {
         Blob::Plain => Box::new(measured),
@@ -203,8 +324,59 @@ fn open_output(path: &Path, blob: Blob) -> Result<(Box<dyn FinishWrite>, OutFile
     Ok((w, OutFile { path: path.to_path_buf(), stored }))
 }
 
+/// One output, opened: stdout for `-` (and `/dev/stdout`), written through for a device, FIFO or `/dev/fd/N`,
+/// else an atomic file replacing `path` under the destination's lock (`lock_stem`, default the file name).
+struct Single {
+    w: Box<dyn FinishWrite>,
+    file: OutFile,
+    _lock: Option<DestLock>,
+}
+
+fn open_output(path: &Path, blob: Blob, guard: &Guard, lock_stem: Option<&str>) -> Result<Single, Failure> {
+    let (base, lock, shown): (Box<dyn FinishWrite>, Option<DestLock>, PathBuf) =
+        match output_target(path).map_err(io_fail)? {
+            OutputTarget::Stdout => (Box::new(std::io::stdout()), None, path.to_path_buf()),
+            OutputTarget::Through(p) => {
+                guard.not_an_input(&p)?;
+                let f = publish::open_through(&p).map_err(io_fail)?;
+                (Box::new(BufWriter::with_capacity(1 << 18, f)), None, p)
+            }
+            OutputTarget::Replace(p) => {
+                let dir = match p.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .ok_or_else(|| usage(format!("{}: not a file path", p.display())))?;
+                let lock = DestLock::acquire(&dir, lock_stem.unwrap_or(&name)).map_err(io_fail)?;
+                guard.not_an_input(&p)?;
+                if std::fs::symlink_metadata(&p).is_ok()
+                    && !guard.force
+                    && !publish::looks_like_rdb(&p).map_err(|e| Failure::Io(format!("{}: {e}", p.display())))?
+                {
+                    return Err(usage(format!(
+                        "{}: exists and is not an RDB file; refusing to replace it (use --force)",
+                        p.display()
+                    )));
+                }
+                publish::remove_stale_temps(&dir, |t| t == name).map_err(io_fail)?;
+                let f = AtomicFile::create(&p).map_err(io_fail)?;
+                (Box::new(f), Some(lock), p)
+            }
+        };
+    let base = guard.watch(base, &shown);
+    let (w, file) = wrap_output(base, path, blob)?;
+    Ok(Single { w, file, _lock: lock })
+}
+
 fn finish_output(w: Box<dyn FinishWrite>, path: &Path) -> Result<(), Failure> {
-    w.finish_write().map_err(|e| Failure::Io(format!("{}: {e}", path.display())))
+    w.finish_write().map_err(|e| {
+        let msg = e.to_string();
+        let p = path.display().to_string();
+        Failure::Io(if msg.starts_with(&p) { msg } else { format!("{p}: {msg}") })
+    })
 }
 
 fn layout(shards: Option<usize>, nodes: Option<&Path>) -> Result<Option<ShardLayout>, Failure> {
@@ -219,42 +391,99 @@ fn layout(shards: Option<usize>, nodes: Option<&Path>) -> Result<Option<ShardLay
     }
 }
 
-fn shard_file(dir: &Path, prefix: &str, i: usize, blob: Blob) -> PathBuf {
-    dir.join(format!("{prefix}-shard-{i:03}.rdb{}", if blob == Blob::Gzip { ".gz" } else { "" }))
-}
-
-/// Runs a single-output job or a split, writing outputs atomically; returns the report and output paths.
-fn run(
+/// Runs a single-output job; returns the report, the output, and whether it went to stdout.
+fn run_single(
     inputs: &[Input],
     opts: &JobOptions,
-    out: Option<&Path>,
-    split: Option<(ShardLayout, &Path, &str)>,
+    path: &Path,
     blob: Blob,
-) -> Result<(Report, Vec<OutFile>, Option<ShardLayout>), Failure> {
-    match split {
-        None => {
-            let path = out.ok_or_else(|| usage("an output (-o) is needed"))?;
-            let (w, file) = open_output(path, blob)?;
-            let (w, report) = workflow::convert(inputs, w, opts).map_err(fail)?;
-            finish_output(w, path)?;
-            Ok((report, vec![file], None))
+    guard: &Guard,
+    lock_stem: Option<&str>,
+) -> Result<(Report, Vec<OutFile>), Failure> {
+    let out = open_output(path, blob, guard, lock_stem)?;
+    let (w, report) = workflow::convert(inputs, out.w, opts).map_err(|e| guard.failure(e))?;
+    finish_output(w, &out.file.path)?;
+    Ok((report, vec![out.file]))
+}
+
+/// The file names the manifest at `path` references, `None` when there is none (or `--force` replaces one that
+/// is not ours). Refuses to replace anything else.
+fn current_manifest(path: &Path, force: bool) -> Result<Option<Vec<String>>, Failure> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        r => r.map_err(|e| Failure::Io(format!("{}: {e}", path.display())))?,
+    };
+    let not_ours = |what: &str| {
+        if force {
+            Ok(None)
+        } else {
+            Err(usage(format!("{}: {what}; refusing to replace it (use --force)", path.display())))
         }
-        Some((layout, dir, prefix)) => {
-            std::fs::create_dir_all(dir).map_err(|e| Failure::Io(format!("{}: {e}", dir.display())))?;
-            let mut outs = Vec::new();
-            let mut files = Vec::new();
-            for i in 0..layout.len() {
-                let (w, f) = open_output(&shard_file(dir, prefix, i, blob), blob)?;
-                outs.push(w);
-                files.push(f);
-            }
-            let (outs, report) = workflow::split(inputs, layout.clone(), outs, opts).map_err(fail)?;
-            for (w, f) in outs.into_iter().zip(&files) {
-                finish_output(w, &f.path)?;
-            }
-            Ok((report, files, Some(layout)))
+    };
+    if meta.is_dir() {
+        // With --force the publication fails at the rename and removes this run's files.
+        return not_ours("is a directory");
+    }
+    if !meta.is_file() {
+        return Err(usage(format!("{}: not a regular file; refusing to replace it", path.display())));
+    }
+    let text = std::fs::read(path).map_err(|e| Failure::Io(format!("{}: {e}", path.display())))?;
+    match serde_json::from_slice::<J>(&text) {
+        Ok(m) if m["format"] == "rdbkit-shards-1" => Ok(Some(
+            m["shards"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|s| s["file"].as_str().map(str::to_string)).collect())
+                .unwrap_or_default(),
+        )),
+        _ => not_ours("exists and is not an rdbkit manifest"),
+    }
+}
+
+/// Runs a split into `dir`: every shard and then the manifest, published all or nothing as a [`FileSet`].
+#[allow(clippy::too_many_arguments)]
+fn run_set(
+    inputs: &[Input],
+    opts: &JobOptions,
+    layout: ShardLayout,
+    dir: &Path,
+    prefix: &str,
+    blob: Blob,
+    guard: &Guard,
+) -> Result<(Report, Vec<OutFile>, ShardLayout), Failure> {
+    std::fs::create_dir_all(dir).map_err(|e| Failure::Io(format!("{}: {e}", dir.display())))?;
+    let lock = DestLock::acquire(dir, prefix).map_err(io_fail)?;
+    // What this run may replace or remove: the manifest, files of the set (any generation), their temporary
+    // files — not `P.rdb`, which a split never touches (and is often its input: the default prefix is its stem).
+    let single = [format!("{prefix}.rdb"), format!("{prefix}.rdb.gz")];
+    for p in publish::prefix_files(dir, prefix).map_err(io_fail)? {
+        if !p.file_name().is_some_and(|n| single.iter().any(|s| n == s.as_str())) {
+            guard.not_an_input(&p)?;
         }
     }
+    let manifest = dir.join(format!("{prefix}.manifest.json"));
+    let current = current_manifest(&manifest, guard.force)?;
+    let ext = if blob == Blob::Gzip { ".rdb.gz" } else { ".rdb" };
+    let set = FileSet::begin(lock, prefix, ext, layout.len(), current.as_deref()).map_err(io_fail)?;
+    let mut outs = Vec::new();
+    let mut files = Vec::new();
+    for i in 0..layout.len() {
+        let path = set.member_path(i).to_path_buf();
+        let base = guard.watch(Box::new(set.create(i).map_err(io_fail)?), &path);
+        let (w, f) = wrap_output(base, &path, blob)?;
+        outs.push(w);
+        files.push(f);
+    }
+    let (outs, report) = workflow::split(inputs, layout.clone(), outs, opts).map_err(|e| guard.failure(e))?;
+    for (w, f) in outs.into_iter().zip(&files) {
+        finish_output(w, &f.path)?;
+    }
+    let text = manifest_text(&report, &files, &layout, set.generation());
+    set.commit(text.as_bytes()).map_err(|e| {
+        let msg = e.to_string();
+        let p = manifest.display().to_string();
+        Failure::Io(if msg.starts_with(&p) { msg } else { format!("{p}: {msg}") })
+    })?;
+    Ok((report, files, layout))
 }
 
 fn keys_json(m: &BTreeMap<u64, u64>) -> J {
@@ -419,6 +648,23 @@ fn print_report(
     )
 }
 
+/// Whether `path` writes to this process's standard output (`-`, `/dev/stdout`, or anything that resolves to
+/// the same open file, like a symlink to `/proc/self/fd/1`).
+fn is_stdout(path: &Path) -> bool {
+    match output_target(path) {
+        Ok(OutputTarget::Stdout) => true,
+        #[cfg(unix)]
+        Ok(OutputTarget::Through(p)) => {
+            use std::os::unix::fs::MetadataExt;
+            match (std::fs::metadata(&p), std::fs::metadata("/dev/stdout")) {
+                (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 /// `rdbkit convert`.
 pub fn convert(
     inputs: &[String],
@@ -437,9 +683,10 @@ pub fn convert(
     let ins = open_inputs(inputs, c.on_duplicate.as_deref() == Some("last"))?;
     let (header, _) = target_header(c, &ins)?;
     let opts = job_options(c, header, db_limit(c)?)?;
-    let (report, files, _) = run(&ins, &opts, Some(output), None, blob)?;
+    let guard = Guard::new(inputs, c.force);
+    let (report, files) = run_single(&ins, &opts, output, blob, &guard, None)?;
     // With output on stdout, the report goes to stderr so it does not mix with the RDB bytes.
-    if output == Path::new("-") {
+    if is_stdout(output) {
         print_report(&mut std::io::stderr(), &report, &files, None, c, false, "wrote")
     } else {
         print_report(out, &report, &files, None, c, false, "wrote")
@@ -455,18 +702,12 @@ fn default_prefix(inputs: &[String]) -> String {
             let n = n.strip_suffix(".gz").unwrap_or(&n);
             n.strip_suffix(".rdb").unwrap_or(n).to_string()
         })
-        .filter(|s| !s.is_empty() && s != "-")
+        .filter(|s| s != "-" && publish::valid_prefix(s))
         .unwrap_or_else(|| "dump".into())
 }
 
-/// Writes `DIR/P.manifest.json` describing the shards.
-fn write_manifest(
-    dir: &Path,
-    prefix: &str,
-    report: &Report,
-    files: &[OutFile],
-    layout: &ShardLayout,
-) -> Result<(), Failure> {
+/// The manifest describing the shards of one generation (`P.manifest.json`, committed last).
+fn manifest_text(report: &Report, files: &[OutFile], layout: &ShardLayout, generation: &str) -> String {
     let shards: Vec<J> = report
         .outputs
         .iter()
@@ -482,12 +723,19 @@ fn write_manifest(
             })
         })
         .collect();
-    let manifest = json!({ "format": "rdbkit-shards-1", "target": report.target, "shards": shards });
-    let path = dir.join(format!("{prefix}.manifest.json"));
-    let mut f = AtomicFile::create(&path).map_err(|e| Failure::Io(format!("{}: {e}", path.display())))?;
-    let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
-    f.write_all(text.as_bytes()).and_then(|_| f.write_all(b"\n")).map_err(|e| Failure::Io(e.to_string()))?;
-    f.finish().map_err(|e| Failure::Io(format!("{}: {e}", path.display())))
+    let manifest = json!({
+        "format": "rdbkit-shards-1", "generation": generation, "target": report.target, "shards": shards,
+    });
+    serde_json::to_string_pretty(&manifest).unwrap_or_default() + "\n"
+}
+
+/// Refuses a `--prefix` that is not one normal file-name component.
+fn check_prefix(prefix: &str) -> Result<(), Failure> {
+    if publish::valid_prefix(prefix) {
+        Ok(())
+    } else {
+        Err(usage(format!("--prefix {prefix:?} must be one plain file name: not empty, no '/', not starting with '.'")))
+    }
 }
 
 /// `rdbkit split`.
@@ -500,14 +748,16 @@ pub fn split(
     c: &Common,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
+    if let Some(p) = prefix {
+        check_prefix(p)?;
+    }
     let layout = layout(shards, nodes)?.ok_or_else(|| usage("give --shards N or --nodes FILE"))?;
     let ins = open_inputs(inputs, c.on_duplicate.as_deref() == Some("last"))?;
     let (header, _) = target_header(c, &ins)?;
     let opts = job_options(c, header, db_limit(c)?)?;
     let prefix = prefix.map(str::to_string).unwrap_or_else(|| default_prefix(inputs));
-    let (report, files, layout) = run(&ins, &opts, None, Some((layout, out_dir, &prefix)), Blob::Plain)?;
-    let layout = layout.ok_or_else(|| usage("no layout"))?;
-    write_manifest(out_dir, &prefix, &report, &files, &layout)?;
+    let guard = Guard::new(inputs, c.force);
+    let (report, files, layout) = run_set(&ins, &opts, layout, out_dir, &prefix, Blob::Plain, &guard)?;
     print_report(out, &report, &files, Some(&layout), c, false, "split")
 }
 
@@ -523,21 +773,24 @@ pub fn export(
     c: &Common,
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
+    check_prefix(prefix)?;
     let ins = open_inputs(inputs, c.on_duplicate.as_deref() == Some("last"))?;
     let (header, _) = target_header(c, &ins)?;
     let layout = layout(shards, nodes)?;
     let opts = job_options(c, header, db_limit(c)?)?;
+    let guard = Guard::new(inputs, c.force);
     std::fs::create_dir_all(out_dir).map_err(|e| Failure::Io(format!("{}: {e}", out_dir.display())))?;
     let (report, files, layout) = match layout {
         None => {
             let path = out_dir.join(format!("{prefix}.rdb{}", if blob == Blob::Gzip { ".gz" } else { "" }));
-            run(&ins, &opts, Some(&path), None, blob)?
+            let (r, f) = run_single(&ins, &opts, &path, blob, &guard, Some(prefix))?;
+            (r, f, None)
         }
-        Some(l) => run(&ins, &opts, None, Some((l, out_dir, prefix)), blob)?,
+        Some(l) => {
+            let (r, f, l) = run_set(&ins, &opts, l, out_dir, prefix, blob, &guard)?;
+            (r, f, Some(l))
+        }
     };
-    if let Some(l) = &layout {
-        write_manifest(out_dir, prefix, &report, &files, l)?;
-    }
     print_report(out, &report, &files, layout.as_ref(), c, false, "exported")
 }
 
@@ -584,9 +837,8 @@ pub fn import(
     if dry_run {
         let mut report = Report { target: header.magic(), db_limit: opts.selection.dbs.limit, ..Report::default() };
         for i in &ins {
-            report.inputs.push(
-                workflow::survey(i, header, &opts.selection, opts.now_ms, opts.modules.as_deref()).map_err(fail)?,
-            );
+            // Validated as the real run would be, so a dry run's verdict is the real one.
+            report.inputs.push(workflow::survey_for_job(i, &opts).map_err(fail)?);
         }
         // What would be dropped, from the survey alone.
         let mut kept = BTreeMap::new();
@@ -613,15 +865,16 @@ pub fn import(
         }
         return Ok(());
     }
+    let guard = Guard::new(inputs, c.force);
     let (report, files, layout) = match (layout, output, out_dir) {
-        (None, Some(o), None) => run(&ins, &opts, Some(o), None, Blob::Plain)?,
+        (None, Some(o), None) => {
+            let (r, f) = run_single(&ins, &opts, o, Blob::Plain, &guard, None)?;
+            (r, f, None)
+        }
         (Some(l), None, Some(d)) => {
             let prefix = default_prefix(inputs);
-            let r = run(&ins, &opts, None, Some((l, d, &prefix)), Blob::Plain)?;
-            if let Some(l) = &r.2 {
-                write_manifest(d, &prefix, &r.0, &r.1, l)?;
-            }
-            r
+            let (r, f, l) = run_set(&ins, &opts, l, d, &prefix, Blob::Plain, &guard)?;
+            (r, f, Some(l))
         }
         (None, _, _) => return Err(usage("import to one server needs -o OUT")),
         (Some(_), _, _) => return Err(usage("import to a cluster (--shards/--nodes) needs --out-dir DIR")),

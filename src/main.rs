@@ -78,7 +78,8 @@ enum Command {
         restore: bool,
     },
     /// Rewrite (and merge) RDB files for a target version, with optional filters; output is written to a
-    /// temporary file and renamed at the end (`-` writes to stdout).
+    /// temporary file and renamed at the end (`-` writes to stdout; a device, FIFO or `/dev/fd/N` is written
+    /// through, never replaced). Inputs are deep-validated first (as `verify` does) unless --no-validate.
     #[command(after_help = EXIT_CODES)]
     Convert {
         /// Input RDB files (`-` for stdin; `.gz` accepted). Several inputs are merged.
@@ -97,12 +98,15 @@ enum Command {
         gzip: bool,
     },
     /// Split RDB files into one file per cluster shard, by hash slot (database 0 only), with a manifest.
+    /// The set is published all or nothing: the shards get names of this run's generation
+    /// (`P-gGEN-shard-NNN.rdb`), the manifest naming them is renamed into place last, then the previous set
+    /// is removed. One run at a time per directory and prefix (a lock file `.P.rdbkit-lock`).
     #[command(after_help = EXIT_CODES)]
     Split {
         /// Input RDB files.
         #[arg(required = true)]
         inputs: Vec<String>,
-        /// Directory for `P-shard-NNN.rdb` and `P.manifest.json`.
+        /// Directory for `P-gGEN-shard-NNN.rdb` and `P.manifest.json` (other files in it are left alone).
         #[arg(long)]
         out_dir: PathBuf,
         /// Number of shards (contiguous, near-even slot ranges as `redis-cli --cluster create` assigns them).
@@ -111,7 +115,7 @@ enum Command {
         /// Shard layout from a cluster's `nodes.conf` or `CLUSTER NODES` output.
         #[arg(long)]
         nodes: Option<PathBuf>,
-        /// File name prefix (default: the first input's stem).
+        /// File name prefix: one plain file name, not starting with `.` (default: the first input's stem).
         #[arg(long)]
         prefix: Option<String>,
         #[command(flatten)]
@@ -124,7 +128,7 @@ enum Command {
         /// Input RDB files.
         #[arg(required = true)]
         inputs: Vec<String>,
-        /// Blob name prefix.
+        /// Blob name prefix: one plain file name, not starting with `.`.
         #[arg(long)]
         prefix: String,
         /// Output directory.
@@ -214,6 +218,13 @@ struct CommonArgs {
     /// With --target: the target server also has this module loaded (repeatable), e.g. graphdata.
     #[arg(long = "with-module", value_name = "NAME")]
     with_modules: Vec<String>,
+    /// Replace an existing output that is not an RDB file (or a manifest that is not rdbkit's).
+    #[arg(long)]
+    force: bool,
+    /// Skip the deep validation of the inputs (trusted inputs only; the checksum is still checked). By default
+    /// every input gets `verify`'s checks before any output is published.
+    #[arg(long)]
+    no_validate: bool,
 }
 
 impl CommonArgs {
@@ -233,6 +244,8 @@ impl CommonArgs {
             json: self.json,
             quiet: self.quiet,
             with_modules: self.with_modules,
+            force: self.force,
+            no_validate: self.no_validate,
         }
     }
 }
@@ -257,6 +270,8 @@ pub enum Format {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // SIGINT/SIGTERM/SIGHUP remove this run's temporary files before ending the process.
+    rdbkit::io::remove_on_signal();
     // Writing commands name the file in each message themselves (they have several inputs and outputs).
     let no_file = String::new();
     let (file, result) = match &cli.command {

@@ -5,7 +5,8 @@
 //! every offending item, when a conversion would lose data without `lossy`. Into outputs that can
 //! [patch](crate::io::FinishWrite::can_patch) (files, buffers) a job reads its inputs once, surveying while it
 //! writes, and drops the outputs on a refusal; into others (stdout, gzip) it surveys in a first pass, before
-//! writing anything. Outputs are written through
+//! writing anything. Either way the inputs are deep-validated ([`JobOptions::validate`]) before an output is
+//! published: a file `rdbkit verify` refuses is never copied. Outputs are written through
 //! caller-provided writers; the CLI gives them [`crate::io::AtomicFile`]s so a failure leaves no file behind.
 
 use crate::cluster::ShardLayout;
@@ -137,31 +138,57 @@ pub fn survey(
     now_ms: i64,
     modules: Option<&[String]>,
 ) -> Result<InputSummary> {
-    survey_counting(input, target, sel, now_ms, modules, None)
+    survey_counting(input, target, sel, now_ms, modules, None, ReadOptions::fast(), false)
 }
 
-/// [`survey`], also counting the kept database-0 keys per hash slot (for a split's hints) in the same pass.
+/// [`survey`] with a job's options: its target, selection, time and modules, and its validation (deep unless
+/// [`JobOptions::validate`] is off), on a second thread when that pays — what a dry run reports.
+pub fn survey_for_job(input: &Input, opts: &JobOptions) -> Result<InputSummary> {
+    let m = opts.modules.as_deref();
+    survey_counting(input, opts.target, &opts.selection, opts.now_ms, m, None, opts.read_options(), opts.parallel)
+}
+
+/// [`survey`], also counting the kept database-0 keys per hash slot (for a split's hints) in the same pass, read
+/// with `read` (deep validation or not), on a second thread when `parallel` pays.
+#[allow(clippy::too_many_arguments)]
 fn survey_counting(
     input: &Input,
     target: Header,
     sel: &Selection,
     now_ms: i64,
     modules: Option<&[String]>,
-    mut slots: Option<&mut SlotCounts>,
+    slots: Option<&mut SlotCounts>,
+    read: ReadOptions,
+    parallel: bool,
 ) -> Result<InputSummary> {
-    input.with_source(ReadOptions::fast(), |src| {
-        let mut s = Surveyor::new(input, src.header(), target, sel, now_ms, modules);
-        while let Some(rec) = src.next_rec()? {
-            s.observe(&rec)?;
-            if let (Some(counts), RecordKind::Entry(e)) = (slots.as_deref_mut(), rec.kind)
-                && e.db == 0
-                && sel.keeps(&e, s.glob.as_ref())?
-            {
-                counts.add(&e.key.decode()?, e.expiry.is_some());
-            }
+    let header = input.header()?;
+    let mut sink = SurveySink { s: Surveyor::new(input, header, target, sel, now_ms, modules), sel, slots };
+    input.drive(read, &mut sink, parallel)?;
+    Ok(sink.s.finish())
+}
+
+/// A survey as a record sink (so it can be driven on two threads).
+struct SurveySink<'o, 'c> {
+    s: Surveyor<'o>,
+    sel: &'o Selection,
+    slots: Option<&'c mut SlotCounts>,
+}
+
+impl RecordSink for SurveySink<'_, '_> {
+    fn record(&mut self, rec: &crate::read::Record<'_>) -> Result<()> {
+        self.s.observe(rec)?;
+        if let (Some(counts), RecordKind::Entry(e)) = (self.slots.as_deref_mut(), rec.kind)
+            && e.db == 0
+            && self.sel.keeps(&e, self.s.glob.as_ref())?
+        {
+            counts.add(&e.key.decode()?, e.expiry.is_some());
         }
-        Ok(s.finish())
-    })
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Builds one input's [`InputSummary`] from its records, as they pass.
@@ -372,6 +399,10 @@ pub struct JobOptions {
     /// Parse large memory-mapped inputs on a second thread while this one filters and writes (see
     /// [`Input::drive`]). On by default; it changes nothing in the output.
     pub parallel: bool,
+    /// Deep-validate every input ([`ReadOptions::default`], the verdict of `rdbkit verify`) before anything is
+    /// published: in the one writing pass when the outputs can be dropped on a refusal, else in the checking pass.
+    /// On by default; turn it off only for trusted inputs (the checksum is still verified).
+    pub validate: bool,
 }
 
 impl JobOptions {
@@ -387,7 +418,13 @@ impl JobOptions {
             progress: None,
             modules: None,
             parallel: true,
+            validate: true,
         }
+    }
+
+    /// How the inputs are read when they must be validated: deep, or checksum only without `validate`.
+    pub fn read_options(&self) -> ReadOptions {
+        if self.validate { ReadOptions::default() } else { ReadOptions::fast() }
     }
 }
 
@@ -437,7 +474,16 @@ fn survey_all(inputs: &[Input], opts: &JobOptions, mut slots: Option<&mut SlotCo
     let mut out = Vec::new();
     for input in inputs {
         let m = opts.modules.as_deref();
-        out.push(survey_counting(input, opts.target, &opts.selection, opts.now_ms, m, slots.as_deref_mut())?);
+        out.push(survey_counting(
+            input,
+            opts.target,
+            &opts.selection,
+            opts.now_ms,
+            m,
+            slots.as_deref_mut(),
+            opts.read_options(),
+            opts.parallel,
+        )?);
     }
     refuse_problems(&out, opts)?;
     Ok(out)
@@ -497,14 +543,15 @@ fn writer_sink<W: Write>(out: W, opts: &JobOptions) -> Result<WriterSink<Tally<W
     Ok(WriterSink::from_writer(w, opts.lossy).with_modules(opts.modules.clone()))
 }
 
-/// Reads every input through the selection filters into `sink`; with `survey`, also summarizes each input in
-/// the same pass.
+/// Reads every input (with `read`) through the selection filters into `sink`; with `survey`, also summarizes
+/// each input in the same pass.
 fn run_filters<S: RecordSink>(
     inputs: &[Input],
     opts: &JobOptions,
     merge: bool,
     sink: S,
     survey: bool,
+    read: ReadOptions,
 ) -> Result<Filtered<S>> {
     let sel = &opts.selection;
     // Only a merge (or a database move) can produce duplicate keys; a single input keeps no per-key state.
@@ -532,7 +579,7 @@ fn run_filters<S: RecordSink>(
             let header = input.header()?;
             progress.next.current = Some(Surveyor::new(input, header, opts.target, sel, opts.now_ms, m));
         }
-        input.drive(ReadOptions::fast(), &mut progress, opts.parallel)?;
+        input.drive(read, &mut progress, opts.parallel)?;
         if let Some(s) = progress.next.current.take() {
             progress.next.done.push(s.finish());
         }
@@ -571,7 +618,9 @@ pub fn convert<W: FinishWrite>(inputs: &[Input], out: W, opts: &JobOptions) -> R
     if one_pass && (inputs.len() > 1 || !opts.selection.keeps_everything()) {
         sink = sink.recounting_hints(false);
     }
-    let mut f = match run_filters(inputs, opts, inputs.len() > 1, sink, one_pass) {
+    // The checking pass validated already (when there is one).
+    let read = if one_pass { opts.read_options() } else { ReadOptions::fast() };
+    let mut f = match run_filters(inputs, opts, inputs.len() > 1, sink, one_pass, read) {
         Err(e) if one_pass && !opts.lossy && matches!(e.kind(), ErrorKind::Unrepresentable(_)) => {
             // Name everything the target cannot hold (the output is already dropped).
             survey_all(inputs, opts, None)?;
@@ -630,7 +679,7 @@ pub fn split<W: FinishWrite>(
         .map(|o| writer_sink(o, &opts).map(|s| s.recounting_hints(true)))
         .collect::<Result<Vec<_>>>()?;
     let splitter = ClusterSplit::new(layout, sinks, None)?;
-    let f = match run_filters(inputs, &opts, inputs.len() > 1, splitter, true) {
+    let f = match run_filters(inputs, &opts, inputs.len() > 1, splitter, true, opts.read_options()) {
         Ok(f) => f,
         Err(e) if !opts.lossy && matches!(e.kind(), ErrorKind::Unrepresentable(_)) => {
             // The outputs are gone (dropped with the sinks); name everything the target cannot hold, as the
@@ -673,7 +722,7 @@ fn split_two_passes<W: Write>(
     // Hints count the kept db-0 keys; duplicates across merged inputs make them upper bounds, which Redis accepts.
     let sinks = outputs.into_iter().map(|o| writer_sink(o, opts)).collect::<Result<Vec<_>>>()?;
     let splitter = ClusterSplit::new(layout, sinks, Some(hints))?;
-    let f = run_filters(inputs, opts, inputs.len() > 1, splitter, false)?;
+    let f = run_filters(inputs, opts, inputs.len() > 1, splitter, false, ReadOptions::fast())?;
     let mut report = Report {
         target: opts.target.magic(),
         inputs: summaries,

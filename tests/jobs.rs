@@ -201,9 +201,14 @@ fn tier_p2_keeps_databases_0_to_31_and_reports_the_rest() {
 }
 
 fn read_shards(dir: &Path, prefix: &str, n: usize) -> Vec<(PathBuf, Keys)> {
+    // The manifest names the files (their names carry the run's generation).
+    let manifest: J =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{prefix}.manifest.json"))).unwrap()).unwrap();
+    let shards = manifest["shards"].as_array().unwrap();
+    assert_eq!(shards.len(), n);
     (0..n)
         .map(|i| {
-            let f = dir.join(format!("{prefix}-shard-{i:03}.rdb"));
+            let f = dir.join(shards[i]["file"].as_str().unwrap());
             let data = std::fs::read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
             (f, keys_of(&data))
         })

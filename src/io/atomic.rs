@@ -4,11 +4,20 @@
 //! [`finish`](AtomicFile::finish) makes it durable and renames it over the destination. A writer that is dropped,
 //! or whose writes failed, leaves nothing behind — neither a partial destination file nor the temporary file. This
 //! is the "a failed export leaves no partial file" rule of IMPORT-EXPORT.md.
+//!
+//! Temporary files are named `.<name>.<random>.rdbkit-tmp`, so a later run (which holds the destination's lock,
+//! see [`super::DestLock`]) can recognise and remove those a killed run left behind; while a signal handler is
+//! installed ([`super::remove_on_signal`]) they are removed on SIGINT/SIGTERM/SIGHUP too.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
+
+use super::cleanup::Registration;
+
+/// The suffix of every temporary file rdbkit creates next to an output.
+pub const TEMP_SUFFIX: &str = ".rdbkit-tmp";
 
 /// Buffer size of the writes to the temporary file.
 const BUF_SIZE: usize = 256 * 1024;
@@ -20,7 +29,7 @@ const BUF_SIZE: usize = 256 * 1024;
 /// file is removed. After any write or flush error the file is *poisoned*: `finish` refuses to publish it and
 /// removes the temporary file instead, so a half-written file can never replace the destination.
 ///
-/// The temporary file is named `.<name>.<random>.tmp` in the destination's directory. The new file gets the
+/// The temporary file is named `.<name>.<random>.rdbkit-tmp` in the destination's directory. The new file gets the
 /// permissions of the file it replaces, or those of a newly created file (`0o666` less the umask on Unix).
 ///
 /// ```
@@ -40,10 +49,14 @@ const BUF_SIZE: usize = 256 * 1024;
 pub struct AtomicFile {
     path: PathBuf,
     /// `Some` until [`AtomicFile::finish`] takes it out.
-    file: Option<BufWriter<NamedTempFile>>,
+    file: Option<LazyBuf>,
     poisoned: bool,
     /// Bytes accepted so far.
     written: u64,
+    /// Sync the directory after the rename (off when a [`super::FileSet`] syncs it once for all its files).
+    sync_dir: bool,
+    /// Removes the temporary file if a signal ends the process.
+    _reg: Registration,
 }
 
 impl AtomicFile {
@@ -65,18 +78,41 @@ impl AtomicFile {
         prefix.push(".");
         let existing = std::fs::metadata(&path).ok().filter(|m| m.is_file()).map(|m| m.permissions());
         let mut builder = tempfile::Builder::new();
-        builder.prefix(&prefix).suffix(".tmp");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            builder.permissions(std::fs::Permissions::from_mode(0o666));
-        }
-        let tmp = builder.tempfile_in(dir)?;
+        builder.prefix(&prefix).suffix(TEMP_SUFFIX);
+        // Registered for removal on a signal *before* it exists, so no moment leaves it behind unregistered.
+        let mut reg = None;
+        let tmp = builder
+            .make_in(dir, |p| {
+                let r = Registration::new(p);
+                let mut o = std::fs::OpenOptions::new();
+                o.read(true).write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o666);
+                let f = o.open(p)?;
+                reg = Some(r);
+                Ok(f)
+            })
+            .map_err(|e| named(e, dir))?;
+        let reg = reg.unwrap_or_default();
         if let Some(perm) = existing {
             // Best effort: keep the replaced file's mode (the umask applied to the default above otherwise).
             let _ = tmp.as_file().set_permissions(perm);
         }
-        Ok(AtomicFile { path, file: Some(BufWriter::with_capacity(BUF_SIZE, tmp)), poisoned: false, written: 0 })
+        Ok(AtomicFile {
+            path,
+            file: Some(LazyBuf { file: tmp, buf: Vec::new() }),
+            poisoned: false,
+            written: 0,
+            sync_dir: true,
+            _reg: reg,
+        })
+    }
+
+    /// Leaves the directory unsynced after the rename in [`finish`](AtomicFile::finish): for a caller that
+    /// renames several files and syncs the directory once.
+    pub fn without_dir_sync(mut self) -> Self {
+        self.sync_dir = false;
+        self
     }
 
     /// The destination path.
@@ -103,15 +139,12 @@ impl AtomicFile {
                 self.path.display()
             )));
         }
-        let tmp = buf.into_inner().map_err(|e| e.into_error())?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(&self.path)?;
-        #[cfg(unix)]
-        if let Some(dir) = self.path.parent() {
-            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
+        let path = self.path.clone();
+        let tmp = buf.into_inner().map_err(|e| named(e, &path))?;
+        tmp.as_file().sync_all().map_err(|e| named(e, &path))?;
+        tmp.persist(&self.path).map_err(|e| named(e.error, &path))?;
+        if let Some(dir) = self.path.parent().filter(|_| self.sync_dir) {
+            sync_dir(dir);
         }
         Ok(())
     }
@@ -128,15 +161,84 @@ impl AtomicFile {
         self.check(r)
     }
 
-    fn writer(&mut self) -> io::Result<&mut BufWriter<NamedTempFile>> {
+    fn writer(&mut self) -> io::Result<&mut LazyBuf> {
         self.file.as_mut().ok_or_else(|| io::Error::other("AtomicFile: already finished"))
     }
 
     fn check<T>(&mut self, r: io::Result<T>) -> io::Result<T> {
-        if matches!(&r, Err(e) if e.kind() != io::ErrorKind::Interrupted) {
-            self.poisoned = true;
+        match r {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => {
+                self.poisoned = true;
+                // Name the file whose disk filled or failed (the input's name is all the caller knows).
+                Err(named(e, &self.path))
+            }
+            r => r,
         }
-        r
+    }
+}
+
+/// `e` with `path` in its message (same kind).
+fn named(e: io::Error, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+/// Syncs a directory (best effort: some file systems refuse), so renames in it are durable.
+pub(crate) fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    {
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+/// A write buffer over the temporary file that grows as bytes come, up to [`BUF_SIZE`]: thousands of outputs open
+/// at once (one per shard of a large cluster) cost memory in proportion to what is written to them, not 256 KiB
+/// each.
+#[derive(Debug)]
+struct LazyBuf {
+    file: NamedTempFile,
+    buf: Vec<u8>,
+}
+
+impl LazyBuf {
+    fn get_ref(&self) -> &NamedTempFile {
+        &self.file
+    }
+
+    fn flush_buf(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.file.as_file_mut().write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes what is buffered and hands back the file.
+    fn into_inner(mut self) -> io::Result<NamedTempFile> {
+        self.flush_buf()?;
+        Ok(self.file)
+    }
+}
+
+impl Write for LazyBuf {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.buf.len() + data.len() > BUF_SIZE {
+            self.flush_buf()?;
+        }
+        if data.len() >= BUF_SIZE {
+            return self.file.as_file_mut().write(data);
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.flush_buf()?;
+        self.file.as_file_mut().flush()
     }
 }
 
@@ -197,7 +299,7 @@ mod tests {
         let tmp = f.temp_path().unwrap().to_path_buf();
         assert_eq!(tmp.parent(), Some(dir.path()));
         let tmp_name = tmp.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(tmp_name.starts_with(".dump.rdb.") && tmp_name.ends_with(".tmp"), "{tmp_name}");
+        assert!(tmp_name.starts_with(".dump.rdb.") && tmp_name.ends_with(".rdbkit-tmp"), "{tmp_name}");
         let data: Vec<u8> = (0..1_000_000u32).map(|i| i as u8).collect();
         f.write_all(&data).unwrap();
         f.flush().unwrap();

@@ -2,6 +2,9 @@
 //!
 //! * [`AtomicFile`] — a temporary file renamed over the destination only by `finish`; a failed or abandoned write
 //!   leaves nothing behind.
+//! * [`DestLock`], [`FileSet`], [`output_target`] (in [`publish`]) — one writer per destination, sets of files
+//!   (shards and their manifest) published all or nothing, special files written through instead of replaced;
+//!   [`remove_on_signal`] removes this run's temporary files on SIGINT/SIGTERM/SIGHUP.
 //! * [`PageAlign`] — pads the output with zeros to a multiple of 512 bytes (page blobs, Premium-tier exports).
 //! * [`GzipWriter`] — gzip-compresses the output (`.rdb.gz` block blobs, Enterprise-tier exports);
 //!   [`ParallelGzipWriter`] does the same on several threads (one ordinary gzip member, read by any gzip reader).
@@ -51,18 +54,22 @@
 //! ```
 
 mod atomic;
+pub mod cleanup;
 mod digest;
 mod gzip;
 mod page;
 mod pgzip;
+pub mod publish;
 
 use std::io::{self, BufWriter, Write};
 
-pub use atomic::AtomicFile;
+pub use atomic::{AtomicFile, TEMP_SUFFIX};
+pub use cleanup::remove_on_signal;
 pub use digest::{DigestHandle, Digesting, crc64_xz};
 pub use gzip::{DEFAULT_LEVEL, GzipWriter};
 pub use page::{DEFAULT_BLOCK_SIZE, PageAlign};
 pub use pgzip::ParallelGzipWriter;
+pub use publish::{DestLock, FileSet, OutputTarget, output_target};
 
 /// A writer that can be finished through a trait object: it completes its own output (padding, gzip trailer,
 /// rename into place, flush) and then finishes whatever it wraps, all the way down the chain.
