@@ -5,6 +5,7 @@
 //! A file is a [`Header`] followed by [`Record`]s. Every record borrows from the input and keeps its raw bytes, so
 //! it can be written out untouched; key records carry a [`Value`] that is decoded lazily (see [`value`]).
 
+mod chunked;
 mod header;
 pub mod module;
 mod parse;
@@ -15,8 +16,10 @@ pub mod value;
 
 pub use header::{Flavor, Header};
 pub use parse::{EXPIRE_MAX, Encoding, LogicalType, ReadOptions};
+pub(crate) use chunked::Gunzip;
 pub(crate) use slice::DeepCheck;
 pub use slice::SliceReader;
+pub use chunked::ChunkedReader;
 pub use stream::StreamReader;
 pub use value::{Item, OwnedValue, Value};
 
