@@ -131,7 +131,8 @@ impl Input {
         let gzip = head == [0x1f, 0x8b];
         // Refused at byte 0: nothing more is read from a stream that is not an RDB file. What the check read is
         // kept, to be read again by the passes.
-        let mut copy = Recording { inner: io::Cursor::new(std::mem::take(&mut head)).chain(&mut reader), seen: Vec::new() };
+        let mut copy =
+            Recording { inner: io::Cursor::new(std::mem::take(&mut head)).chain(&mut reader), seen: Vec::new() };
         let header = read_header(&mut copy, gzip)?;
         let head = copy.seen;
         let replay = Replay {
@@ -367,9 +368,9 @@ impl Read for ReplayReader {
             }
             let dir = std::env::temp_dir();
             if let Some(spool) = r.spool.as_mut() {
-                spool.write_all(&buf[..n]).map_err(|e| {
-                    io::Error::new(e.kind(), format!("spooling {} to {}: {e}", r.name, dir.display()))
-                })?;
+                spool
+                    .write_all(&buf[..n])
+                    .map_err(|e| io::Error::new(e.kind(), format!("spooling {} to {}: {e}", r.name, dir.display())))?;
             }
             r.spooled += n as u64;
         }

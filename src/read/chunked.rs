@@ -18,8 +18,10 @@ use std::io::{self, BufRead, BufReader, Read};
 /// Bytes read per buffer.
 pub const CHUNK: usize = 8 << 20;
 /// Room kept in front of a fresh buffer for the unfinished record at the end of the previous one (a longer
-/// record is copied into a larger buffer instead).
-const HEAD_ROOM: usize = 1 << 20;
+/// record is copied into a larger buffer instead): an eighth of the buffer, at most 1 MiB.
+fn head_room(chunk: usize) -> usize {
+    (chunk / 8).min(1 << 20)
+}
 
 /// A byte source that may be shared with a reading thread.
 type Src = Box<dyn Read + Send>;
@@ -196,7 +198,7 @@ impl ChunkedReader {
                 let mut t = Trailing { len: tail.len() as u64, all_zero: tail.iter().all(|&b| b == 0) };
                 if let Some(r) = read {
                     let fresh = r?;
-                    let fresh = &fresh.data[HEAD_ROOM..];
+                    let fresh = &fresh.data[fresh.head..];
                     t.len += fresh.len() as u64;
                     t.all_zero &= fresh.iter().all(|&b| b == 0);
                     if !fresh.is_empty() {
@@ -225,16 +227,16 @@ impl ChunkedReader {
     /// Makes `fresh` (the bytes after `buf[end]`) the buffer, with the unread tail in front of it.
     fn take_fresh(&mut self, fresh: Fresh) {
         self.src_done |= fresh.at_end;
-        let mut fresh = fresh.data;
+        let (head, mut fresh) = (fresh.head, fresh.data);
         let tail = self.end - self.start;
-        if tail <= HEAD_ROOM {
-            fresh[HEAD_ROOM - tail..HEAD_ROOM].copy_from_slice(&self.buf[self.start..self.end]);
+        if tail <= head {
+            fresh[head - tail..head].copy_from_slice(&self.buf[self.start..self.end]);
             self.buf = fresh;
-            self.start = HEAD_ROOM - tail;
+            self.start = head - tail;
         } else {
-            let mut b = Vec::with_capacity(tail + fresh.len() - HEAD_ROOM);
+            let mut b = Vec::with_capacity(tail + fresh.len() - head);
             b.extend_from_slice(&self.buf[self.start..self.end]);
-            b.extend_from_slice(&fresh[HEAD_ROOM..]);
+            b.extend_from_slice(&fresh[head..]);
             self.buf = b;
             self.start = 0;
         }
@@ -242,9 +244,10 @@ impl ChunkedReader {
     }
 }
 
-/// Bytes read from the source, after `HEAD_ROOM` bytes of room.
+/// Bytes read from the source, after `head` bytes of room.
 struct Fresh {
     data: Vec<u8>,
+    head: usize,
     /// The source ended.
     at_end: bool,
 }
@@ -257,11 +260,12 @@ fn io_panic() -> Error {
 /// for errors.
 fn read_chunk(src: &mut Src, chunk: usize, at: u64) -> Result<Fresh> {
     // Capacity for a usual buffer; a larger one grows only as bytes arrive.
-    let mut data = Vec::with_capacity(HEAD_ROOM + chunk.min(CHUNK));
-    data.resize(HEAD_ROOM, 0);
+    let head = head_room(chunk);
+    let mut data = Vec::with_capacity(head + chunk.min(CHUNK));
+    data.resize(head, 0);
     match src.take(chunk as u64).read_to_end(&mut data) {
-        Ok(n) => Ok(Fresh { data, at_end: n < chunk }),
-        Err(e) => Err(Error::from(e).at(at + (data.len() - HEAD_ROOM) as u64)),
+        Ok(n) => Ok(Fresh { data, head, at_end: n < chunk }),
+        Err(e) => Err(Error::from(e).at(at + (data.len() - head) as u64)),
     }
 }
 

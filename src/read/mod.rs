@@ -14,12 +14,12 @@ mod stream;
 pub mod stream_value;
 pub mod value;
 
+pub use chunked::ChunkedReader;
+pub(crate) use chunked::Gunzip;
 pub use header::{Flavor, Header};
 pub use parse::{EXPIRE_MAX, Encoding, LogicalType, ReadOptions};
-pub(crate) use chunked::Gunzip;
 pub(crate) use slice::DeepCheck;
 pub use slice::SliceReader;
-pub use chunked::ChunkedReader;
 pub use stream::StreamReader;
 pub use value::{Item, OwnedValue, Value};
 
