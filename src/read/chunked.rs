@@ -63,6 +63,9 @@ pub struct ChunkedReader {
     keep_crc: bool,
     finished: Option<(Checksum, Trailing)>,
     chunk: usize,
+    /// The buffer before the current one, to be read into next (two buffers are reused, not reallocated: freed
+    /// and reallocated on changing threads, they would pile up in the allocator's per-thread arenas).
+    spare: Vec<u8>,
 }
 
 impl std::fmt::Debug for ChunkedReader {
@@ -110,6 +113,7 @@ impl ChunkedReader {
             keep_crc,
             finished: None,
             chunk: chunk.max(1),
+            spare: Vec::new(),
         })
     }
 
@@ -161,7 +165,7 @@ impl ChunkedReader {
     }
 
     fn drive_from(&mut self, src: &mut Src, sink: &mut dyn RecordSink) -> Result<()> {
-        let mut next = Some(read_chunk(src, self.chunk, self.read_at())?);
+        let mut next = Some(read_chunk(src, self.chunk, self.read_at(), std::mem::take(&mut self.spare))?);
         loop {
             if let Some(fresh) = next.take() {
                 self.take_fresh(fresh);
@@ -177,11 +181,13 @@ impl ChunkedReader {
                 end: None,
                 need: None,
                 failed: false,
+                prefetched: 0,
             };
             let (chunk, at, src_done) = (self.chunk, self.read_at(), self.src_done);
+            let spare = std::mem::take(&mut self.spare);
             let (walked, read) = std::thread::scope(|scope| {
                 // Read the next buffer while this one is parsed.
-                let reader = (!src_done).then(|| scope.spawn(|| read_chunk(src, chunk, at)));
+                let reader = (!src_done).then(|| scope.spawn(|| read_chunk(src, chunk, at, spare)));
                 let walked = crate::transform::drive_parallel_walk(&mut w, sink);
                 (walked, reader.map(|h| h.join().unwrap_or_else(|_| Err(io_panic()))))
             });
@@ -231,7 +237,7 @@ impl ChunkedReader {
         let tail = self.end - self.start;
         if tail <= head {
             fresh[head - tail..head].copy_from_slice(&self.buf[self.start..self.end]);
-            self.buf = fresh;
+            self.spare = std::mem::replace(&mut self.buf, fresh);
             self.start = head - tail;
         } else {
             let mut b = Vec::with_capacity(tail + fresh.len() - head);
@@ -256,12 +262,13 @@ fn io_panic() -> Error {
     Error::without_offset(crate::error::ErrorKind::Invalid("the reading thread panicked".into()))
 }
 
-/// Reads up to `chunk` bytes (fewer only at the end of the source). `at` is the stream offset of the first byte,
-/// for errors.
-fn read_chunk(src: &mut Src, chunk: usize, at: u64) -> Result<Fresh> {
+/// Reads up to `chunk` bytes (fewer only at the end of the source) into `data` (emptied first). `at` is the stream
+/// offset of the first byte, for errors.
+fn read_chunk(src: &mut Src, chunk: usize, at: u64, mut data: Vec<u8>) -> Result<Fresh> {
     // Capacity for a usual buffer; a larger one grows only as bytes arrive.
     let head = head_room(chunk);
-    let mut data = Vec::with_capacity(head + chunk.min(CHUNK));
+    data.clear();
+    data.reserve(head + chunk.min(CHUNK));
     data.resize(head, 0);
     match src.take(chunk as u64).read_to_end(&mut data) {
         Ok(n) => Ok(Fresh { data, head, at_end: n < chunk }),
@@ -303,6 +310,25 @@ pub(crate) struct Window<'a> {
     /// Set when the walk stopped at a record the buffer does not hold entirely: at least this many more bytes.
     need: Option<usize>,
     failed: bool,
+    /// Bytes before this index have had a prefetch hint issued.
+    prefetched: usize,
+}
+
+impl Window<'_> {
+    /// As [`super::SliceReader`] does: asks for the cache lines of the next KiB, so a walk that skips over values
+    /// does not wait on memory at every record.
+    #[inline]
+    fn prefetch_ahead(&mut self) {
+        const PREFETCH_DISTANCE: usize = 1024;
+        const LINE: usize = 64;
+        let end = (self.pos + PREFETCH_DISTANCE).min(self.data.len());
+        let mut at = self.prefetched.max(self.pos);
+        while at < end {
+            super::slice::prefetch(&self.data[at]);
+            at += LINE;
+        }
+        self.prefetched = at;
+    }
 }
 
 impl<'a> crate::transform::Walk<'a> for Window<'a> {
@@ -326,6 +352,7 @@ impl<'a> crate::transform::Walk<'a> for Window<'a> {
         if self.end.is_some() || self.failed || self.need.is_some() {
             return Ok(None);
         }
+        self.prefetch_ahead();
         let rest = &self.data[self.pos..];
         let offset = self.base + self.pos as u64;
         match self.parser.parse(rest, offset) {
