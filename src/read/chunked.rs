@@ -265,15 +265,29 @@ fn io_panic() -> Error {
 /// Reads up to `chunk` bytes (fewer only at the end of the source) into `data` (emptied first). `at` is the stream
 /// offset of the first byte, for errors.
 fn read_chunk(src: &mut Src, chunk: usize, at: u64, mut data: Vec<u8>) -> Result<Fresh> {
-    // Capacity for a usual buffer; a larger one grows only as bytes arrive.
     let head = head_room(chunk);
-    data.clear();
-    data.reserve(head + chunk.min(CHUNK));
-    data.resize(head, 0);
-    match src.take(chunk as u64).read_to_end(&mut data) {
-        Ok(n) => Ok(Fresh { data, head, at_end: n < chunk }),
-        Err(e) => Err(Error::from(e).at(at + (data.len() - head) as u64)),
+    // A reused buffer is already initialized up to its length: resizing it zeroes nothing, and reading into the
+    // initialized slice (not through `read_to_end`, which zeroes spare capacity on every call) copies only what
+    // the source delivers. A buffer larger than usual grows only as bytes arrive.
+    data.resize(head + chunk.min(CHUNK), 0);
+    let mut n = 0;
+    loop {
+        if head + n == data.len() {
+            if n >= chunk {
+                break;
+            }
+            let grown = data.len().saturating_mul(2).min(head + chunk);
+            data.resize(grown, 0);
+        }
+        match src.read(&mut data[head + n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::from(e).at(at + n as u64)),
+        }
     }
+    data.truncate(head + n);
+    Ok(Fresh { data, head, at_end: n < chunk })
 }
 
 /// Reads the rest of `src`, counting the bytes after the checksum and whether they are all zero.
