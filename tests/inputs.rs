@@ -541,3 +541,52 @@ fn nodes_files_are_bounded_and_checked() {
     assert!(stderr(&o).contains("twice") || stderr(&o).contains("duplicate"), "{}", stderr(&o));
     assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 0);
 }
+
+/// Peak RSS (KiB) of `args` run under /usr/bin/time, or `None` when /usr/bin/time is absent.
+fn peak_rss_kib(args: &[&std::ffi::OsStr]) -> Option<u64> {
+    let time = Path::new("/usr/bin/time");
+    if !time.exists() {
+        return None;
+    }
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = Command::new(time);
+    cmd.arg("-o").arg(report.path()).args(["-f", "%M"]).arg(env!("CARGO_BIN_EXE_rdbkit")).args(args);
+    let out = run(&mut cmd, 300, "peak RSS run");
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    let text = std::fs::read_to_string(report.path()).unwrap();
+    Some(text.lines().last().unwrap().trim().parse().unwrap())
+}
+
+#[test]
+fn memory_does_not_follow_the_file_size() {
+    // A file larger than the bounds: a reader that maps (or buffers) the file would exceed them.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.rdb");
+    std::fs::write(&path, synthetic(800_000)).unwrap(); // ~93 MB
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let p = path.as_os_str();
+    let cases: [(&[&std::ffi::OsStr], u64); 3] = [
+        (&["info".as_ref(), p], 64),
+        (&["verify".as_ref(), p], 64),
+        (
+            &[
+                "split".as_ref(),
+                p,
+                "--shards".as_ref(),
+                "3".as_ref(),
+                "--quiet".as_ref(),
+                "--out-dir".as_ref(),
+                out_dir.as_os_str(),
+            ],
+            96,
+        ),
+    ];
+    for (args, mib) in cases {
+        let Some(kib) = peak_rss_kib(args) else {
+            println!("skipped: /usr/bin/time not installed");
+            return;
+        };
+        assert!(kib < mib * 1024, "{args:?}: peak RSS {kib} KiB, bound {mib} MiB");
+    }
+}
