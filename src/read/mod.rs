@@ -1,6 +1,7 @@
-//! Reading RDB files: the record types, the record parser, and the two readers built on it —
-//! [`SliceReader`] over a byte slice (zero-copy; use it with a memory map) and [`StreamReader`] over any
-//! `io::Read` (bounded memory, gzip detected, page padding tolerated).
+//! Reading RDB files: the record types, the record parser, and the readers built on it —
+//! [`SliceReader`] over a byte slice (zero-copy), [`StreamReader`] over any `io::Read` (bounded memory, gzip
+//! detected, page padding tolerated), and [`ChunkedReader`], which reads any `io::Read` into large buffers and
+//! parses them on a second thread (the fast path for files, without mapping them).
 //!
 //! A file is a [`Header`] followed by [`Record`]s. Every record borrows from the input and keeps its raw bytes, so
 //! it can be written out untouched; key records carry a [`Value`] that is decoded lazily (see [`value`]).
