@@ -590,3 +590,21 @@ fn memory_does_not_follow_the_file_size() {
         assert!(kib < mib * 1024, "{args:?}: peak RSS {kib} KiB, bound {mib} MiB");
     }
 }
+
+#[test]
+fn a_refusal_on_stdin_names_what_the_target_cannot_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.rdb");
+    let child = bin()
+        .args(["convert", "-", "--target", "redis-6.2", "-o"])
+        .arg(&out)
+        .stdin(std::fs::File::open(fixture()).unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = wait_for(child, 60, "convert - --target redis-6.2");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot be written to REDIS0009"), "{}", stderr(&o));
+    assert!(!out.exists());
+}
