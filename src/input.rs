@@ -71,7 +71,9 @@ pub struct Finished {
 
 impl Input {
     /// Opens `path`; `-` reads standard input. A regular file is read with positioned reads, anything else
-    /// (stdin, a FIFO, a device) is streamed; either may be gzip-compressed.
+    /// (stdin, a FIFO, a device) is streamed; either may be gzip-compressed. The path is opened once: a FIFO
+    /// with no writer yet waits for one here, as `cat` does, and a process substitution (`<(cmd)`) is read as
+    /// the pipe it is.
     ///
     /// # Errors
     /// The file cannot be opened or is a directory; a stream does not start with an RDB or gzip magic. The

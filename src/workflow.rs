@@ -369,7 +369,7 @@ pub struct JobOptions {
     /// Module types the target server has (`None`: not checked, e.g. for a bare `--rdb-version`). Values and
     /// AUX data of other modules cannot load there.
     pub modules: Option<Vec<String>>,
-    /// Parse large memory-mapped inputs on a second thread while this one filters and writes (see
+    /// Parse large inputs on a second thread while this one filters and writes (see
     /// [`Input::drive`]). On by default; it changes nothing in the output.
     pub parallel: bool,
 }
