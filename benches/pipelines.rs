@@ -137,8 +137,12 @@ fn sinks(n: usize) -> Vec<io::Sink> {
 
 fn benches(c: &mut Criterion) {
     let path = common::bench_file("pipelines");
+    // The workflows read the file as the CLI does (positioned reads into buffers, parsed on a second thread); the
+    // `_mapped` variants and the slice benches read a memory map of it.
     let input = Input::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let data: &[u8] = input.bytes().expect("a plain (not gzip) bench file");
+    // SAFETY: nothing modifies the bench file while the benches run.
+    let mapped = unsafe { Input::open_mapped(&path) }.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let data: &[u8] = mapped.bytes().expect("a plain (not gzip) bench file");
     eprintln!("pipelines bench: {} ({} bytes)", path.display(), data.len());
     // The pass-through must reproduce the file (the bench would be meaningless otherwise).
     assert!(pass_through(data, Vec::new()) == data, "pass-through does not reproduce the input");
@@ -160,6 +164,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("db_limit", |b| b.iter(|| db_limit(black_box(data), 2)));
     g.bench_function("split3_route", |b| b.iter(|| split_route(black_box(data), 3)));
     g.bench_function("split3", |b| b.iter(|| split_workflow(black_box(&input), sinks(3), true)));
+    g.bench_function("split3_mapped", |b| b.iter(|| split_workflow(black_box(&mapped), sinks(3), true)));
     g.bench_function("split3_serial", |b| b.iter(|| split_workflow(black_box(&input), sinks(3), false)));
     g.bench_function("convert_db_limit", |b| b.iter(|| convert_db_limit(black_box(&input), 2)));
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temporary directory under target/");

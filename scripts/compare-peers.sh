@@ -33,7 +33,7 @@
 # Peers are installed once into target/peers (cargo install rdb) and .venv (pip install rdbtools python-lzf).
 #
 # Columns: MB/s = input bytes / best wall time / 10^6 (wall time includes process start); peak RSS from
-# /usr/bin/time (maximum resident set size; rdbkit maps its input, so its RSS includes file pages it touched);
+# /usr/bin/time (maximum resident set size; rdbkit reads files into buffers, so its RSS is its own memory);
 # ratio = that tool's best wall ÷ rdbkit's best wall for the same task on the same file (> 1: rdbkit faster);
 # cpu s = smallest user+system time of the runs; load = 1-minute load average just before the row's first run.
 # A tool that exits non-zero shows "fails" and its first error line (the last line of a Python traceback).
@@ -238,12 +238,24 @@ sample_mem() {
   wait "$pid" || true
 }
 
-MEM_LINES=()
+MEM_LINES=() RSS_FAILS=()
+# Peak-RSS bounds of issue 10 (any file size): verify/info/dump 64 MiB, a 3-shard split 96 MiB.
+rss_bound_kb() {
+  case "$1/$2" in
+    rdbkit/verify | rdbkit/json | rdbkit/info) echo $((64 * 1024)) ;;
+    rdbkit/split) echo $((96 * 1024)) ;;
+  esac
+}
 # mem_row TOOL TASK FILE CMD...: a memory row (peak RSS from the timed runs, plus one sampled run).
 mem_row() {
-  local tool="$1" task="$2" file="$3" group="$4" rss
+  local tool="$1" task="$2" file="$3" group="$4" rss bound
   shift 4
   rss="$(rss_of "$file" "$group" "$tool")"
+  bound="$(rss_bound_kb "$tool" "$group")"
+  if [[ -n "$bound" && -n "$rss" ]] && ((rss > bound)); then
+    say "FAIL: $tool $task $(basename "$file"): peak RSS $rss KiB over the bound of $bound KiB"
+    RSS_FAILS+=("$tool $task $(basename "$file")")
+  fi
   sample_mem "$@"
   say "memory: $tool $task $(basename "$file"): RssAnon $ANON_KB KiB, RssFile $FILE_KB KiB"
   MEM_LINES+=("| $tool | \`$task\` | $(basename "$file") | ${rss:+$(mib "$rss")} | $(mib "$ANON_KB") | $(mib "$FILE_KB") |")
@@ -483,3 +495,7 @@ report() {
 
 report | tee "$OUT_MD"
 say "wrote $OUT_MD"
+if ((${#RSS_FAILS[@]})); then
+  say "peak RSS over its bound: ${RSS_FAILS[*]}"
+  exit 1
+fi

@@ -1,12 +1,10 @@
 //! What every subcommand shares: opening an input (file, `.gz`, or `-` for stdin), the record loop over either
 //! reader, the error type with its exit code, and small output helpers (JSON byte strings, base64).
 
-use rdbkit::read::{Checksum, Header, ReadOptions, Record, SliceReader, StreamReader, Trailing};
+use rdbkit::input::Input;
+use rdbkit::read::{Checksum, Header, ReadOptions, Record, Trailing};
 use rdbkit::{Error, ErrorKind};
-use std::cell::Cell;
-use std::fs::File;
-use std::io::{self, Read};
-use std::rc::Rc;
+use std::io;
 
 /// Exit code: the input is not a sound RDB file.
 pub const EXIT_INVALID: i32 = 1;
@@ -73,49 +71,6 @@ pub struct Summary {
     pub input_bytes: u64,
 }
 
-/// Counts the bytes that pass through a reader (the size of stdin or of a gzip file).
-struct Counting<R> {
-    inner: R,
-    count: Rc<Cell<u64>>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.set(self.count.get() + n as u64);
-        Ok(n)
-    }
-}
-
-/// The two readers behind one `next_record`, so the record loop is written once.
-enum Reader<'a> {
-    Slice(Box<SliceReader<'a>>),
-    Stream(Box<StreamReader<Box<dyn Read + 'a>>>),
-}
-
-impl Reader<'_> {
-    fn header(&self) -> Header {
-        match self {
-            Reader::Slice(r) => r.header(),
-            Reader::Stream(r) => r.header(),
-        }
-    }
-
-    fn next_record(&mut self) -> rdbkit::Result<Option<Record<'_>>> {
-        match self {
-            Reader::Slice(r) => r.next_record(),
-            Reader::Stream(r) => r.next_record(),
-        }
-    }
-
-    fn end(&self) -> Option<(Checksum, Trailing, u64)> {
-        match self {
-            Reader::Slice(r) => Some((r.checksum()?, r.trailing()?, SliceReader::position(r))),
-            Reader::Stream(r) => Some((r.checksum()?, r.trailing()?, r.position())),
-        }
-    }
-}
-
 /// Feeds records to a closure; keeps the closure's own failure (the sink error only stops the reader).
 struct CallSink<F> {
     on_record: F,
@@ -136,8 +91,9 @@ impl<F: FnMut(&Record<'_>) -> Result<(), Failure>> rdbkit::transform::RecordSink
 }
 
 /// Opens `path` (`-` is stdin) and calls `on_record` with the header and each record in file order, up to and
-/// including EOF. Plain files are memory-mapped and read with the zero-copy [`SliceReader`]; gzip files, stdin and
-/// anything that cannot be mapped go through the [`StreamReader`] (which detects gzip itself).
+/// including EOF. The input is read as [`Input`] reads it: a regular file with positioned reads into buffers (a
+/// large one parsed on a second thread), anything else streamed once; gzip is detected. Nothing is mapped, so a
+/// file truncated while it is read gives an error, not a crash.
 ///
 /// Errors from the reader or from `on_record` stop the loop and are returned as they are.
 pub fn for_each_record(
@@ -145,69 +101,28 @@ pub fn for_each_record(
     opts: ReadOptions,
     mut on_record: impl FnMut(Header, &Record<'_>) -> Result<(), Failure>,
 ) -> Result<Summary, Failure> {
-    let count = Rc::new(Cell::new(0u64));
-    let io_err = |e: io::Error| Failure::Io(format!("cannot read: {e}"));
-    let mapped;
-    let mut input_len = None;
-    let mut reader = if path == "-" {
-        let stdin: Box<dyn Read> = Box::new(Counting { inner: io::stdin().lock(), count: count.clone() });
-        Reader::Stream(Box::new(StreamReader::with_options(stdin, opts)?))
-    } else {
-        let file = File::open(path).map_err(|e| Failure::Io(format!("cannot open: {e}")))?;
-        let meta = file.metadata().map_err(io_err)?;
-        // SAFETY: mapping is only tried for regular files, and the file stays open for the life of the map. The
-        // hazard of `Mmap::map` is another process truncating or rewriting the file while it is mapped, which could
-        // change the bytes under us or fault (SIGBUS). That is acceptable for a command-line tool reading snapshot
-        // files: servers write a snapshot to a temporary name and rename it into place, never rewriting a file in
-        // place, and the parser treats every byte as untrusted input, so changed bytes can only cause a parse error.
-        let map = if meta.is_file() { unsafe { memmap2::MmapOptions::new().populate().map(&file) }.ok() } else { None };
-        match map {
-            Some(m) => {
-                mapped = m;
-                input_len = Some(mapped.len() as u64);
-                if mapped.starts_with(&[0x1f, 0x8b]) {
-                    let r: Box<dyn Read> = Box::new(&mapped[..]);
-                    Reader::Stream(Box::new(StreamReader::with_options(r, opts)?))
-                } else {
-                    Reader::Slice(Box::new(SliceReader::with_options(&mapped, opts)?))
-                }
-            }
-            None => {
-                let r: Box<dyn Read> = Box::new(Counting { inner: file, count: count.clone() });
-                Reader::Stream(Box::new(StreamReader::with_options(r, opts)?))
-            }
-        }
+    let input = Input::open(path).map_err(|e| match e.kind() {
+        ErrorKind::Io(_) if e.offset().is_none() => Failure::Io(format!("cannot open: {e}")),
+        _ => Failure::from(e),
+    })?;
+    let header = input.header()?;
+    let mut sink = CallSink { on_record: |rec: &Record<'_>| on_record(header, rec), failure: None };
+    let f = match input.read_to_end(opts, &mut sink, true) {
+        Ok(f) => f,
+        Err(e) => return Err(sink.failure.take().unwrap_or_else(|| e.into())),
     };
-    let header = reader.header();
-    match &mut reader {
-        // A large mapped file: parse on a second thread while this one handles the records (JSON, RESP...).
-        Reader::Slice(r) if rdbkit::input::parallel_pays(input_len.unwrap_or(0) as usize) => {
-            let mut sink = CallSink { on_record: |rec: &Record<'_>| on_record(header, rec), failure: None };
-            if let Err(e) = rdbkit::transform::drive_parallel(r, &mut sink) {
-                return Err(sink.failure.take().unwrap_or_else(|| e.into()));
-            }
-        }
-        _ => {
-            while let Some(rec) = reader.next_record()? {
-                on_record(header, &rec)?;
-            }
-        }
-    }
-    let (checksum, trailing, end) =
-        reader.end().ok_or_else(|| Failure::Invalid("the reader stopped before the EOF record".into()))?;
-    if trailing.beyond_limit {
+    if f.trailing.beyond_limit {
         // Endless padding, a gzip bomb or an appended file: the RDB is complete, the rest is not read.
         eprintln!(
             "rdbkit: warning: more than {} bytes follow the checksum; they are ignored and were not read to their end",
             rdbkit::read::TRAILING_LIMIT
         );
     }
-    let stream_bytes = end + trailing.len;
-    // Only a gzip input differs in size from its RDB stream; a plain one is read ahead of its end when the reader
-    // stops after TRAILING_LIMIT bytes, which must not look like compression.
-    let gzip = matches!(&reader, Reader::Stream(r) if r.is_gzip());
-    let input_bytes = if gzip { input_len.unwrap_or_else(|| count.get()) } else { stream_bytes };
-    Ok(Summary { header, checksum, trailing, stream_bytes, input_bytes })
+    let stream_bytes = f.end + f.trailing.len;
+    // Only a gzip input differs in size from its RDB stream; a plain one may be read ahead of its end when the
+    // reader stops after TRAILING_LIMIT bytes, which must not look like compression.
+    let input_bytes = if input.is_gzip() { f.input_bytes } else { stream_bytes };
+    Ok(Summary { header: f.header, checksum: f.checksum, trailing: f.trailing, stream_bytes, input_bytes })
 }
 
 /// The file offset of a key record's value (where its bytes start in the input).

@@ -384,8 +384,9 @@ fn layout(shards: Option<usize>, nodes: Option<&Path>) -> Result<Option<ShardLay
         (Some(_), Some(_)) => Err(usage("give --shards or --nodes, not both")),
         (Some(n), None) => Ok(Some(ShardLayout::even(n).map_err(fail)?)),
         (None, Some(p)) => {
-            let text = std::fs::read_to_string(p).map_err(|e| Failure::Io(format!("{}: {e}", p.display())))?;
-            Ok(Some(ShardLayout::from_nodes(&text).map_err(|e| fail(e.in_file(&p.display().to_string())))?))
+            // A nodes file that cannot be used is a usage error (exit 2), like any bad argument.
+            let layout = ShardLayout::from_nodes_file(p).map_err(|e| usage(format!("--nodes {}: {e}", p.display())))?;
+            Ok(Some(layout))
         }
         (None, None) => Ok(None),
     }

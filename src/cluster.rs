@@ -24,6 +24,9 @@ use crate::{Error, ErrorKind, Result};
 /// The number of hash slots of a Redis Cluster.
 pub const SLOTS: u16 = 16384;
 
+/// The largest `nodes.conf` [`ShardLayout::from_nodes_file`] reads: 32 MiB.
+pub const MAX_NODES_FILE: u64 = 32 << 20;
+
 fn invalid(msg: String) -> Error {
     Error::without_offset(ErrorKind::Invalid(msg))
 }
@@ -199,6 +202,28 @@ impl ShardLayout {
         Ok(ShardLayout { shards, slot_to_shard })
     }
 
+    /// A layout from a `nodes.conf` file (or saved `CLUSTER NODES` output) at `path`, read only up to
+    /// [`MAX_NODES_FILE`] bytes: a larger file (or `/dev/zero`) is refused without reading it all.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] when the file cannot be read; [`ErrorKind::Invalid`] when it is too large, not UTF-8,
+    /// or [`ShardLayout::from_nodes`] refuses it.
+    pub fn from_nodes_file(path: &std::path::Path) -> Result<Self> {
+        use std::io::Read;
+        let file = std::fs::File::open(path)?;
+        let mut bytes = Vec::new();
+        file.take(MAX_NODES_FILE + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > MAX_NODES_FILE {
+            return Err(invalid(format!(
+                "nodes file larger than {} MiB: not a nodes.conf (16384 masters with replicas fit in a few MiB)",
+                MAX_NODES_FILE >> 20
+            )));
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|e| invalid(format!("nodes file is not UTF-8 text (byte {})", e.utf8_error().valid_up_to())))?;
+        Self::from_nodes(&text)
+    }
+
     /// A layout from the output of `CLUSTER NODES` or the contents of a `nodes.conf` file.
     ///
     /// Each line is `<id> <ip:port@cport[,hostname…]> <flags> <master-id|-> <ping> <pong> <epoch> <link-state>
@@ -208,11 +233,13 @@ impl ShardLayout {
     /// are `vars …` lines of `nodes.conf` and blank lines.
     ///
     /// # Errors
-    /// [`ErrorKind::Invalid`] naming the line for a malformed line or slot, or a slot claimed by two masters;
-    /// naming the slots when some slots are owned by no master.
+    /// [`ErrorKind::Invalid`] naming the line for a malformed line or slot, a slot claimed by two masters, or
+    /// a master id listed twice; naming the slots when some slots are owned by no master.
     pub fn from_nodes(text: &str) -> Result<Self> {
         let mut shards: Vec<Shard> = Vec::new();
         let mut lines: Vec<usize> = Vec::new();
+        // Line of each master id seen (with or without slots): two shards of one id would be one output file.
+        let mut ids: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         // Per slot: (index in `shards`) of the master claiming it.
         let mut owner: Vec<Option<u16>> = vec![None; usize::from(SLOTS)];
         for (i, line) in text.lines().enumerate() {
@@ -230,6 +257,12 @@ impl ShardLayout {
             }
             if !fields[2].split(',').any(|f| f == "master") {
                 continue;
+            }
+            if let Some(first) = ids.insert(fields[0], lineno) {
+                return Err(invalid(format!(
+                    "line {lineno}: master {} listed twice (first on line {first})",
+                    fields[0]
+                )));
             }
             let mut ranges = Vec::new();
             for tok in &fields[8..] {

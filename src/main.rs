@@ -110,7 +110,7 @@ enum Command {
         #[arg(long)]
         out_dir: PathBuf,
         /// Number of shards (contiguous, near-even slot ranges as `redis-cli --cluster create` assigns them).
-        #[arg(long)]
+        #[arg(long, value_parser = shard_count)]
         shards: Option<usize>,
         /// Shard layout from a cluster's `nodes.conf` or `CLUSTER NODES` output.
         #[arg(long)]
@@ -138,7 +138,7 @@ enum Command {
         #[arg(long, value_enum, default_value_t = BlobArg::Page)]
         blob: BlobArg,
         /// Split into this many shards.
-        #[arg(long)]
+        #[arg(long, value_parser = shard_count)]
         shards: Option<usize>,
         /// Split by a cluster's node/slot map.
         #[arg(long)]
@@ -160,7 +160,7 @@ enum Command {
         #[arg(long)]
         out_dir: Option<PathBuf>,
         /// Clustered target with this many shards (database 0 only).
-        #[arg(long)]
+        #[arg(long, value_parser = shard_count)]
         shards: Option<usize>,
         /// Clustered target with this node/slot map.
         #[arg(long)]
@@ -177,10 +177,10 @@ enum Command {
 #[derive(clap::Args, Debug, Clone)]
 struct CommonArgs {
     /// Write this RDB version (1-12, or 80 for VALKEY080).
-    #[arg(long)]
+    #[arg(long, value_parser = rdb_version)]
     rdb_version: Option<u32>,
     /// Write what this server loads: redis-2.6 … redis-8.2, valkey-7.2 … valkey-9.1.
-    #[arg(long)]
+    #[arg(long, value_parser = target_name)]
     target: Option<String>,
     /// Drop what the target cannot hold (field TTLs, functions, streams, module values) instead of refusing.
     #[arg(long)]
@@ -248,6 +248,26 @@ impl CommonArgs {
             no_validate: self.no_validate,
         }
     }
+}
+
+/// `--shards N`: 1 to 16384 (a usage error otherwise, exit 2 like every argument error).
+fn shard_count(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|_| format!("{s:?} is not a shard count (1-16384)"))?;
+    if (1..=16384).contains(&n) { Ok(n) } else { Err(format!("{n} shards: a cluster has 1 to 16384")) }
+}
+
+/// `--rdb-version N`: a version rdbkit writes (1-12, or 80 for VALKEY080).
+fn rdb_version(s: &str) -> Result<u32, String> {
+    let v: u32 = s.parse().map_err(|_| format!("{s:?} is not an RDB version (1-12, or 80 for VALKEY080)"))?;
+    match rdbkit::target::header_for_version(v) {
+        Ok(_) if (1..=12).contains(&v) || v == 80 => Ok(v),
+        _ => Err(format!("RDB version {v} is not one rdbkit writes: 1-12 (REDIS0001-REDIS0012) or 80 (VALKEY080)")),
+    }
+}
+
+/// `--target SERVER`: a server of the table in `src/target.rs`.
+fn target_name(s: &str) -> Result<String, String> {
+    rdbkit::target::Target::from_name(s).map(|_| s.to_string()).map_err(|e| e.to_string())
 }
 
 /// Blob kind of `export`.

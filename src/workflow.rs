@@ -396,7 +396,7 @@ pub struct JobOptions {
     /// Module types the target server has (`None`: not checked, e.g. for a bare `--rdb-version`). Values and
     /// AUX data of other modules cannot load there.
     pub modules: Option<Vec<String>>,
-    /// Parse large memory-mapped inputs on a second thread while this one filters and writes (see
+    /// Parse large inputs on a second thread while this one filters and writes (see
     /// [`Input::drive`]). On by default; it changes nothing in the output.
     pub parallel: bool,
     /// Deep-validate every input ([`ReadOptions::default`], the verdict of `rdbkit verify`) before anything is
@@ -622,8 +622,11 @@ pub fn convert<W: FinishWrite>(inputs: &[Input], out: W, opts: &JobOptions) -> R
     let read = if one_pass { opts.read_options() } else { ReadOptions::fast() };
     let mut f = match run_filters(inputs, opts, inputs.len() > 1, sink, one_pass, read) {
         Err(e) if one_pass && !opts.lossy && matches!(e.kind(), ErrorKind::Unrepresentable(_)) => {
-            // Name everything the target cannot hold (the output is already dropped).
-            survey_all(inputs, opts, None)?;
+            // Name everything the target cannot hold (the output is already dropped); a stream read once cannot
+            // be read again, so its first refusal stands.
+            if !inputs.iter().any(Input::is_stream) {
+                survey_all(inputs, opts, None)?;
+            }
             return Err(e);
         }
         r => r?,
@@ -683,8 +686,10 @@ pub fn split<W: FinishWrite>(
         Ok(f) => f,
         Err(e) if !opts.lossy && matches!(e.kind(), ErrorKind::Unrepresentable(_)) => {
             // The outputs are gone (dropped with the sinks); name everything the target cannot hold, as the
-            // checking pass of the two-pass mode would have before writing.
-            survey_all(inputs, &opts, None)?;
+            // checking pass of the two-pass mode would have before writing (not for a stream, read only once).
+            if !inputs.iter().any(Input::is_stream) {
+                survey_all(inputs, &opts, None)?;
+            }
             return Err(e);
         }
         Err(e) => return Err(e),

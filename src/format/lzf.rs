@@ -382,7 +382,9 @@ fn overflow(at: usize, op: usize, out_len: usize) -> Error {
 /// the table is cleared only when the stamps wrap (about every 4 GiB of input).
 pub struct Compressor {
     /// Slot → `base + position` of the last input position hashed there; valid only when greater than `base`.
-    htab: Box<[u32; HSIZE]>,
+    /// Allocated by the first compression: a writer that never compresses (one of thousands of shard outputs,
+    /// a pass-through) never pays for it.
+    htab: Option<Box<[u32; HSIZE]>>,
     /// Stamp of position 0 of the current input.
     base: u32,
 }
@@ -423,14 +425,19 @@ fn load8(d: &[u8], p: usize) -> u64 {
 }
 
 impl Compressor {
-    /// A compressor with a fresh (zeroed) hash table.
+    /// A compressor with a fresh (zeroed) hash table, allocated when it is first used.
     pub fn new() -> Self {
-        let table: Box<[u32]> = vec![0u32; HSIZE].into_boxed_slice();
-        let htab: Box<[u32; HSIZE]> = match table.try_into() {
-            Ok(t) => t,
-            Err(_) => unreachable!("the table has HSIZE slots"),
-        };
-        Compressor { htab, base: 0 }
+        Compressor { htab: None, base: 0 }
+    }
+
+    fn table(&mut self) -> &mut [u32; HSIZE] {
+        self.htab.get_or_insert_with(|| {
+            let table: Box<[u32]> = vec![0u32; HSIZE].into_boxed_slice();
+            match table.try_into() {
+                Ok(t) => t,
+                Err(_) => unreachable!("the table has HSIZE slots"),
+            }
+        })
     }
 
     /// Compresses `input`, appending the LZF stream to `out`, and returns whether it fitted in `max_out` bytes.
@@ -454,10 +461,11 @@ impl Compressor {
         out.resize(start + cap, 0);
 
         if u64::from(self.base) + in_len as u64 >= u64::from(u32::MAX) {
-            self.htab.fill(0);
+            self.table().fill(0);
             self.base = 0;
         }
-        let res = compress_block(&mut self.htab, self.base, input, &mut out[start..]);
+        let base = self.base;
+        let res = compress_block(self.table(), base, input, &mut out[start..]);
         // Every stamp of this call is now <= base, hence stale for the next call.
         self.base += in_len as u32;
 

@@ -1,10 +1,12 @@
-//! Reading RDB files: the record types, the record parser, and the two readers built on it —
-//! [`SliceReader`] over a byte slice (zero-copy; use it with a memory map) and [`StreamReader`] over any
-//! `io::Read` (bounded memory, gzip detected, page padding tolerated).
+//! Reading RDB files: the record types, the record parser, and the readers built on it —
+//! [`SliceReader`] over a byte slice (zero-copy), [`StreamReader`] over any `io::Read` (bounded memory, gzip
+//! detected, page padding tolerated), and [`ChunkedReader`], which reads any `io::Read` into large buffers and
+//! parses them on a second thread (the fast path for files, without mapping them).
 //!
 //! A file is a [`Header`] followed by [`Record`]s. Every record borrows from the input and keeps its raw bytes, so
 //! it can be written out untouched; key records carry a [`Value`] that is decoded lazily (see [`value`]).
 
+mod chunked;
 mod header;
 pub mod module;
 mod parse;
@@ -13,6 +15,8 @@ mod stream;
 pub mod stream_value;
 pub mod value;
 
+pub use chunked::ChunkedReader;
+pub(crate) use chunked::Gunzip;
 pub use header::{Flavor, Header};
 pub use parse::{EXPIRE_MAX, Encoding, LogicalType, ReadOptions};
 pub(crate) use slice::DeepCheck;

@@ -195,7 +195,7 @@ impl SliceReader<'_> {
 }
 
 #[inline(always)]
-fn prefetch(byte: &u8) {
+pub(crate) fn prefetch(byte: &u8) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};

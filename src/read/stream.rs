@@ -14,7 +14,6 @@ use crate::error::{Error, Result};
 use crate::format::crc::Crc64;
 use crate::format::string::RdbStr;
 use crate::read::header::MAGIC_LEN;
-use flate2::read::MultiGzDecoder;
 use std::io::{self, Chain, Cursor, Read};
 
 const MIN_READ: usize = 64 * 1024;
@@ -22,7 +21,7 @@ const MIN_READ: usize = 64 * 1024;
 /// The byte source: plain, or gzip-decompressed. The sniffed prefix is put back in front with `chain`.
 enum Source<R: Read> {
     Plain(Chain<Cursor<Vec<u8>>, R>),
-    Gzip(Box<MultiGzDecoder<Chain<Cursor<Vec<u8>>, R>>>),
+    Gzip(Box<super::Gunzip<Chain<Cursor<Vec<u8>>, R>>>),
 }
 
 impl<R: Read> Read for Source<R> {
@@ -92,7 +91,7 @@ impl<R: Read> StreamReader<R> {
         (&mut reader).take(2).read_to_end(&mut sniff)?;
         let gzip = sniff == [0x1f, 0x8b];
         let chained = Cursor::new(sniff).chain(reader);
-        let src = if gzip { Source::Gzip(Box::new(MultiGzDecoder::new(chained))) } else { Source::Plain(chained) };
+        let src = if gzip { Source::Gzip(Box::new(super::Gunzip::new(chained))) } else { Source::Plain(chained) };
         let mut r = StreamReader {
             src,
             gzip,

@@ -96,6 +96,54 @@ pub fn drive_parallel(reader: &mut SliceReader<'_>, sink: &mut dyn RecordSink) -
     drive_parallel_with(reader, sink, 2048, Balance::Adaptive)
 }
 
+/// [`drive_parallel`] over any walk of records that borrow from bytes outliving it (a buffer of
+/// [`crate::read::ChunkedReader`]); the walk's `next_record` returning `None` ends the drive.
+pub(crate) fn drive_parallel_walk<'a, W: Walk<'a>>(walk: &mut W, sink: &mut dyn RecordSink) -> Result<()> {
+    drive_parallel_with(walk, sink, 2048, Balance::Adaptive)
+}
+
+/// What [`drive_parallel`] needs of a reader: records that borrow from bytes outliving the reader (`'a`).
+pub(crate) trait Walk<'a>: Send {
+    /// The reader's options.
+    fn options(&self) -> crate::read::ReadOptions;
+    /// The file header.
+    fn header(&self) -> crate::read::Header;
+    /// Turns deep validation on or off for the records still to come.
+    fn set_deep(&mut self, deep: bool);
+    /// The current database.
+    fn current_db(&self) -> u64;
+    /// Stream offset of the next record.
+    fn position(&self) -> u64;
+    /// The next record, `None` at the end of the walk.
+    fn next_record(&mut self) -> Result<Option<Record<'a>>>;
+    /// What a deep-validating reader at `pos` (a record start) would return.
+    fn deep_next_at(&self, pos: u64) -> Result<Option<Record<'a>>>;
+}
+
+impl<'a> Walk<'a> for SliceReader<'a> {
+    fn options(&self) -> crate::read::ReadOptions {
+        SliceReader::options(self)
+    }
+    fn header(&self) -> crate::read::Header {
+        SliceReader::header(self)
+    }
+    fn set_deep(&mut self, deep: bool) {
+        SliceReader::set_deep(self, deep)
+    }
+    fn current_db(&self) -> u64 {
+        SliceReader::current_db(self)
+    }
+    fn position(&self) -> u64 {
+        SliceReader::position(self)
+    }
+    fn next_record(&mut self) -> Result<Option<Record<'a>>> {
+        SliceReader::next_record(self)
+    }
+    fn deep_next_at(&self, pos: u64) -> Result<Option<Record<'a>>> {
+        SliceReader::deep_next_at(self, pos)
+    }
+}
+
 /// Who deep-validates in [`drive_parallel`] (fixed choices exist for tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Balance {
@@ -115,8 +163,8 @@ struct Batch<'a> {
     validated: bool,
 }
 
-pub(crate) fn drive_parallel_with(
-    reader: &mut SliceReader<'_>,
+pub(crate) fn drive_parallel_with<'a, W: Walk<'a>>(
+    reader: &mut W,
     sink: &mut dyn RecordSink,
     batch_len: usize,
     balance: Balance,
@@ -129,8 +177,8 @@ pub(crate) fn drive_parallel_with(
     reader.set_deep(false);
     let waiting = AtomicUsize::new(0);
     let result = std::thread::scope(|scope| {
-        let (full_tx, full_rx) = sync_channel::<Result<Batch<'_>>>(4);
-        let (empty_tx, empty_rx) = channel::<Batch<'_>>();
+        let (full_tx, full_rx) = sync_channel::<Result<Batch<'a>>>(4);
+        let (empty_tx, empty_rx) = channel::<Batch<'a>>();
         let waiting = &waiting;
         let reader = &mut *reader;
         scope.spawn(move || {
@@ -145,7 +193,7 @@ pub(crate) fn drive_parallel_with(
                 batch.validated = false;
                 let mut outcome = Ok(false);
                 while batch.records.len() < batch_len {
-                    let (db, at) = (reader.current_db(), SliceReader::position(reader));
+                    let (db, at) = (reader.current_db(), reader.position());
                     match reader.next_record() {
                         Ok(Some(rec)) => batch.records.push((rec, db)),
                         Ok(None) => {

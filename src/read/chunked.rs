@@ -1,0 +1,478 @@
+//! [`ChunkedReader`]: the safe fast path for large inputs. It reads any `io::Read` (a file, a pipe, a gzip
+//! stream) into large owned buffers and walks each buffer with the zero-copy record parser on a second thread
+//! (see [`crate::transform::drive_parallel`]), while a third thread reads the next buffer.
+//!
+//! Nothing is memory-mapped, so another process truncating or rewriting the file while it is read can only make
+//! the read fail ("unexpected end of input" or a parse error), never fault; memory is bounded by two buffers
+//! plus the largest record.
+
+use super::parse::{Parser, Step};
+use super::slice::finish_checksum;
+use super::{Checksum, Header, ReadOptions, Record, RecordKind, Trailing};
+use crate::error::{Error, Result};
+use crate::format::crc::Crc64;
+use crate::read::header::MAGIC_LEN;
+use crate::transform::RecordSink;
+use std::io::{self, BufRead, BufReader, Read};
+
+/// Bytes read per buffer.
+pub const CHUNK: usize = 8 << 20;
+/// Room kept in front of a fresh buffer for the unfinished record at the end of the previous one (a longer
+/// record is copied into a larger buffer instead): an eighth of the buffer, at most 1 MiB.
+fn head_room(chunk: usize) -> usize {
+    (chunk / 8).min(1 << 20)
+}
+
+/// A byte source that may be shared with a reading thread.
+type Src = Box<dyn Read + Send>;
+
+/// Reads records from an `io::Read` in large buffers, with parsing on a second thread. Gzip input (by its first
+/// two bytes) is decompressed on the reading thread.
+///
+/// ```
+/// use rdbkit::read::ChunkedReader;
+/// use rdbkit::transform::{RecordSink, drive};
+/// # fn main() -> rdbkit::Result<()> {
+/// let mut file = b"REDIS0011\xfe\x00\x00\x01k\x01v\xff".to_vec();
+/// file.extend_from_slice(&[0; 8]);
+/// struct Count(usize);
+/// impl RecordSink for Count {
+///     fn record(&mut self, _: &rdbkit::read::Record<'_>) -> rdbkit::Result<()> { self.0 += 1; Ok(()) }
+///     fn finish(&mut self) -> rdbkit::Result<()> { Ok(()) }
+/// }
+/// let mut reader = ChunkedReader::new(std::io::Cursor::new(file), Default::default())?;
+/// let mut n = Count(0);
+/// reader.drive(&mut n)?;
+/// assert_eq!(n.0, 3); // SELECTDB, the key, EOF
+/// assert_eq!(reader.checksum().unwrap().status(), "disabled");
+/// # Ok(()) }
+/// ```
+pub struct ChunkedReader {
+    src: Option<Src>,
+    gzip: bool,
+    /// Unread bytes are `buf[start..end]`.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Stream offset of `buf[start]`.
+    offset: u64,
+    src_done: bool,
+    parser: Parser,
+    /// CRC-64 of the stream bytes before `buf[start]` (only kept when it will be compared).
+    crc: Crc64,
+    keep_crc: bool,
+    finished: Option<(Checksum, Trailing)>,
+    chunk: usize,
+    /// The buffer before the current one, to be read into next (two buffers are reused, not reallocated: freed
+    /// and reallocated on changing threads, they would pile up in the allocator's per-thread arenas).
+    spare: Vec<u8>,
+}
+
+impl std::fmt::Debug for ChunkedReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkedReader")
+            .field("header", &self.parser.header)
+            .field("position", &self.position())
+            .field("gzip", &self.gzip)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChunkedReader {
+    /// A reader over `reader`; reads and checks the header (gzip is recognised and decompressed).
+    pub fn new(reader: impl Read + Send + 'static, opts: ReadOptions) -> Result<Self> {
+        Self::with_chunk(Box::new(reader), opts, CHUNK)
+    }
+
+    /// [`ChunkedReader::new`] over a boxed reader, reading `chunk` bytes per buffer (tests use small chunks to put
+    /// records across buffer boundaries).
+    pub fn with_chunk(mut reader: Box<dyn Read + Send>, opts: ReadOptions, chunk: usize) -> Result<Self> {
+        let mut sniff = Vec::with_capacity(MAGIC_LEN);
+        (&mut reader).take(2).read_to_end(&mut sniff).map_err(|e| Error::from(e).at(0))?;
+        let gzip = sniff == [0x1f, 0x8b];
+        let chained = io::Cursor::new(sniff).chain(reader);
+        let mut src: Src = if gzip { Box::new(Gunzip::new(chained)) } else { Box::new(chained) };
+        let mut head = Vec::with_capacity(MAGIC_LEN);
+        (&mut src).take(MAGIC_LEN as u64).read_to_end(&mut head).map_err(|e| Error::from(e).at(0))?;
+        let header = Header::parse(&head)?;
+        let keep_crc = opts.verify_checksum && header.has_checksum();
+        let mut crc = Crc64::new();
+        if keep_crc {
+            crc.update(&head);
+        }
+        Ok(ChunkedReader {
+            src: Some(src),
+            gzip,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            offset: MAGIC_LEN as u64,
+            src_done: false,
+            parser: Parser::new(header, opts),
+            crc,
+            keep_crc,
+            finished: None,
+            chunk: chunk.max(1),
+            spare: Vec::new(),
+        })
+    }
+
+    /// The file header.
+    pub fn header(&self) -> Header {
+        self.parser.header
+    }
+
+    /// Whether the input was gzip-compressed.
+    pub fn is_gzip(&self) -> bool {
+        self.gzip
+    }
+
+    /// Offset (in the decompressed stream) of the next record.
+    pub fn position(&self) -> u64 {
+        self.offset
+    }
+
+    /// After EOF: the checksum verdict.
+    pub fn checksum(&self) -> Option<Checksum> {
+        self.finished.map(|f| f.0)
+    }
+
+    /// After EOF: bytes after the checksum.
+    pub fn trailing(&self) -> Option<Trailing> {
+        self.finished.map(|f| f.1)
+    }
+
+    /// Feeds every record, up to and including EOF, to `sink` (without finishing it), parsing on a second thread
+    /// and reading ahead on a third. Records reach `sink` in file order; a damaged input fails with the same error,
+    /// after the same records, as the other readers.
+    pub fn drive(&mut self, sink: &mut dyn RecordSink) -> Result<()> {
+        if self.finished.is_some() {
+            return Ok(());
+        }
+        let mut src = self.src.take().ok_or_else(|| {
+            Error::without_offset(crate::error::ErrorKind::Invalid("the reader failed before".into()))
+        })?;
+        let r = self.drive_from(&mut src, sink);
+        if r.is_ok() {
+            self.src = Some(src);
+        }
+        r
+    }
+
+    /// Stream offset of the first byte not yet read from the source.
+    fn read_at(&self) -> u64 {
+        self.offset + (self.end - self.start) as u64
+    }
+
+    fn drive_from(&mut self, src: &mut Src, sink: &mut dyn RecordSink) -> Result<()> {
+        let mut next = Some(read_chunk(src, self.chunk, self.read_at(), std::mem::take(&mut self.spare))?);
+        loop {
+            if let Some(fresh) = next.take() {
+                self.take_fresh(fresh);
+            }
+            let placeholder = Parser::new(Header::new(super::Flavor::Redis, 1), ReadOptions::default());
+            let mut w = Window {
+                data: &self.buf[self.start..self.end],
+                pos: 0,
+                base: self.offset,
+                parser: std::mem::replace(&mut self.parser, placeholder),
+                partial: !self.src_done,
+                crc: self.keep_crc.then_some(self.crc),
+                end: None,
+                need: None,
+                failed: false,
+                prefetched: 0,
+            };
+            let (chunk, at, src_done) = (self.chunk, self.read_at(), self.src_done);
+            let spare = std::mem::take(&mut self.spare);
+            let (walked, read) = std::thread::scope(|scope| {
+                // Read the next buffer while this one is parsed.
+                let reader = (!src_done).then(|| scope.spawn(|| read_chunk(src, chunk, at, spare)));
+                let walked = crate::transform::drive_parallel_walk(&mut w, sink);
+                (walked, reader.map(|h| h.join().unwrap_or_else(|_| Err(io_panic()))))
+            });
+            let Window { pos, parser, end, need, .. } = w;
+            self.parser = parser;
+            if self.keep_crc {
+                self.crc.update(&self.buf[self.start..self.start + pos]);
+            }
+            self.start += pos;
+            self.offset += pos as u64;
+            walked?;
+            if let Some(checksum) = end {
+                let tail = &self.buf[self.start..self.end];
+                let mut t = Trailing { len: tail.len() as u64, all_zero: tail.iter().all(|&b| b == 0) };
+                if let Some(r) = read {
+                    let fresh = r?;
+                    let fresh = &fresh.data[fresh.head..];
+                    t.len += fresh.len() as u64;
+                    t.all_zero &= fresh.iter().all(|&b| b == 0);
+                    if !fresh.is_empty() {
+                        drain(src, &mut t, self.read_at() + fresh.len() as u64)?;
+                    }
+                }
+                self.start = self.end;
+                self.finished = Some((checksum, t));
+                return Ok(());
+            }
+            let (Some(_), Some(read)) = (need, read) else {
+                // A walk ends at EOF, at an error (returned above) or at a record the buffer cuts short, and a
+                // final buffer reports a cut-short record as a truncation error.
+                return Err(Error::without_offset(crate::error::ErrorKind::Invalid(
+                    "the record walk stopped without a reason".into(),
+                )));
+            };
+            // A record longer than a buffer: read in larger steps (only as the bytes arrive) until it fits.
+            if self.end - self.start >= self.chunk / 2 {
+                self.chunk = self.chunk.saturating_mul(2);
+            }
+            next = Some(read?);
+        }
+    }
+
+    /// Makes `fresh` (the bytes after `buf[end]`) the buffer, with the unread tail in front of it.
+    fn take_fresh(&mut self, fresh: Fresh) {
+        self.src_done |= fresh.at_end;
+        let (head, mut fresh) = (fresh.head, fresh.data);
+        let tail = self.end - self.start;
+        if tail <= head {
+            fresh[head - tail..head].copy_from_slice(&self.buf[self.start..self.end]);
+            self.spare = std::mem::replace(&mut self.buf, fresh);
+            self.start = head - tail;
+        } else {
+            let mut b = Vec::with_capacity(tail + fresh.len() - head);
+            b.extend_from_slice(&self.buf[self.start..self.end]);
+            b.extend_from_slice(&fresh[head..]);
+            self.buf = b;
+            self.start = 0;
+        }
+        self.end = self.buf.len();
+    }
+}
+
+/// Bytes read from the source, after `head` bytes of room.
+struct Fresh {
+    data: Vec<u8>,
+    head: usize,
+    /// The source ended.
+    at_end: bool,
+}
+
+fn io_panic() -> Error {
+    Error::without_offset(crate::error::ErrorKind::Invalid("the reading thread panicked".into()))
+}
+
+/// Reads up to `chunk` bytes (fewer only at the end of the source) into `data` (emptied first). `at` is the stream
+/// offset of the first byte, for errors.
+fn read_chunk(src: &mut Src, chunk: usize, at: u64, mut data: Vec<u8>) -> Result<Fresh> {
+    let head = head_room(chunk);
+    // A reused buffer is already initialized up to its length: resizing it zeroes nothing, and reading into the
+    // initialized slice (not through `read_to_end`, which zeroes spare capacity on every call) copies only what
+    // the source delivers. A buffer larger than usual grows only as bytes arrive.
+    data.resize(head + chunk.min(CHUNK), 0);
+    let mut n = 0;
+    loop {
+        if head + n == data.len() {
+            if n >= chunk {
+                break;
+            }
+            let grown = data.len().saturating_mul(2).min(head + chunk);
+            data.resize(grown, 0);
+        }
+        match src.read(&mut data[head + n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::from(e).at(at + n as u64)),
+        }
+    }
+    data.truncate(head + n);
+    Ok(Fresh { data, head, at_end: n < chunk })
+}
+
+/// Reads the rest of `src`, counting the bytes after the checksum and whether they are all zero.
+fn drain(src: &mut Src, t: &mut Trailing, at: u64) -> Result<()> {
+    let mut chunk = vec![0u8; 1 << 16];
+    let mut at = at;
+    loop {
+        match src.read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(k) => {
+                t.len += k as u64;
+                at += k as u64;
+                t.all_zero &= chunk[..k].iter().all(|&b| b == 0);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::from(e).at(at)),
+        }
+    }
+}
+
+/// One buffer of a [`ChunkedReader`], walked record by record: a complete record is returned; a record cut short
+/// by the buffer's end (when more input follows) ends the walk with [`Window::need`] set.
+pub(crate) struct Window<'a> {
+    data: &'a [u8],
+    pos: usize,
+    base: u64,
+    parser: Parser,
+    /// More input follows `data`.
+    partial: bool,
+    /// CRC-64 of the stream before `data`, when it is to be compared at EOF.
+    crc: Option<Crc64>,
+    /// The checksum verdict, once EOF was read.
+    end: Option<Checksum>,
+    /// Set when the walk stopped at a record the buffer does not hold entirely: at least this many more bytes.
+    need: Option<usize>,
+    failed: bool,
+    /// Bytes before this index have had a prefetch hint issued.
+    prefetched: usize,
+}
+
+impl Window<'_> {
+    /// As [`super::SliceReader`] does: asks for the cache lines of the next KiB, so a walk that skips over values
+    /// does not wait on memory at every record.
+    #[inline]
+    fn prefetch_ahead(&mut self) {
+        const PREFETCH_DISTANCE: usize = 1024;
+        const LINE: usize = 64;
+        let end = (self.pos + PREFETCH_DISTANCE).min(self.data.len());
+        let mut at = self.prefetched.max(self.pos);
+        while at < end {
+            super::slice::prefetch(&self.data[at]);
+            at += LINE;
+        }
+        self.prefetched = at;
+    }
+}
+
+impl<'a> crate::transform::Walk<'a> for Window<'a> {
+    fn options(&self) -> ReadOptions {
+        self.parser.opts
+    }
+    fn header(&self) -> Header {
+        self.parser.header
+    }
+    fn set_deep(&mut self, deep: bool) {
+        self.parser.opts.deep = deep;
+    }
+    fn current_db(&self) -> u64 {
+        self.parser.db
+    }
+    fn position(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    fn next_record(&mut self) -> Result<Option<Record<'a>>> {
+        if self.end.is_some() || self.failed || self.need.is_some() {
+            return Ok(None);
+        }
+        self.prefetch_ahead();
+        let rest = &self.data[self.pos..];
+        let offset = self.base + self.pos as u64;
+        match self.parser.parse(rest, offset) {
+            Ok(Step::Done(n, kind)) => {
+                let raw = &rest[..n];
+                if let RecordKind::Eof { checksum } = kind {
+                    let (data, crc) = (self.data, self.crc);
+                    let verdict = finish_checksum(checksum, self.parser.opts.verify_checksum, || {
+                        let mut c = crc.unwrap_or_default();
+                        c.update(&data[..self.pos + 1]);
+                        c.value()
+                    });
+                    match verdict {
+                        Ok(v) => self.end = Some(v),
+                        Err(e) => {
+                            self.failed = true;
+                            return Err(e.at(offset + 1));
+                        }
+                    }
+                }
+                self.pos += n;
+                Ok(Some(Record { offset, raw, kind }))
+            }
+            Ok(Step::Need(n)) if self.partial => {
+                self.need = Some(n);
+                Ok(None)
+            }
+            Ok(Step::Need(n)) => {
+                self.failed = true;
+                let what = if rest.is_empty() { "the next record (no EOF opcode)" } else { "a record" };
+                Err(Error::truncated(what, n, self.base + self.data.len() as u64).in_db(self.parser.db))
+            }
+            Err(e) => {
+                self.failed = true;
+                Err(e)
+            }
+        }
+    }
+
+    fn deep_next_at(&self, pos: u64) -> Result<Option<Record<'a>>> {
+        let at = usize::try_from(pos.saturating_sub(self.base)).unwrap_or(usize::MAX).min(self.data.len());
+        let mut parser = Parser::new(self.parser.header, ReadOptions { deep: true, ..self.parser.opts });
+        parser.db = self.parser.db;
+        let rest = &self.data[at..];
+        match parser.parse(rest, pos)? {
+            Step::Done(n, kind) => Ok(Some(Record { offset: pos, raw: &rest[..n], kind })),
+            // Cut short by the buffer: the walk's own error stands.
+            Step::Need(_) => Ok(None),
+        }
+    }
+}
+
+/// Gzip decompression that names both offsets in its errors: the compressed byte (how far the compressed input
+/// was consumed) and the uncompressed byte (how much had been produced).
+pub(crate) struct Gunzip<R: Read> {
+    dec: flate2::bufread::MultiGzDecoder<Counting<BufReader<R>>>,
+    produced: u64,
+}
+
+impl<R: Read> Gunzip<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        let counting = Counting { inner: BufReader::with_capacity(1 << 16, inner), consumed: 0 };
+        Gunzip { dec: flate2::bufread::MultiGzDecoder::new(counting), produced: 0 }
+    }
+}
+
+impl<R: Read> Read for Gunzip<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.dec.read(buf) {
+            Ok(n) => {
+                self.produced += n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => Err(io::Error::new(
+                e.kind(),
+                format!(
+                    "gzip: {e} (at compressed byte {}, uncompressed byte {})",
+                    self.dec.get_ref().consumed,
+                    self.produced
+                ),
+            )),
+        }
+    }
+}
+
+/// A `BufRead` that counts the bytes its consumer has consumed.
+pub(crate) struct Counting<B> {
+    inner: B,
+    consumed: u64,
+}
+
+impl<B: BufRead> Read for Counting<B> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.consumed += n as u64;
+        Ok(n)
+    }
+}
+
+impl<B: BufRead> BufRead for Counting<B> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, amt: usize) {
+        self.consumed += amt as u64;
+        self.inner.consume(amt);
+    }
+}
