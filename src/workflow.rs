@@ -163,7 +163,17 @@ fn survey_counting(
 ) -> Result<InputSummary> {
     let header = input.header()?;
     let mut sink = SurveySink { s: Surveyor::new(input, header, target, sel, now_ms, modules), sel, slots };
-    input.drive(read, &mut sink, parallel)?;
+    if input.is_stream() {
+        // A stream is read again by the job's second pass: this first one goes through the spool.
+        input.with_source(read, |src| {
+            while let Some(rec) = src.next_rec()? {
+                sink.record(&rec)?;
+            }
+            Ok(())
+        })?;
+    } else {
+        input.drive(read, &mut sink, parallel)?;
+    }
     Ok(sink.s.finish())
 }
 

@@ -8,7 +8,7 @@
 
 use super::parse::{Parser, Step};
 use super::slice::finish_checksum;
-use super::{Checksum, Header, ReadOptions, Record, RecordKind, Trailing};
+use super::{Checksum, Header, ReadOptions, Record, RecordKind, TRAILING_LIMIT, Trailing};
 use crate::error::{Error, Result};
 use crate::format::crc::Crc64;
 use crate::read::header::MAGIC_LEN;
@@ -201,13 +201,13 @@ impl ChunkedReader {
             walked?;
             if let Some(checksum) = end {
                 let tail = &self.buf[self.start..self.end];
-                let mut t = Trailing { len: tail.len() as u64, all_zero: tail.iter().all(|&b| b == 0) };
+                let mut t = Trailing { len: 0, all_zero: true, beyond_limit: false };
+                add_trailing(&mut t, tail);
                 if let Some(r) = read {
                     let fresh = r?;
                     let fresh = &fresh.data[fresh.head..];
-                    t.len += fresh.len() as u64;
-                    t.all_zero &= fresh.iter().all(|&b| b == 0);
-                    if !fresh.is_empty() {
+                    add_trailing(&mut t, fresh);
+                    if !fresh.is_empty() && !t.beyond_limit {
                         drain(src, &mut t, self.read_at() + fresh.len() as u64)?;
                     }
                 }
@@ -294,18 +294,31 @@ fn read_chunk(src: &mut Src, chunk: usize, at: u64, mut data: Vec<u8>) -> Result
 fn drain(src: &mut Src, t: &mut Trailing, at: u64) -> Result<()> {
     let mut chunk = vec![0u8; 1 << 16];
     let mut at = at;
-    loop {
+    // Only up to TRAILING_LIMIT bytes are read: a gzip bomb or endless zeros after the checksum stop there.
+    while !t.beyond_limit {
         match src.read(&mut chunk) {
             Ok(0) => return Ok(()),
             Ok(k) => {
-                t.len += k as u64;
+                add_trailing(t, &chunk[..k]);
                 at += k as u64;
-                t.all_zero &= chunk[..k].iter().all(|&b| b == 0);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(Error::from(e).at(at)),
         }
     }
+    Ok(())
+}
+
+/// Counts `bytes` into `t`, looking at no more than [`TRAILING_LIMIT`] trailing bytes in all.
+fn add_trailing(t: &mut Trailing, bytes: &[u8]) {
+    if t.beyond_limit {
+        return;
+    }
+    let room = (TRAILING_LIMIT - t.len) as usize;
+    let seen = &bytes[..bytes.len().min(room)];
+    t.all_zero &= seen.iter().all(|&b| b == 0);
+    t.len += seen.len() as u64;
+    t.beyond_limit = bytes.len() > room;
 }
 
 /// One buffer of a [`ChunkedReader`], walked record by record: a complete record is returned; a record cut short
