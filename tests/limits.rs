@@ -431,8 +431,9 @@ fn endless_zeros_on_stdin_stop_promptly() {
         assert_eq!(r.code, Some(0), "{args:?}: {}", r.describe());
         r.assert_within(&format!("{args:?} < endless zeros"), BASE_RSS, BASE_TIME);
         // The reader stops about TRAILING_LIMIT past the checksum: what the feeder got in is that plus the pipe's
-        // and the reader's buffers, far from "everything".
-        assert!(r.fed < plain.len() as u64 + (8 << 20), "{args:?} read {} bytes of stdin", r.fed);
+        // and the reader's buffers (the chunked reader reads one 8 MiB buffer ahead of the one it parses), far
+        // from "everything".
+        assert!(r.fed < plain.len() as u64 + (24 << 20), "{args:?} read {} bytes of stdin", r.fed);
         assert!(r.stderr.contains("not read to their end"), "{}", r.describe());
     }
     // Zero padding within the limit is still padding, read to its end.
