@@ -376,7 +376,8 @@ def reason_of(log):
         if not text or any(text.startswith(n) for n in NOISE):
             continue
         if level == "#" or "Internal error" in text or "rror" in text or "failed" in text:
-            if text.startswith("=") or text.startswith("-") or "BUG REPORT" in text:
+            if (text.startswith("=") or text.startswith("-") or "BUG REPORT" in text or text.startswith("Backtrace")
+                    or re.match(r"^\d+ \S+-server", text)):
                 continue
             if out and ("Short read or OOM" in text or "Unexpected EOF reading RDB file" in text):
                 continue  # the generic consequence of the first error
