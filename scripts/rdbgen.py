@@ -260,7 +260,7 @@ def intset(values, width=None):
         width = 2
         for v in values:
             if not -(1 << 15) <= v < (1 << 15):
-                width = 4
+                width = max(width, 4)
             if not -(1 << 31) <= v < (1 << 31):
                 width = 8
     fmt = {2: "<h", 4: "<i", 8: "<q"}[width]
@@ -417,6 +417,20 @@ class _W:
         self.d = data
         self.p = 0
         self.sites = []
+        self.fields = []  # (start, end, kind, value): LEN fields and raw IDs, for count/metadata mutations
+
+    def lenf(self, kind):
+        start = self.p
+        v, enc = self.length()
+        if not enc:
+            self.fields.append((start, self.p, kind, v))
+        return v, enc
+
+    def rawf(self, n, kind):
+        start = self.p
+        b = self.raw(n)
+        self.fields.append((start, self.p, kind, b))
+        return b
 
     def need(self, n):
         if self.p + n > len(self.d):
@@ -496,22 +510,22 @@ class _W:
         if t == 0:
             self.string("string")
         elif t in (1, 2):
-            n, _ = self.length()
+            n, _ = self.lenf("count")
             for _ in range(n):
                 self.string()
         elif t == 3:
-            n, _ = self.length()
+            n, _ = self.lenf("count")
             for _ in range(n):
                 self.string()
                 ln = self.u8()
                 if ln < 253:
                     self.raw(ln)
         elif t == 4:
-            n, _ = self.length()
+            n, _ = self.lenf("count")
             for _ in range(2 * n):
                 self.string()
         elif t == 5:
-            n, _ = self.length()
+            n, _ = self.lenf("count")
             for _ in range(n):
                 self.string()
                 self.raw(8)
@@ -525,15 +539,15 @@ class _W:
         elif t == 11:
             self.string("intset")
         elif t == 14:
-            n, _ = self.length()
+            n, _ = self.lenf("quicklist-nodes")
             for _ in range(n):
                 self.string("ziplist")
         elif t in (16, 17, 20):
             self.string("listpack")
         elif t == 18:
-            n, _ = self.length()
+            n, _ = self.lenf("quicklist-nodes")
             for _ in range(n):
-                c, _ = self.length()
+                c, _ = self.lenf("quicklist-container")
                 self.string("listpack" if c == 2 else "string")
         elif t in (15, 19, 21):
             self.stream(1 if t == 15 else 2 if t == 19 else 3)
@@ -559,51 +573,55 @@ class _W:
             raise WalkError("type %d" % t)
 
     def stream(self, v):
-        n, _ = self.length()
+        n, _ = self.lenf("stream-nodes")
         for _ in range(n):
             self.string()
             self.string("stream-node")
-        for _ in range(3):
-            self.length()
+        for k in ("stream-length", "stream-last-ms", "stream-last-seq"):
+            self.lenf(k)
         if v >= 2:
-            for _ in range(5):
-                self.length()
-        g, _ = self.length()
+            for k in ("stream-first-ms", "stream-first-seq", "stream-maxdel-ms", "stream-maxdel-seq",
+                      "stream-entries-added"):
+                self.lenf(k)
+        g, _ = self.lenf("stream-groups")
         for _ in range(g):
             self.string()
-            self.length()
-            self.length()
+            self.lenf("group-last-ms")
+            self.lenf("group-last-seq")
             if v >= 2:
-                self.length()
-            p, _ = self.length()
+                self.lenf("group-entries-read")
+            p, _ = self.lenf("group-pel-count")
             for _ in range(p):
-                self.raw(24)
-                self.length()
-            c, _ = self.length()
+                self.rawf(16, "group-pel-id")
+                self.raw(8)
+                self.lenf("group-pel-delivery-count")
+            c, _ = self.lenf("group-consumers")
             for _ in range(c):
                 self.string()
                 self.raw(8)
                 if v >= 3:
                     self.raw(8)
-                q, _ = self.length()
-                self.raw(16 * q)
+                q, _ = self.lenf("consumer-pel-count")
+                for _ in range(q):
+                    self.rawf(16, "consumer-pel-id")
 
 
-def walk(data):
-    """(sites, eof_offset or None). Stops quietly at anything it cannot walk (sites found so far are kept)."""
+def walk(data, with_fields=False):
+    """(sites, eof_offset or None), plus the LEN/ID fields with with_fields. Stops quietly at anything it cannot walk
+    (what was found so far is kept)."""
     w = _W(data)
     if data[:5] == b"REDIS":
         valkey = False
     elif data[:6] == b"VALKEY":
         valkey = True
     else:
-        return [], None
+        return ([], None, []) if with_fields else ([], None)
     w.p = 9
     try:
         while True:
             op = w.u8()
             if op == 0xFF:
-                return w.sites, w.p - 1
+                return (w.sites, w.p - 1, w.fields) if with_fields else (w.sites, w.p - 1)
             if op == 0xFE:
                 w.length()
             elif op == 0xFB:
@@ -632,10 +650,12 @@ def walk(data):
                 w.length()
                 w.length()
             else:
+                start = w.p - 1
                 w.string()  # key
                 w.value(op, valkey)
+                w.fields.append((start, w.p, "record", None))
     except WalkError:
-        return w.sites, None
+        return (w.sites, None, w.fields) if with_fields else (w.sites, None)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -1053,11 +1073,44 @@ def mut_lzf(rng, comp, ulen):
     return b"\xc3" + enc_len(len(c)) + enc_len(ulen) + c, "lzf back-reference before start"
 
 
+def mut_field(rng, data, eof, field):
+    """A LEN count/metadata field set to a nearby or odd value, or a raw stream ID changed; CRC fixed up."""
+    start, end, kind, v = field
+    if kind == "record":
+        # The whole key record once more right after itself: the same key twice in one database.
+        out = data[:end] + data[start:end] + data[end:]
+        return fix_crc(out, eof + end - start), "key record at %d..%d duplicated" % (start, end)
+    if isinstance(v, bytes):
+        ms, seq = struct.unpack(">QQ", v)
+        ms2, seq2 = rng.choice([(ms, seq + 1), (ms + 1, seq), (0, 0), (ms, max(seq - 1, 0))])
+        new = stream_id(ms2, seq2)
+        desc = "%s %d-%d -> %d-%d" % (kind, ms, seq, ms2, seq2)
+    else:
+        n = rng.choice([v + 1, max(v - 1, 0), 0, v + 2, 2 * v, (1 << 32) + v, 1 << 62 if "ms" in kind else v + 1])
+        new = enc_len(n)
+        desc = "%s %d -> %d" % (kind, v, n)
+    out = data[:start] + new + data[end:]
+    return fix_crc(out, eof + len(out) - len(data)), "%s at %d" % (desc, start)
+
+
 def mutate(data, rng):
     """One structure-aware mutation of data; (new_file, description) or None when no site can be mutated."""
-    sites, eof = walk(data)
+    try:
+        return _mutate(data, rng)
+    except (IndexError, ValueError, struct.error):
+        return None  # a mutator that does not fit this blob's shape: the caller draws another
+
+
+def _mutate(data, rng):
+    sites, eof, fields = walk(data, with_fields=True)
     if eof is None:
         return None
+    records = [f for f in fields if f[2] == "record"]
+    fields = [f for f in fields if f[2] != "record"]
+    if records and rng.random() < 0.03:
+        return mut_field(rng, data, eof, rng.choice(records))
+    if fields and rng.random() < 0.25:
+        return mut_field(rng, data, eof, rng.choice(fields))
     sites = [s for s in sites if s.kind != "string" or s.lzf or rng.random() < 0.1]
     if not sites:
         return None
@@ -1261,7 +1314,9 @@ def families():
     lib = b"#!lua name=mylib\nredis.register_function('f1', function(keys, args) return 1 end)"
     for name, code in (("ok", lib), ("no-shebang", b"redis.register_function('f1', function() return 1 end)"),
                        ("no-name", b"#!lua\nredis.register_function('f1', function() return 1 end)"),
-                       ("bad-engine", b"#!nosuch name=x\nreturn 1"), ("empty", b"")):
+                       ("bad-engine", b"#!nosuch name=x\nreturn 1"), ("empty", b""),
+                       ("lua-syntax-error", b"#!lua name=badlua\nredis.register_function('f1', function( return 1 end)"),
+                       ("lua-no-function", b"#!lua name=nofunc\nlocal x = 1")):
         for ver in (10, 12, 80):
             f["function-%s-v%d" % (name, ver)] = finish(magic(ver) + b"\xf5" + enc_str(code), ver)
     for ver in (10, 12):
@@ -1288,6 +1343,17 @@ def families():
         for ver, t, sv in ((9, 15, 1), (10, 19, 2), (12, 21, 3), (80, 21, 3)):
             f["stream-node-%s-v%d" % (name, ver)] = one_key_file(
                 ver, t, b"st", stream_value([(stream_id(ms0, 0), listpack(v2))], 3, (ms0 + 2, 0), [], sv, (ms0, 0)))
+    # An entry flagged DELETED while the master entry still counts it as live (and the consistent form).
+    base_vals = stream_node_listpack(ents, [b"f"], (ms0, 0))
+    first_flags = 4 + 1  # count, deleted, nfields, "f", 0 terminator, then the first entry's flags
+    for name, count, deleted in (("deleted-flag-counted-live", 3, 0), ("deleted-flag-consistent", 2, 1)):
+        v2 = list(base_vals)
+        v2[0], v2[1] = count, deleted
+        v2[first_flags] = v2[first_flags] | 1
+        for ver, t, sv in ((9, 15, 1), (10, 19, 2), (12, 21, 3), (80, 21, 3)):
+            f["stream-node-%s-v%d" % (name, ver)] = one_key_file(
+                ver, t, b"st", stream_value([(stream_id(ms0, 0), listpack(v2))], 2, (ms0 + 2, 0), [], sv, (ms0, 0),
+                                            added=3))
     # A 11xxxxxx byte where a plain length belongs (Redis reads its low 6 bits).
     f["len-special-list-count"] = one_key_file(9, 1, b"l", b"\xc2" + enc_str(b"a") + enc_str(b"b"))
     f["len-special-set-count"] = one_key_file(9, 2, b"s", b"\xc1" + enc_str(b"a"))
