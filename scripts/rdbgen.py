@@ -1354,6 +1354,29 @@ def families():
             f["stream-node-%s-v%d" % (name, ver)] = one_key_file(
                 ver, t, b"st", stream_value([(stream_id(ms0, 0), listpack(v2))], 2, (ms0 + 2, 0), [], sv, (ms0, 0),
                                             added=3))
+    # Entries out of ID order inside a node (the second entry's delta below the first's), and stream metadata that
+    # contradicts the entries: last ID below the top entry, entries_added below the length, max deleted ID above last.
+    ooo = [(ms0 + 5, 0, [(b"f", b"a")]), (ms0 + 1, 0, [(b"f", b"b")])]
+    node_ooo = [(stream_id(ms0, 0), listpack(stream_node_listpack(ooo, [b"f"], (ms0, 0))))]
+    for ver, t, sv in ((10, 19, 2), (80, 21, 3)):
+        f["stream-entries-out-of-order-v%d" % ver] = one_key_file(
+            ver, t, b"st", stream_value(node_ooo, 2, (ms0 + 5, 0), [], sv, (ms0 + 1, 0)))
+    node3 = [(stream_id(ms0, 0), listpack(stream_node_listpack(ents, [b"f"], (ms0, 0))))]
+    for name, kw in (("last-id-below-top", dict(last_id=(ms0, 0))),
+                     ("entries-added-below-length", dict(added=1)),
+                     ("max-deleted-above-last", dict(max_del=(ms0 + 100, 0)))):
+        for ver, t, sv in ((10, 19, 2), (12, 21, 3), (80, 21, 3)):
+            args = dict(last_id=(ms0 + 2, 0), added=None, max_del=(0, 0))
+            args.update(kw)
+            f["stream-meta-%s-v%d" % (name, ver)] = one_key_file(
+                ver, t, b"st", stream_value(node3, 3, args["last_id"], [], sv, (ms0, 0), args["max_del"], args["added"]))
+    # A stream node listpack whose num_elements header is wrong (or "unknown").
+    lp3 = listpack(stream_node_listpack(ents, [b"f"], (ms0, 0)))
+    for name, n in (("plus2", struct.unpack("<H", lp3[4:6])[0] + 2), ("unknown", 65535), ("zero", 0)):
+        bad = lp3[:4] + struct.pack("<H", n) + lp3[6:]
+        for ver, t, sv in ((9, 15, 1), (12, 21, 3), (80, 21, 3)):
+            f["stream-node-lp-header-count-%s-v%d" % (name, ver)] = one_key_file(
+                ver, t, b"st", stream_value([(stream_id(ms0, 0), bad)], 3, (ms0 + 2, 0), [], sv, (ms0, 0)))
     # A 11xxxxxx byte where a plain length belongs (Redis reads its low 6 bits).
     f["len-special-list-count"] = one_key_file(9, 1, b"l", b"\xc2" + enc_str(b"a") + enc_str(b"b"))
     f["len-special-set-count"] = one_key_file(9, 2, b"s", b"\xc1" + enc_str(b"a"))
