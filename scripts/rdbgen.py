@@ -1364,12 +1364,15 @@ def families():
     node3 = [(stream_id(ms0, 0), listpack(stream_node_listpack(ents, [b"f"], (ms0, 0))))]
     for name, kw in (("last-id-below-top", dict(last_id=(ms0, 0))),
                      ("entries-added-below-length", dict(added=1)),
-                     ("max-deleted-above-last", dict(max_del=(ms0 + 100, 0)))):
+                     ("max-deleted-above-last", dict(max_del=(ms0 + 100, 0))),
+                     ("length-above-entries", dict(length=4, added=4)),
+                     ("length-below-entries", dict(length=2))):
         for ver, t, sv in ((10, 19, 2), (12, 21, 3), (80, 21, 3)):
-            args = dict(last_id=(ms0 + 2, 0), added=None, max_del=(0, 0))
+            args = dict(last_id=(ms0 + 2, 0), added=None, max_del=(0, 0), length=3)
             args.update(kw)
             f["stream-meta-%s-v%d" % (name, ver)] = one_key_file(
-                ver, t, b"st", stream_value(node3, 3, args["last_id"], [], sv, (ms0, 0), args["max_del"], args["added"]))
+                ver, t, b"st", stream_value(node3, args["length"], args["last_id"], [], sv, (ms0, 0), args["max_del"],
+                                            args["added"]))
     # A stream node listpack whose num_elements header is wrong (or "unknown").
     lp3 = listpack(stream_node_listpack(ents, [b"f"], (ms0, 0)))
     for name, n in (("plus2", struct.unpack("<H", lp3[4:6])[0] + 2), ("unknown", 65535), ("zero", 0)):

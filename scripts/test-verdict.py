@@ -32,8 +32,10 @@ Checks per case (each failure is one divergence "<case id> <kind>"):
   verdict      server and rdbkit disagree (accepted/refused), or rdbkit crashed / hung
   digest       both accept, and `rdbkit dump --format resp | redis-cli --pipe` into the same (flushed) server does
                not give the server's DEBUG DIGEST of the loaded file
-  replay       both accept, the digests agree, but the dump exited non-zero or the replay had error replies (e.g.
-               XSETID refused: stream metadata that DEBUG DIGEST does not cover was lost)
+  stream-meta  both accept, the digests agree, but the streams' XINFO STREAM metadata (length, last/first/max-deleted
+               IDs, entries-added) or XINFO GROUPS differ after the replay (DEBUG DIGEST does not cover them)
+  replay       both accept, digests and stream metadata agree, but the dump exited non-zero or the replay had
+               error replies
   write:<cmd>  rdbkit refuses, but convert -o / split --shards 2 / export --prefix / import -o --target exits
                other than 1, or leaves a file behind
 
@@ -393,6 +395,55 @@ def reason_of(log):
     return " / ".join(t[:200] for t in out)
 
 
+STREAM_FIELDS = (b"length", b"last-generated-id", b"max-deleted-entry-id", b"entries-added",
+                 b"recorded-first-entry-id", b"groups")
+
+
+def stream_view(c):
+    """What DEBUG DIGEST leaves out of streams: XINFO STREAM metadata and XINFO GROUPS, per database and key."""
+    out = []
+    dbs = [int(line.split(":")[0][2:]) for line in c("INFO", "keyspace").decode().splitlines()
+           if line.startswith("db") and ":" in line]
+    for db in dbs:
+        c("SELECT", db)
+        cursor = b"0"
+        keys = []
+        while True:
+            cursor, batch = c("SCAN", cursor, "COUNT", 1000, "TYPE", "stream")
+            keys += batch
+            if cursor == b"0":
+                break
+        for k in sorted(keys):
+            info = c("XINFO", "STREAM", k)
+            meta = {info[i]: info[i + 1] for i in range(0, len(info) - 1, 2) if info[i] in STREAM_FIELDS}
+            if meta.get(b"length") == 0:
+                meta.pop(b"recorded-first-entry-id", None)  # no entry: what the server derives here means nothing
+            groups = [dict(zip(g[::2], g[1::2])) for g in c("XINFO", "GROUPS", k)]
+            out.append(((db, k), meta, groups))
+    c("SELECT", 0)
+    return out
+
+
+def stream_diff(a, b):
+    """The first difference between two stream_view results, briefly."""
+    da, db_ = {x[0]: x[1:] for x in a}, {x[0]: x[1:] for x in b}
+    for key in sorted(set(da) | set(db_)):
+        x, y = da.get(key), db_.get(key)
+        if x == y:
+            continue
+        if x is None or y is None:
+            return "%r only in the %s" % (key, "replay" if x is None else "server")
+        diffs = ["%s %r/%r" % (f.decode(), x[0].get(f), y[0].get(f)) for f in sorted(set(x[0]) | set(y[0]))
+                 if x[0].get(f) != y[0].get(f)]
+        for i, (g1, g2) in enumerate(zip(x[1], y[1])):
+            diffs += ["group %d %s %r/%r" % (i, f.decode(), g1.get(f), g2.get(f)) for f in sorted(set(g1) | set(g2))
+                      if g1.get(f) != g2.get(f)]
+        if len(x[1]) != len(y[1]):
+            diffs.append("groups %d/%d" % (len(x[1]), len(y[1])))
+        return "%r: %s (server/replay)" % (key, ", ".join(diffs))
+    return ""
+
+
 class Oracle:
     """One long-lived server per kind, loading cases by DEBUG RELOAD NOSAVE (or a fresh start per case)."""
 
@@ -437,7 +488,7 @@ class Oracle:
             s.stop()
             return "refused", "crashed: " + why, None
         try:
-            d = s.c("DEBUG", "DIGEST")
+            d = (s.c("DEBUG", "DIGEST"), stream_view(s.c))
         except (OSError, ConnectionError, RespError) as e:
             why = reason_of(s.log_since(mark))
             s.stop()
@@ -454,7 +505,7 @@ class Oracle:
         if err:
             return "refused", reason_of(err), None
         try:
-            d = s.c("DEBUG", "DIGEST")
+            d = (s.c("DEBUG", "DIGEST"), stream_view(s.c))
         except (OSError, ConnectionError, RespError) as e:
             why = reason_of(s.log_since(mark))
             s.stop()
@@ -485,7 +536,7 @@ class Oracle:
         if not m or m.group(1) != "0":
             problems.append("redis-cli --pipe: %s" % (pipe.stdout + pipe.stderr).strip().replace("\n", " | ")[-300:])
         try:
-            d = s.c("DEBUG", "DIGEST")
+            d = (s.c("DEBUG", "DIGEST"), stream_view(s.c))
         except (OSError, ConnectionError, RespError) as e:
             s.stop()
             return None, "; ".join(problems + ["DEBUG DIGEST after replay failed: %s" % e])
@@ -574,10 +625,13 @@ def judge(cid, oracle, rdbkit, tmp, full_writers=True, redis62=False):
         res["div"].append(("verdict", ""))
     elif sv == "accepted":
         d2, problem = oracle.replay_digest(server, rdbkit, path)
-        if d2 != sdigest or problem:
-            res["div"].append(("digest" if d2 != sdigest else "replay", "server %s, replay %s%s" % (
-                sdigest.decode() if sdigest else None, d2.decode() if d2 else None,
-                "; " + problem if problem else "")))
+        if d2 is None or d2[0] != sdigest[0]:
+            res["div"].append(("digest", "server %s, replay %s%s" % (
+                sdigest[0].decode(), d2[0].decode() if d2 else None, "; " + problem if problem else "")))
+        elif d2[1] != sdigest[1]:
+            res["div"].append(("stream-meta", stream_diff(sdigest[1], d2[1]) + ("; " + problem if problem else "")))
+        elif problem:
+            res["div"].append(("replay", problem))
     if rv != "accepted" and full_writers:
         res["div"] += writers_refuse(rdbkit, path, server, tmp)
     return res
@@ -603,6 +657,8 @@ def klass(res, kind):
             res["sv"], norm(res["sreason"]) or "-", res["rv"], norm(res["rmsg"].splitlines()[-1] if res["rmsg"] else "-"))
     if kind == "digest":
         return "digest: both accept, replayed digest differs (%s)" % res["server"]
+    if kind == "stream-meta":
+        return "stream-meta: both accept, same digest, but XINFO STREAM/GROUPS differ after the replay (%s)" % res["server"]
     if kind == "replay":
         return "replay: both accept, same digest, but the RESP replay had errors (%s)" % res["server"]
     return "%s: rdbkit verify refuses, the writing command exits 0 or leaves output" % kind
@@ -625,7 +681,7 @@ def write_known(divs):
 # not accepted behaviour. The test fails on any divergence not listed here AND on any listed one that no longer
 # occurs, so this list only shrinks: when a fix lands, delete its lines (or run
 # `python3 scripts/test-verdict.py --update-known` and review the diff: it must only remove lines).
-# Format: <case id> <kind>   (kind: verdict | digest | replay | write:convert | write:split | write:export |
+# Format: <case id> <kind>   (kind: verdict | digest | stream-meta | replay | write:convert | write:split | write:export |
 # write:import; see scripts/test-verdict.py)
 # The classes, with a minimal case each, are in /work/wt/F-findings.md (see tests/verdict.rs).
 """
