@@ -683,7 +683,8 @@ def write_known(divs):
 # `python3 scripts/test-verdict.py --update-known` and review the diff: it must only remove lines).
 # Format: <case id> <kind>   (kind: verdict | digest | stream-meta | replay | write:convert | write:split | write:export |
 # write:import; see scripts/test-verdict.py)
-# The classes, with a minimal case each, are in /work/wt/F-findings.md (see tests/verdict.rs).
+# `python3 scripts/test-verdict.py` prints them grouped into classes, each with its smallest cases;
+# `--case <id>` shows one case in full.
 """
     with open(KNOWN, "w") as f:
         f.write(head)
