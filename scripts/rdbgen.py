@@ -49,16 +49,6 @@ def enc_len(n):
     return b"\x81" + struct.pack(">Q", n)
 
 
-def lzf_literal(data):
-    """A valid LZF stream of literal runs only (no back-references)."""
-    out = bytearray()
-    for i in range(0, len(data), 32):
-        chunk = data[i:i + 32]
-        out.append(len(chunk) - 1)
-        out += chunk
-    return bytes(out)
-
-
 def lzf_compress(data):
     """A tiny greedy LZF compressor (hash of 3 bytes), enough to make back-references for mutation."""
     out = bytearray()
@@ -1286,7 +1276,6 @@ def seed_file(rng):
 def families():
     """Named hand-built files for the known classes of issue 15 (and their valid neighbours): {name: bytes}."""
     f = {}
-    rng_unused = None  # noqa: F841  (every family is fixed)
     ms0 = 1700000000000
     # Stream consumer group whose PEL holds an ID no consumer owns.
     lp = listpack(stream_node_listpack([(ms0, 0, [(b"f", b"v")])], [b"f"], (ms0, 0)))

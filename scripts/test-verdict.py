@@ -225,7 +225,6 @@ def long_cases(n, seed):
 # ----------------------------------------------------------------------------------------------------------------
 # Servers.
 
-SERVER_OF = {"redis-7.0": "redis-7.0", "redis-8.2": "redis-8.2", "valkey-9.1": "valkey-9.1"}
 _port_lock = threading.Lock()
 _used_ports = set()
 _started = []
