@@ -7,7 +7,9 @@
     python3 scripts/test-verdict.py --case ID …     # run single cases, print everything about them
     options: --seed S (long-run seed), --startup (oracle by a fresh server start per case instead of DEBUG RELOAD),
              --jobs N, --table FILE (write the divergence table), --save-cases DIR (smallest file per class),
-             RDBKIT=path (default target/debug/rdbkit, built with `cargo build` when missing)
+             --verdicts FILE (every case's verdicts), --redis62 (see below), --quiet;
+             RDBKIT=path (default target/debug/rdbkit, built with `cargo build` when missing),
+             RDBKIT_CORPUS=dir (default ../shared/corpus beside the crate, as tests/common finds it)
 
 Cases (each has a stable id; the bytes of a case depend only on its id):
   corpus:<rel>       every RDB input of ../shared/corpus (skipped with a notice when absent)
@@ -15,9 +17,12 @@ Cases (each has a stable id; the bytes of a case depend only on its id):
   dump:<name>        testdata/corrupt-dump/*.rdb: Redis's tests/integration/corrupt-dump.tcl payloads as files
   family:<name>      hand-built files for the known classes of issue 15 (scripts/rdbgen.py `families`)
   seed:<n>           a valid hand-built one-key file of a random kind (random.Random("seed:<n>"))
-  mut:<base>:<n>     a structure-aware mutation of a fixture or a seed (scripts/rdbgen.py `mutate`): a change
-                     inside a ziplist/listpack/intset/zipmap/stream node/LZF string, with the enclosing string
-                     length and the CRC-64 fixed up; random.Random("mut:<base>:<n>"), up to 3 stacked changes
+  mut:<base>:<n>     a structure-aware mutation of a fixture, seed or family (scripts/rdbgen.py `mutate`): a change
+                     inside a ziplist/listpack/intset/zipmap/stream node/LZF string (bytes flipped, inserted,
+                     deleted; counts, backlens, prevlens, entry headers, elements dropped/duplicated/swapped/set to
+                     edge values), or of a collection count, stream metadata field or stream ID, or a key record
+                     duplicated; the enclosing string length and the CRC-64 are fixed up so the outer file stays
+                     well-formed; random.Random("mut:<base>:<n>"), up to 3 stacked changes
 
 Oracle: Redis 7.0 for RDB <= 10, Redis 8.2 (with the FalkorDB module) for RDB 11-12, Valkey 9.1 for VALKEY080;
 started with --sanitize-dump-payload yes, --loglevel verbose. One long-lived server per kind loads each case with
@@ -30,8 +35,9 @@ rdbkit: `rdbkit verify FILE`, exit 0 accepted (warnings allowed), 1 refused, any
 
 Checks per case (each failure is one divergence "<case id> <kind>"):
   verdict      server and rdbkit disagree (accepted/refused), or rdbkit crashed / hung
-  digest       both accept, and `rdbkit dump --format resp | redis-cli --pipe` into the same (flushed) server does
-               not give the server's DEBUG DIGEST of the loaded file
+  digest       both accept, and `rdbkit dump --format resp | redis-cli --pipe` into a server of the same version
+               (the oracle itself after FLUSHALL + FUNCTION FLUSH: same binary and config as a fresh one, without
+               the start-up cost) does not give the server's DEBUG DIGEST of the loaded file
   stream-meta  both accept, the digests agree, but the streams' XINFO STREAM metadata (length, last/first/max-deleted
                IDs, entries-added) or XINFO GROUPS differ after the replay (DEBUG DIGEST does not cover them)
   replay       both accept, digests and stream metadata agree, but the dump exited non-zero or the replay had
@@ -44,7 +50,7 @@ the run fails on any divergence of the CI sample that is not listed, and on any 
 Cases whose file holds a module value of a module the oracle lacks are judged "n/a" (no server can say).
 
 Exit: 0 ok (or skipped: servers not installed and RDBKIT_REQUIRE_SERVERS unset), 1 check failed.
-Ports 7950-7999 (tried with bind first); work in a fresh temporary directory; servers stopped by PID at exit.
+Ports 7950-8049 (tried with bind first); work in a fresh temporary directory; servers stopped by PID at exit.
 """
 
 import argparse
