@@ -1394,6 +1394,16 @@ def families():
     e3 = list(els)
     e3[1] = lp_encode(b"1") + bytes([len(lp_encode(b"1")) | 0x80])
     f["lp-backlen-flag-on-single"] = one_key_file(10, 16, b"h", enc_str(listpack_raw(e3)))
+    # A one-byte element (int 0, byte 0x00) whose backlen byte has the continuation flag (0x81): read right to left
+    # it continues into the element's own 0x00 byte, which adds nothing, so it still decodes to 1.
+    e4 = [lp_element(b"a"), b"\x00\x81", lp_element(b"b"), lp_element(b"2")]
+    f["lp-backlen-continuation-decodes-v10"] = one_key_file(10, 16, b"h", enc_str(listpack_raw(e4)))
+    f["lp-backlen-continuation-decodes-v80"] = one_key_file(80, 16, b"h", enc_str(listpack_raw(e4)))
+    sv_els = [lp_element(v) for v in stream_node_listpack(ents, [b"f"], (ms0, 0))]
+    sv_els[1] = b"\x00\x81"  # the master entry's "deleted" count 0
+    for ver, t, sv in ((9, 15, 1), (12, 21, 3), (80, 21, 3)):
+        f["stream-node-backlen-continuation-decodes-v%d" % ver] = one_key_file(
+            ver, t, b"st", stream_value([(stream_id(ms0, 0), listpack_raw(sv_els))], 3, (ms0 + 2, 0), [], sv, (ms0, 0)))
     # Ziplist 5-byte prevlen for a small previous entry (valid in Redis).
     f["zl-big-prevlen-ok"] = one_key_file(9, 13, b"h", enc_str(ziplist_raw(zl_entries([b"a", b"1"], big_prevlen_at=(1,)))))
     # Empty collections, counts of 0.
