@@ -59,7 +59,7 @@ pub fn out_err(e: io::Error) -> Failure {
 }
 
 /// Everything known about an input once its last record was read.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Summary {
     /// The file header.
     pub header: Header,
@@ -71,6 +71,8 @@ pub struct Summary {
     pub stream_bytes: u64,
     /// Size of the input as read (the compressed size for gzip input).
     pub input_bytes: u64,
+    /// What deep validation found odd but the servers load.
+    pub warnings: rdbkit::read::Warnings,
 }
 
 /// Counts the bytes that pass through a reader (the size of stdin or of a gzip file).
@@ -105,6 +107,13 @@ impl Reader<'_> {
         match self {
             Reader::Slice(r) => r.next_record(),
             Reader::Stream(r) => r.next_record(),
+        }
+    }
+
+    fn warnings(&self) -> rdbkit::read::Warnings {
+        match self {
+            Reader::Slice(r) => r.warnings().clone(),
+            Reader::Stream(r) => r.warnings().clone(),
         }
     }
 
@@ -201,6 +210,7 @@ pub fn for_each_record(
         trailing,
         stream_bytes: end + trailing.len,
         input_bytes: input_len.unwrap_or_else(|| count.get()),
+        warnings: reader.warnings(),
     })
 }
 

@@ -4,6 +4,7 @@
 //! every embedded blob the way Redis's `sanitize-dump-payload yes` does. A parse is all-or-nothing: on
 //! `Incomplete` nothing in the parser changes, so a streaming reader can refill its buffer and try again.
 
+use super::warn::{self, Warning, WarningKind, Warnings};
 use super::{Entry, Expiry, Header, RecordKind, Value, module, stream_value};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::length::{PError, PResult, array, le_i32, le_i64, length, take, u8 as byte};
@@ -22,18 +23,28 @@ pub struct ReadOptions {
     pub deep: bool,
     /// Compare the stored CRC-64 with the bytes read, and fail on a mismatch. On by default.
     pub verify_checksum: bool,
+    /// With `deep`: refuse a database that holds the same key twice, as the servers do (see [`super::dupkeys`]
+    /// for how, and the memory it takes: about 11–21 bytes per key on a slice, twice that on a stream). On by
+    /// default; it has no effect without `deep`.
+    pub duplicate_keys: bool,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { deep: true, verify_checksum: true }
+        ReadOptions { deep: true, verify_checksum: true, duplicate_keys: true }
     }
 }
 
 impl ReadOptions {
     /// Walk records only: no deep validation (the checksum is still verified).
     pub fn fast() -> Self {
-        ReadOptions { deep: false, verify_checksum: true }
+        ReadOptions { deep: false, verify_checksum: true, duplicate_keys: false }
+    }
+
+    /// Whether the file-level checks of deep validation run: duplicate keys (with `duplicate_keys`) and function
+    /// library names. They need the records in file order, so the readers run them, never a [`super::DeepCheck`].
+    pub(crate) fn file_checks(&self) -> bool {
+        self.deep
     }
 }
 
@@ -268,6 +279,25 @@ impl Encoding {
     }
 }
 
+/// Where the EOF opcode is in a complete EOF record `raw`: after any metadata opcodes the server ignores before
+/// it (an expiry directly before EOF).
+pub(crate) fn eof_opcode_at(raw: &[u8]) -> usize {
+    let mut at = 0;
+    while let Some(&op) = raw.get(at) {
+        at += match op {
+            0xFC => 9,
+            0xFD => 5,
+            0xF9 => 2,
+            0xF8 => match length(&raw[at + 1..]) {
+                Ok((r, _)) => raw.len() - at - r.len(),
+                Err(_) => return at,
+            },
+            _ => return at,
+        };
+    }
+    at.min(raw.len().saturating_sub(1))
+}
+
 /// The outcome of one parse attempt.
 pub(crate) enum Step<'a> {
     /// A complete record of `usize` bytes.
@@ -284,24 +314,47 @@ pub(crate) struct Parser {
     pub opts: ReadOptions,
     scratch: Vec<u8>,
     dups: Dups,
+    /// Oddities of the records parsed so far.
+    pub warnings: Warnings,
+    /// Keep only the warnings that deep validation alone finds (a [`super::DeepCheck`] beside a walk that
+    /// reports the others).
+    pub deep_warnings_only: bool,
 }
 
 impl Parser {
     pub fn new(header: Header, opts: ReadOptions) -> Self {
-        Parser { header, db: 0, opts, scratch: Vec::new(), dups: Dups::default() }
+        Parser {
+            header,
+            db: 0,
+            opts,
+            scratch: Vec::new(),
+            dups: Dups::default(),
+            warnings: Warnings::default(),
+            deep_warnings_only: false,
+        }
     }
 
     /// Parses one record from the start of `input` (which is at file offset `offset`).
     pub fn parse<'a>(&mut self, input: &'a [u8], offset: u64) -> Result<Step<'a>> {
         let mut key_ctx: Option<RdbStr<'a>> = None;
+        warn::clear_notes();
         let mut ctx =
             Ctx { header: self.header, deep: self.opts.deep, scratch: &mut self.scratch, dups: &mut self.dups };
         let res = record(&mut ctx, input, self.db, &mut key_ctx);
         match res {
             Ok((rest, kind)) => {
+                let db = self.db;
                 if let RecordKind::SelectDb { db } = kind {
                     self.db = db;
                 }
+                let (warnings, deep_only) = (&mut self.warnings, self.deep_warnings_only);
+                warn::take_notes(input, offset, |at, kind| {
+                    if deep_only && !kind.is_deep() {
+                        return;
+                    }
+                    let key = key_ctx.and_then(|k| k.decode().ok()).map(|k| k.into_owned());
+                    warnings.push(Warning { offset: at, db: Some(db), key, kind });
+                });
                 Ok(Step::Done(input.len() - rest.len(), kind))
             }
             Err(NomErr::Incomplete(n)) => Ok(Step::Need(match n {
@@ -388,6 +441,10 @@ fn record<'a>(
             let (i, code) = rdb_str(i)?;
             if ctx.deep {
                 check_str(ctx, input, &code)?;
+                let text = code.decode().map_err(|e| NomErr::Failure(PError { at: input, error: e.at(0) }))?;
+                if let Err(why) = super::library_metadata(&text) {
+                    return corrupt(input, "function library", why);
+                }
             }
             Ok((i, RecordKind::Function { code }))
         }
@@ -447,6 +504,12 @@ fn entry<'a>(
             _ => break (op, i),
         }
     };
+    if type_byte == 0xFF && at_type.len() != input.len() {
+        // Metadata opcodes, then EOF: the server reads them and stops at EOF, ignoring them.
+        warn::note(input, WarningKind::MetadataBeforeEof);
+        let (i, kind) = record(ctx, at_type, db, key_ctx)?;
+        return Ok((i, kind));
+    }
     let i = &at_type[1..];
     let Some(encoding) = Encoding::from_type_byte(type_byte, ctx.header) else {
         if type_byte == 6 {
@@ -765,7 +828,8 @@ fn dup_key<'a>(
     ctx.dups.str_key(base, pos, s).map_err(|e| NomErr::Failure(PError { at, error: e.at(0) }))
 }
 
-/// Parses an old-form (text) double: a length byte, with 253/254/255 meaning NaN/+inf/−inf.
+/// Parses an old-form (text) double: a length byte, with 253/254/255 meaning NaN/+inf/−inf, else that many bytes
+/// read as the servers' `sscanf("%lg")` reads them (extra bytes are a warning).
 pub(crate) fn old_double(i: &[u8]) -> PResult<'_, f64> {
     let (r, len) = byte(i)?;
     match len {
@@ -774,8 +838,13 @@ pub(crate) fn old_double(i: &[u8]) -> PResult<'_, f64> {
         255 => Ok((r, f64::NEG_INFINITY)),
         n => {
             let (r, text) = take(r, usize::from(n))?;
-            match crate::format::double::parse_text_double(text) {
-                Some(v) => Ok((r, v)),
+            match crate::format::double::scan_text_double(text) {
+                Some(s) => {
+                    if !s.whole {
+                        warn::note(i, WarningKind::TextDoubleTrailing);
+                    }
+                    Ok((r, s.value))
+                }
                 None => corrupt(i, "double", format!("{} is not a number", crate::escape_bytes(text))),
             }
         }
@@ -835,7 +904,7 @@ fn blob<'a>(ctx: &mut Ctx<'_>, i: &'a [u8], kind: Blob) -> PResult<'a, ()> {
             return corrupt(i, "blob", "a ziplist/listpack/intset blob stored as an integer");
         }
     };
-    match validate_blob(bytes, kind, ctx.dups) {
+    match validate_blob(bytes, kind, ctx.header.flavor, ctx.dups) {
         Ok(()) => Ok((r, ())),
         // Offsets inside decompressed data mean nothing in the file: point at the string instead.
         Err(e) => PError::nested(
@@ -848,7 +917,7 @@ fn blob<'a>(ctx: &mut Ctx<'_>, i: &'a [u8], kind: Blob) -> PResult<'a, ()> {
     }
 }
 
-fn validate_blob(bytes: &[u8], kind: Blob, dups: &mut Dups) -> Result<()> {
+fn validate_blob(bytes: &[u8], kind: Blob, flavor: Flavor, dups: &mut Dups) -> Result<()> {
     match kind {
         Blob::Plain => {
             if bytes.is_empty() {
@@ -868,13 +937,13 @@ fn validate_blob(bytes: &[u8], kind: Blob, dups: &mut Dups) -> Result<()> {
         }
         Blob::Ziplist(pairs) => {
             let zl = Ziplist::new(bytes)?;
-            let mut g = Grouping::new(pairs, bytes, dups);
+            let mut g = Grouping::new(pairs, flavor, bytes, dups);
             let n = zl.validate_with(|e| g.elem(e))?;
             g.finish(n)?;
         }
         Blob::Listpack(pairs) => {
             let lp = Listpack::new(bytes)?;
-            let mut g = Grouping::new(pairs, bytes, dups);
+            let mut g = Grouping::new(pairs, flavor, bytes, dups);
             let n = lp.validate_with(|e| g.elem(e))?;
             g.finish(n)?;
         }
@@ -890,6 +959,7 @@ fn validate_blob(bytes: &[u8], kind: Blob, dups: &mut Dups) -> Result<()> {
 /// score/TTL comes first in the blob.
 struct Grouping<'b, 'd> {
     pairs: Pairs,
+    flavor: Flavor,
     group: usize,
     what: &'static str,
     base: &'b [u8],
@@ -901,7 +971,7 @@ struct Grouping<'b, 'd> {
 }
 
 impl<'b, 'd> Grouping<'b, 'd> {
-    fn new(pairs: Pairs, base: &'b [u8], dups: &'d mut Dups) -> Self {
+    fn new(pairs: Pairs, flavor: Flavor, base: &'b [u8], dups: &'d mut Dups) -> Self {
         let (group, what) = match pairs {
             Pairs::No | Pairs::Set => (1, "set"),
             Pairs::Zset => (2, "zset"),
@@ -909,7 +979,7 @@ impl<'b, 'd> Grouping<'b, 'd> {
             Pairs::HashTtl => (3, "hash"),
         };
         dups.clear();
-        Grouping { pairs, group, what, base, dups, idx: 0, last_ttl: None, first_err: None }
+        Grouping { pairs, flavor, group, what, base, dups, idx: 0, last_ttl: None, first_err: None }
     }
 
     #[inline]
@@ -926,12 +996,15 @@ impl<'b, 'd> Grouping<'b, 'd> {
                 self.dups.push(k);
             }
             1 if self.pairs == Pairs::Zset => {
-                let ok = match e {
-                    Elem::Int(_) => true,
-                    Elem::Bytes(b) => crate::format::double::parse_text_double(b).is_some_and(|v| !v.is_nan()),
-                };
-                if !ok {
-                    self.first_err = Some(Error::corrupt(what, "score is not a number", 0));
+                // Redis 7.0/8.2 check no score; Valkey 9.1 refuses NaN (`strtod` of the text) and nothing else.
+                if let Elem::Bytes(b) = e
+                    && !crate::format::double::parse_text_double(b).is_some_and(|v| !v.is_nan())
+                {
+                    if self.flavor == Flavor::Valkey && strtod_is_nan(b) {
+                        self.first_err = Some(Error::corrupt(what, "NaN score (Valkey refuses it)", 0));
+                    } else {
+                        warn::note(b, WarningKind::ZsetScoreNotNumber);
+                    }
                 }
             }
             2 => {
@@ -974,6 +1047,14 @@ impl<'b, 'd> Grouping<'b, 'd> {
             None => Ok(()),
         }
     }
+}
+
+/// Whether Valkey 9.1's ziplist/listpack score check finds NaN in `b`. Observed on the server: `nan`, `-NaN`,
+/// `+nan`, `nanx` and `NAN(abc)` are refused; ` nan`, `\tnan`, `1nan` and `abc` load. That is an optional sign,
+/// then `nan` in any case, at the very start (a leading blank makes it not a number at all).
+fn strtod_is_nan(b: &[u8]) -> bool {
+    let t = b.strip_prefix(b"-").or_else(|| b.strip_prefix(b"+")).unwrap_or(b);
+    t.get(..3).is_some_and(|w| w.eq_ignore_ascii_case(b"nan"))
 }
 
 /// Duplicate detection for deep validation, reused across records so that it allocates only while growing.

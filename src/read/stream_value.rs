@@ -251,7 +251,18 @@ fn validate(v: &StreamValue<'_>, scratch: &mut Vec<u8>) -> Result<()> {
         }
         scratch.clear();
         lp.decode_into(scratch)?;
-        Listpack::new(scratch)?.validate()?;
+        // The servers validate a node's listpack entry by entry but never compare its `num_elements` header with
+        // them (`streamValidateListpackIntegrity` checks the header size only): a wrong count loads.
+        let node = Listpack::new(scratch)?;
+        let n = node.validate_elements()?;
+        if node.header_count().is_some_and(|h| h != n) {
+            let at = match lp {
+                RdbStr::Raw(b) => b,
+                RdbStr::Lzf { compressed, .. } => compressed,
+                RdbStr::Int(_) => &[][..],
+            };
+            crate::read::note_warning(at, crate::read::WarningKind::StreamNodeCount);
+        }
         walk_node(*master, scratch, None)?;
     }
     let mut names = HashSet::new();
@@ -281,6 +292,10 @@ fn validate(v: &StreamValue<'_>, scratch: &mut Vec<u8>) -> Result<()> {
                     return Err(Error::corrupt("stream", format!("PEL entry {id} owned by two consumers"), 0));
                 }
             }
+        }
+        // Every server refuses a group PEL entry no consumer owns ("Stream CG PEL entry without consumer").
+        if let Some(p) = g.pel.iter().find(|p| !owned.contains(&p.id)) {
+            return Err(Error::corrupt("stream", format!("group PEL entry {} has no consumer", p.id), 0));
         }
     }
     Ok(())
