@@ -649,7 +649,7 @@ fn value<'a>(ctx: &mut Ctx<'_>, encoding: Encoding, i: &'a [u8]) -> PResult<'a, 
                 StreamV2 => 2,
                 _ => 3,
             };
-            stream_value::walk(i, version, deep, ctx.scratch)
+            stream_value::walk(i, version, deep, ctx.header.flavor == Flavor::Valkey, ctx.scratch)
         }
         HashMetadataPreGa | HashMetadata => {
             let (r, min_expire) = if encoding == HashMetadata {
