@@ -181,7 +181,8 @@ fn cases() -> Vec<Case> {
     add("pel-without-consumer-v10", pel("REDIS0010", false), Refused("has no consumer"));
     add("pel-without-consumer-v80", pel("VALKEY080", false), Refused("has no consumer"));
     add("pel-with-consumer-v10", pel("REDIS0010", true), Clean);
-    let zipmap = |count: u8| file("REDIS0010", &db0(&[key(9, "h", &s([&[count][..], b"\x01f\x01\x00v\xff"].concat()))]));
+    let zipmap =
+        |count: u8| file("REDIS0010", &db0(&[key(9, "h", &s([&[count][..], b"\x01f\x01\x00v\xff"].concat()))]));
     add("zipmap-count-255-v10", zipmap(255), Refused("zmlen is 255"));
     add("zipmap-count-254-v10", zipmap(254), Clean);
     add("function-ok-v10", file("REDIS0010", &function(LIB)), Clean);
@@ -215,7 +216,11 @@ fn cases() -> Vec<Case> {
     add("zset-text-nan-v6", text_z("nan"), Refused("NaN score"));
     // LZF strings of uncompressed length 0 load as empty strings.
     add("lzf-0-0-value-v10", file("REDIS0010", &db0(&[key(0, "s", &[0xC3, 0, 0])])), Warned(WarningKind::EmptyLzf));
-    add("lzf-3-0-value-v80", file("VALKEY080", &db0(&[key(0, "s", b"\xC3\x03\x00abc")])), Warned(WarningKind::EmptyLzf));
+    add(
+        "lzf-3-0-value-v80",
+        file("VALKEY080", &db0(&[key(0, "s", b"\xC3\x03\x00abc")])),
+        Warned(WarningKind::EmptyLzf),
+    );
     let lzf_key = [vec![0, 0xC3, 0, 0], s("v")].concat();
     add("lzf-0-0-key-v10", file("REDIS0010", &db0(&[lzf_key])), Warned(WarningKind::EmptyLzf));
     // A plain length in the 11xxxxxx form: its low 6 bits.
@@ -446,7 +451,12 @@ fn the_servers_agree() {
         port = if port >= 7749 { 7720 } else { port + 1 };
         let want = !matches!(c.expect, Refused(_));
         if loaded != want {
-            failures.push(format!("{}: {} {} it ({log})", c.name, names[server], if loaded { "loads" } else { "refuses" }));
+            failures.push(format!(
+                "{}: {} {} it ({log})",
+                c.name,
+                names[server],
+                if loaded { "loads" } else { "refuses" }
+            ));
         }
     }
     assert!(failures.is_empty(), "the servers disagree with the expected verdicts:\n{}", failures.join("\n"));
