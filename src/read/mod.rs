@@ -5,7 +5,7 @@
 //! A file is a [`Header`] followed by [`Record`]s. Every record borrows from the input and keeps its raw bytes, so
 //! it can be written out untouched; key records carry a [`Value`] that is decoded lazily (see [`value`]).
 
-mod dupkeys;
+pub mod dupkeys;
 mod header;
 pub mod module;
 mod parse;
@@ -13,7 +13,7 @@ mod slice;
 mod stream;
 pub mod stream_value;
 pub mod value;
-mod warn;
+pub mod warn;
 
 pub use header::{Flavor, Header};
 pub use parse::{EXPIRE_MAX, Encoding, LogicalType, ReadOptions};
