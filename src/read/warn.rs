@@ -7,7 +7,7 @@
 //! database and key, what) so that `rdbkit verify` can report it and `verify --strict` can refuse it.
 //!
 //! The readers keep the first [`Warnings::KEPT`] warnings and a count of all of them, so memory stays bounded
-//! whatever the input. Decoders deep inside the parser report an oddity with [`note`] (a thread-local list the
+//! whatever the input. Decoders deep inside the parser report an oddity with `note` (a thread-local list the
 //! record parser drains after each record), so the primitives need no extra parameter on their hot paths.
 
 use std::cell::RefCell;
