@@ -191,6 +191,12 @@ fn cases() -> Vec<Case> {
     add("function-no-shebang-v10", file("REDIS0010", &function(body)), Refused("missing library metadata"));
     let no_name = [&b"#!lua\n"[..], body].concat();
     add("function-no-name-v10", file("REDIS0010", &function(&no_name)), Refused("name was not given"));
+    let bad_arg = [&b"#!lua nam?=x\n"[..], body].concat();
+    add("function-bad-argument-v10", file("REDIS0010", &function(&bad_arg)), Refused("invalid metadata value"));
+    let bad_name = [&b"#!lua name=my-lib\n"[..], body].concat();
+    add("function-bad-name-v80", file("VALKEY080", &function(&bad_name)), Refused("library names can only"));
+    let quoted = [&b"#!lua \"name=q\"\n"[..], body].concat();
+    add("function-quoted-name-v10", file("REDIS0010", &function(&quoted)), Clean);
     let engine = [&b"#!nosuch name=x\n"[..], body].concat();
     add("function-bad-engine-v11", file("REDIS0011", &function(&engine)), Refused("engine"));
     let mut nul = LIB.to_vec();
@@ -244,6 +250,10 @@ fn cases() -> Vec<Case> {
     // Stream nodes: the listpack's own element count is not checked; Valkey checks the deleted flags and length.
     let node_count = file("REDIS0010", &db0(&[stream(1, 0, 2, 1, true, Some(11))]));
     add("stream-node-count-v10", node_count, Warned(WarningKind::StreamNodeCount));
+    let node_count = file("VALKEY080", &db0(&[stream(1, 0, 2, 1, true, Some(11))]));
+    add("stream-node-count-v80", node_count, Refused("num_elements is 11"));
+    let unknown = file("VALKEY080", &db0(&[stream(1, 0, 2, 1, true, Some(65535))]));
+    add("stream-node-count-unknown-v80", unknown, Clean);
     add("stream-flags-deleted-v10", file("REDIS0010", &db0(&[stream(1, 0, 3, 1, true, None)])), Clean);
     let flagged = file("VALKEY080", &db0(&[stream(1, 0, 3, 1, true, None)]));
     add("stream-flags-deleted-v80", flagged, Refused("flagged deleted"));
