@@ -319,6 +319,8 @@ pub(crate) struct Parser {
     /// Keep only the warnings that deep validation alone finds (a [`super::DeepCheck`] beside a walk that
     /// reports the others).
     pub deep_warnings_only: bool,
+    /// The reader's duplicate-key table, to prefetch the next key's slot (see [`Parser::prefetch_next_key`]).
+    pub key_hint: Option<super::dupkeys::PrefetchHint>,
 }
 
 impl Parser {
@@ -331,6 +333,7 @@ impl Parser {
             dups: Dups::default(),
             warnings: Warnings::default(),
             deep_warnings_only: false,
+            key_hint: None,
         }
     }
 
@@ -378,6 +381,34 @@ impl Parser {
                 }
                 Err(err)
             }
+        }
+    }
+}
+
+impl Parser {
+    /// Prefetches the duplicate-key slot of the key record at the start of `next` (if it is one, with a raw key),
+    /// so that the memory access overlaps the work on the current record instead of stalling the next check.
+    #[inline]
+    pub fn prefetch_next_key(&self, next: &[u8]) {
+        let Some(hint) = self.key_hint else { return };
+        let mut at = 0usize;
+        loop {
+            match next.get(at) {
+                Some(0xFC) => at += 9,
+                Some(0xFD) => at += 5,
+                Some(0xF9) => at += 2,
+                Some(0xF8) => match next.get(at + 1..).map(length) {
+                    Some(Ok((r, _))) => at = next.len() - r.len(),
+                    _ => return,
+                },
+                Some(&t) if t < 0xF0 => break,
+                _ => return,
+            }
+        }
+        if let Some(rest) = next.get(at + 1..)
+            && let Ok((_, RdbStr::Raw(k))) = rdb_str(rest)
+        {
+            hint.prefetch(self.db, k);
         }
     }
 }

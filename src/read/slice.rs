@@ -56,7 +56,7 @@ impl<'a> SliceReader<'a> {
             end: None,
             failed: false,
             prefetched: 0,
-            checks: FileChecks::new(&opts, false).map(Box::new),
+            checks: FileChecks::new(&opts, false, data.len() as u64 / 4).map(Box::new),
         })
     }
 
@@ -124,11 +124,12 @@ impl<'a> SliceReader<'a> {
                     let tail = &self.data[self.pos..];
                     let trailing = Trailing { len: tail.len() as u64, all_zero: tail.iter().all(|&b| b == 0) };
                     self.end = Some((verdict?, trailing));
-                } else if self.checks.is_some()
-                    && let Err(e) = self.file_checks(&kind, offset)
-                {
-                    self.failed = true;
-                    return Err(e);
+                } else if self.checks.is_some() {
+                    if let Err(e) = self.file_checks(&kind, offset) {
+                        self.failed = true;
+                        return Err(e);
+                    }
+                    self.parser.prefetch_next_key(&self.data[self.pos..]);
                 }
                 Ok(Some(Record { offset, raw, kind }))
             }
@@ -215,7 +216,10 @@ impl<'a> SliceReader<'a> {
         let Some(checks) = self.checks.as_mut() else {
             return Ok(());
         };
-        let Verdict::Repeat { kept } = checks.check(kind, offset)? else {
+        let verdict = checks.check(kind, offset);
+        // The table may have moved: the parser prefetches the next key's slot from this.
+        self.parser.key_hint = checks.hint();
+        let Verdict::Repeat { kept } = verdict? else {
             return Ok(());
         };
         let RecordKind::Entry(e) = kind else {

@@ -111,7 +111,8 @@ impl<R: Read> StreamReader<R> {
             crc: Crc64::new(),
             finished: None,
             failed: false,
-            checks: FileChecks::new(&opts, true).map(Box::new),
+            // A stream's length is unknown: hints make room for at most 2^20 keys ahead (32 MiB).
+            checks: FileChecks::new(&opts, true, 1 << 20).map(Box::new),
         };
         while r.end < MAGIC_LEN && !r.src_done {
             r.fill(MAGIC_LEN)?;
@@ -289,18 +290,19 @@ impl<R: Read> StreamReader<R> {
         let slice = &self.buf[self.start..self.start + n];
         if let Some(d) = detached {
             let kind = d.attach(slice);
-            if let Some(checks) = self.checks.as_mut()
-                && let Err(e) = file_checks(checks, &mut self.parser.warnings, &kind, offset)
-            {
-                self.failed = true;
-                return Err(e);
+            if let Some(checks) = self.checks.as_mut() {
+                if let Err(e) = file_checks(checks, &mut self.parser, &kind, offset) {
+                    self.failed = true;
+                    return Err(e);
+                }
+                self.parser.prefetch_next_key(&self.buf[self.start + n..self.end]);
             }
             return Ok(Some(Record { offset, raw: slice, kind }));
         }
         match self.parser.parse(slice, offset) {
             Ok(Step::Done(_, kind)) => {
                 if let Some(checks) = self.checks.as_mut()
-                    && let Err(e) = file_checks(checks, &mut self.parser.warnings, &kind, offset)
+                    && let Err(e) = file_checks(checks, &mut self.parser, &kind, offset)
                 {
                     self.failed = true;
                     return Err(e);
@@ -521,8 +523,12 @@ impl Detached {
 
 /// The file-level checks of a stream reader for `kind` at `offset`: a repeated (db, key) hash pair is taken as a
 /// duplicate (see [`super::dupkeys`] for the odds).
-fn file_checks(checks: &mut FileChecks, warnings: &mut Warnings, kind: &RecordKind<'_>, offset: u64) -> Result<()> {
-    if let Verdict::Repeat { kept } = checks.check(kind, offset)?
+fn file_checks(checks: &mut FileChecks, parser: &mut Parser, kind: &RecordKind<'_>, offset: u64) -> Result<()> {
+    let verdict = checks.check(kind, offset);
+    // The table may have moved: the parser prefetches the next key's slot from this.
+    parser.key_hint = checks.hint();
+    let warnings = &mut parser.warnings;
+    if let Verdict::Repeat { kept } = verdict?
         && let RecordKind::Entry(e) = kind
     {
         if kept {
