@@ -4,6 +4,12 @@
 //!
 //! A file is a [`Header`] followed by [`Record`]s. Every record borrows from the input and keeps its raw bytes, so
 //! it can be written out untouched; key records carry a [`Value`] that is decoded lazily (see [`value`]).
+//!
+//! With [`ReadOptions::default()`] (deep validation) a reader's verdict is the server's: it refuses what Redis 7.0
+//! (RDB ≤ 10), Redis 8.2 (RDB 11–12) or Valkey 9.1 (`VALKEY080`) refuse with `sanitize-dump-payload yes` — the
+//! same key twice in a database included ([`dupkeys`]) — and accepts what they load. What they load although no
+//! server writes it is reported as a [`Warning`] ([`SliceReader::warnings`], [`StreamReader::warnings`]; see
+//! [`warn`]).
 
 pub mod dupkeys;
 mod header;

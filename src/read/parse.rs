@@ -1,7 +1,9 @@
 //! The record parser: one `match` on the opcode/type byte, `nom` primitives below it.
 //!
 //! Parsing a record walks it to its end (that is how its raw span is known) and, with deep validation on, checks
-//! every embedded blob the way Redis's `sanitize-dump-payload yes` does. A parse is all-or-nothing: on
+//! every embedded blob the way Redis's `sanitize-dump-payload yes` does — where Redis and Valkey differ (a NaN
+//! listpack score, stream node counts), by the file's flavor. Oddities the servers load are noted as warnings
+//! (see [`super::warn`]) and collected per record. A parse is all-or-nothing: on
 //! `Incomplete` nothing in the parser changes, so a streaming reader can refill its buffer and try again.
 
 use super::warn::{self, Warning, WarningKind, Warnings};
