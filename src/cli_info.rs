@@ -41,7 +41,8 @@ pub fn info(path: &str, json: bool, out: &mut dyn Write) -> Result<(), Failure> 
         }
         match rec.kind {
             RecordKind::Eof { checksum } => {
-                crc.update(&rec.raw[..1]);
+                // Everything but the stored checksum (an expiry the servers ignore may come before EOF).
+                crc.update(&rec.raw[..rec.raw.len() - if checksum.is_some() { 8 } else { 0 }]);
                 info.stored_crc = checksum;
             }
             _ => crc.update(rec.raw),

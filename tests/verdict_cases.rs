@@ -471,3 +471,27 @@ fn the_servers_agree() {
     }
     assert!(failures.is_empty(), "the servers disagree with the expected verdicts:\n{}", failures.join("\n"));
 }
+
+/// An expiry before EOF is part of the checksummed bytes: both readers (and `info`) check the CRC over it.
+#[test]
+fn checksum_covers_metadata_before_eof() {
+    let mut data = [&b"REDIS0010"[..], &db0(&[string_key("a", "b")]), &expire_ms(1 << 40), &[0xFF]].concat();
+    let crc = rdbkit::format::crc::crc64(0, &data);
+    data.extend_from_slice(&crc.to_le_bytes());
+    let mut r = SliceReader::new(&data).unwrap();
+    while r.next_record().unwrap().is_some() {}
+    assert_eq!(r.checksum().map(|c| c.status()), Some("ok"));
+    let mut r = StreamReader::new(&data[..]).unwrap();
+    while r.next_record().unwrap().is_some() {}
+    assert_eq!(r.checksum().map(|c| c.status()), Some("ok"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.rdb");
+    std::fs::write(&path, &data).unwrap();
+    let (code, out, _) = rdbkit(&["info", path.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(out.lines().any(|l| l.starts_with("checksum") && l.ends_with("ok")), "{out}");
+    let n = data.len();
+    data[n - 1] ^= 1;
+    assert!(slice_verdict(&data).unwrap_err().contains("checksum mismatch"));
+    assert!(stream_verdict(&data).unwrap_err().contains("checksum mismatch"));
+}
