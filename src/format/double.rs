@@ -191,6 +191,33 @@ pub fn scan_text_double(bytes: &[u8]) -> Option<Scanned> {
     Some(Scanned { value, whole: lead == 0 && end == full })
 }
 
+/// The score the servers use for a ziplist/listpack sorted-set element stored as text (`zzlStrtod`: `strtod` of
+/// at most 127 bytes): the number at the start of the text, `0` when there is none. Deep validation accepts any
+/// text there (the servers check none, Valkey only refuses NaN), so decoders should read scores with this.
+/// (Where glibc's `strtod` and `sscanf` differ, `infi` and `infin` read as infinity here too.)
+pub fn listpack_score(b: &[u8]) -> f64 {
+    let b = &b[..b.len().min(127)];
+    if let Some(s) = scan_text_double(b) {
+        return s.value;
+    }
+    let t = b.iter().position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')).unwrap_or(b.len());
+    let (neg, t) = match b[t..].split_first() {
+        Some((b'-', r)) => (true, r),
+        Some((b'+', r)) => (false, r),
+        _ => (false, &b[t..]),
+    };
+    match t.get(..3) {
+        Some(w) if w.eq_ignore_ascii_case(b"inf") => {
+            if neg {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            }
+        }
+        _ => 0.0,
+    }
+}
+
 /// Decimal part of [`scan_text_double`] from `i`: the value and where the number ends.
 fn scan_decimal(s: &[u8], i: usize) -> Option<(f64, usize)> {
     let digits = |mut j: usize| {
@@ -487,6 +514,17 @@ mod scan_tests {
         for bad in [&b"abc"[..], b"0x", b"0xg", b"in", b"infi", b"infin", b".e1", b"-", b".", b"", b"e5"] {
             assert_eq!(v(bad), None, "{}", crate::escape_bytes(bad));
         }
+    }
+
+    #[test]
+    fn listpack_scores_read_like_strtod() {
+        assert_eq!(listpack_score(b"1.5abc"), 1.5);
+        assert_eq!(listpack_score(b"abc"), 0.0);
+        assert_eq!(listpack_score(b""), 0.0);
+        assert_eq!(listpack_score(b"-infi"), f64::NEG_INFINITY);
+        assert!(listpack_score(b"nan").is_nan());
+        let long = [&b"2"[..], &[b'0'; 200]].concat();
+        assert_eq!(listpack_score(&long), 2e126, "only 127 bytes are read");
     }
 
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
