@@ -197,6 +197,8 @@ fn cases() -> Vec<Case> {
     add("function-bad-name-v80", file("VALKEY080", &function(&bad_name)), Refused("library names can only"));
     let quoted = [&b"#!lua \"name=q\"\n"[..], body].concat();
     add("function-quoted-name-v10", file("REDIS0010", &function(&quoted)), Clean);
+    let nothing = b"#!lua name=mylib\nlocal x = 1\nreturn x";
+    add("function-registers-nothing-v10", file("REDIS0010", &function(nothing)), Refused("no functions registered"));
     let engine = [&b"#!nosuch name=x\n"[..], body].concat();
     add("function-bad-engine-v11", file("REDIS0011", &function(&engine)), Refused("engine"));
     let mut nul = LIB.to_vec();

@@ -182,13 +182,14 @@ pub fn function_name(code: &[u8]) -> Option<String> {
 /// Checks a function library's code the way Redis 7.0+/Valkey load it (`functionExtractLibMetaData`): a first
 /// line `#!<engine> name=<lib>` (arguments split like `sdssplitargs`, `name=` case-insensitive and given once, no
 /// other argument), engine `lua` (the only one these servers have, case-insensitive), and a library name of
-/// letters, digits and `_`. Returns the library name, or why the servers refuse the library. (Whether the Lua code
-/// itself runs cannot be checked without Lua.)
+/// letters, digits and `_`; and code that calls `register_function` at all. Returns the library name, or why the
+/// servers refuse the library. (Whether the Lua code compiles and what it registers cannot be checked without Lua.)
 pub fn library_metadata(code: &[u8]) -> std::result::Result<Vec<u8>, String> {
     if !code.starts_with(b"#!") {
         return Err("missing library metadata (the code does not start with #!)".into());
     }
-    // The server reads the code as a C string: a NUL ends it.
+    let full = code;
+    // The server finds the first line as in a C string: a NUL ends it.
     let code = code.split(|&b| b == 0).next().unwrap_or_default();
     let Some(nl) = code.iter().position(|&b| b == b'\n') else {
         return Err("invalid library metadata (no newline after the #! line)".into());
@@ -217,6 +218,12 @@ pub fn library_metadata(code: &[u8]) -> std::result::Result<Vec<u8>, String> {
     }
     if name.is_empty() || !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_') {
         return Err("library names can only contain letters, numbers, or underscores and must not be empty".into());
+    }
+    // Loading runs the code, and a library that registers no function is refused ("No functions registered").
+    // Registering needs `register_function`, so code that never names it cannot (short of building the name at
+    // run time, which no library does).
+    if !full[nl..].windows(17).any(|w| w == b"register_function") {
+        return Err("no functions registered (the code never calls register_function)".into());
     }
     Ok(name.to_vec())
 }
