@@ -177,6 +177,10 @@ fn cases() -> Vec<Case> {
     add("dup-key-first-expired-v10", file("REDIS0010", &first_expired), Clean);
     let second_expired = db0(&[string_key("k", "v"), [expire_ms(1000), string_key("k", "w")].concat()]);
     add("dup-key-second-expired-v10", file("REDIS0010", &second_expired), Warned(WarningKind::DuplicateKeySkipped));
+    let second_expired = db0(&[string_key("k", "v"), [expire_ms(1000), string_key("k", "w")].concat()]);
+    add("dup-key-second-expired-v80", file("VALKEY080", &second_expired), Warned(WarningKind::DuplicateKeySkipped));
+    let first_empty = db0(&[key(2, "k", &[0]), string_key("k", "w")]);
+    add("dup-key-first-empty-v11", file("REDIS0011", &first_empty), Clean);
     let pel = |m, owned| file(m, &db0(&[stream(1, 0, 2, 1, owned, None)]));
     add("pel-without-consumer-v10", pel("REDIS0010", false), Refused("has no consumer"));
     add("pel-without-consumer-v80", pel("VALKEY080", false), Refused("has no consumer"));
