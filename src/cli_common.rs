@@ -57,7 +57,7 @@ pub fn out_err(e: io::Error) -> Failure {
 }
 
 /// Everything known about an input once its last record was read.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Summary {
     /// The file header.
     pub header: Header,
@@ -69,6 +69,8 @@ pub struct Summary {
     pub stream_bytes: u64,
     /// Size of the input as read (the compressed size for gzip input).
     pub input_bytes: u64,
+    /// What deep validation found odd but the servers load.
+    pub warnings: rdbkit::read::Warnings,
 }
 
 /// Feeds records to a closure; keeps the closure's own failure (the sink error only stops the reader).
@@ -122,7 +124,14 @@ pub fn for_each_record(
     // Only a gzip input differs in size from its RDB stream; a plain one may be read ahead of its end when the
     // reader stops after TRAILING_LIMIT bytes, which must not look like compression.
     let input_bytes = if input.is_gzip() { f.input_bytes } else { stream_bytes };
-    Ok(Summary { header: f.header, checksum: f.checksum, trailing: f.trailing, stream_bytes, input_bytes })
+    Ok(Summary {
+        header: f.header,
+        checksum: f.checksum,
+        trailing: f.trailing,
+        stream_bytes,
+        input_bytes,
+        warnings: f.warnings,
+    })
 }
 
 /// The file offset of a key record's value (where its bytes start in the input).

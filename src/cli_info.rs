@@ -153,7 +153,7 @@ pub fn info(path: &str, json: bool, out: &mut dyn Write) -> Result<(), Failure> 
     let mut crc = Crc64::new();
     let mut started = false;
     // Checksum verification off: the CRC is computed here so that a mismatch is a verdict, not an error.
-    let opts = ReadOptions { deep: false, verify_checksum: false };
+    let opts = ReadOptions { deep: false, verify_checksum: false, duplicate_keys: false };
     let summary = for_each_record(path, opts, |header, rec| {
         if !started {
             crc.update(&header.magic_bytes());
@@ -161,7 +161,8 @@ pub fn info(path: &str, json: bool, out: &mut dyn Write) -> Result<(), Failure> 
         }
         match rec.kind {
             RecordKind::Eof { checksum } => {
-                crc.update(&rec.raw[..1]);
+                // Everything but the stored checksum (an expiry the servers ignore may come before EOF).
+                crc.update(&rec.raw[..rec.raw.len() - if checksum.is_some() { 8 } else { 0 }]);
                 info.stored_crc = checksum;
             }
             _ => crc.update(rec.raw),
@@ -303,12 +304,23 @@ fn info_text(path: &str, info: &Info, s: &Summary, checksum: &str) -> Vec<u8> {
     o
 }
 
-/// `rdbkit verify FILE`: the one-line summary on success.
-pub fn verify(path: &str, out: &mut dyn Write) -> Result<(), Failure> {
+/// How `verify` reads.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VerifyOptions {
+    /// Any warning makes the file invalid (exit 1).
+    pub strict: bool,
+    /// Skip the duplicate-key check (it takes memory per key).
+    pub no_duplicate_check: bool,
+}
+
+/// `rdbkit verify FILE`: the one-line summary on success; each warning (what the servers load although no server
+/// writes it, see `rdbkit::read::Warning`) on `err`, which with `--strict` fails the file.
+pub fn verify(path: &str, vopts: VerifyOptions, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Failure> {
     let mut keys = 0u64;
     let mut dbs = BTreeSet::new();
     let mut empty = 0u64;
-    let summary = for_each_record(path, ReadOptions::default(), |_, rec| {
+    let opts = ReadOptions { duplicate_keys: !vopts.no_duplicate_check, ..ReadOptions::default() };
+    let summary = for_each_record(path, opts, |_, rec| {
         match rec.kind {
             RecordKind::Aux { key, value } => {
                 // Decodable, checked without holding an LZF one in full (it may declare a gigabyte).
@@ -353,6 +365,20 @@ pub fn verify(path: &str, out: &mut dyn Write) -> Result<(), Failure> {
             ", {empty} empty collection key{} (a server skips them on load)",
             if empty == 1 { "" } else { "s" }
         );
+    }
+    let w = &summary.warnings;
+    for one in w.first() {
+        let _ = writeln!(err, "rdbkit: {path}: {one}");
+    }
+    if w.count() > w.first().len() as u64 {
+        let _ = writeln!(err, "rdbkit: {path}: … and {} more warning(s)", w.count() - w.first().len() as u64);
+    }
+    if vopts.strict && !w.is_empty() {
+        let first = &w.first()[0];
+        return Err(Failure::Invalid(format!("{} warning(s), refused by --strict; the first: {first}", w.count())));
+    }
+    if !w.is_empty() {
+        line += &format!(", {} warning{} (on stderr)", w.count(), if w.count() == 1 { "" } else { "s" });
     }
     writeln!(out, "{line}").map_err(out_err)
 }

@@ -55,7 +55,7 @@ impl std::fmt::Debug for Input {
 }
 
 /// Everything known about an input once its EOF record was read ([`Input::read_to_end`]).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Finished {
     /// The file header.
     pub header: Header,
@@ -67,6 +67,8 @@ pub struct Finished {
     pub end: u64,
     /// Bytes of the input as stored (compressed, for gzip) that were read.
     pub input_bytes: u64,
+    /// What deep validation found odd but the servers load (see [`crate::read::warn`]).
+    pub warnings: crate::read::Warnings,
 }
 
 impl Input {
@@ -211,7 +213,7 @@ impl Input {
                 } else {
                     crate::transform::drive(&mut r, sink)?;
                 }
-                finished(r.header(), r.checksum(), r.trailing(), r.position(), self.file_len)
+                finished(r.header(), r.checksum(), r.trailing(), r.position(), self.file_len, r.warnings())
             }
             Data::File(f) => {
                 let src = At { file: f.clone(), pos: 0 };
@@ -220,7 +222,7 @@ impl Input {
                 } else {
                     let mut r = StreamReader::with_options(src, opts)?;
                     crate::transform::drive(&mut r, sink)?;
-                    finished(r.header(), r.checksum(), r.trailing(), r.position(), self.file_len)
+                    finished(r.header(), r.checksum(), r.trailing(), r.position(), self.file_len, r.warnings())
                 }
             }
             Data::Stream(s) => {
@@ -231,7 +233,7 @@ impl Input {
                 } else {
                     let mut r = StreamReader::with_options(src, opts)?;
                     crate::transform::drive(&mut r, sink)?;
-                    finished(r.header(), r.checksum(), r.trailing(), r.position(), read(s))
+                    finished(r.header(), r.checksum(), r.trailing(), r.position(), read(s), r.warnings())
                 }
             }
         }
@@ -246,7 +248,7 @@ impl Input {
     ) -> Result<Finished> {
         let mut r = ChunkedReader::new(src, opts)?;
         r.drive(sink)?;
-        finished(r.header(), r.checksum(), r.trailing(), r.position(), input_bytes(&r))
+        finished(r.header(), r.checksum(), r.trailing(), r.position(), input_bytes(&r), r.warnings())
     }
 
     fn with_source_inner<T>(&self, opts: ReadOptions, f: impl FnOnce(&mut dyn Source) -> Result<T>) -> Result<T> {
@@ -266,9 +268,12 @@ fn finished(
     trailing: Option<Trailing>,
     end: u64,
     input_bytes: u64,
+    warnings: &crate::read::Warnings,
 ) -> Result<Finished> {
     match (checksum, trailing) {
-        (Some(checksum), Some(trailing)) => Ok(Finished { header, checksum, trailing, end, input_bytes }),
+        (Some(checksum), Some(trailing)) => {
+            Ok(Finished { header, checksum, trailing, end, input_bytes, warnings: warnings.clone() })
+        }
         _ => Err(Error::without_offset(ErrorKind::Invalid("the reader stopped before the EOF record".into()))),
     }
 }

@@ -245,6 +245,14 @@ fn verify_accepts_the_corpus_except_corrupt_files() {
             if p.file_name().unwrap().to_str().unwrap().starts_with("corrupt_ziplist") {
                 continue;
             }
+            if p.file_name().unwrap() == "zipmap_big_len.rdb" {
+                // Its zipmap count byte is 255 with 2 pairs: Redis 7.0, Redis 8.2 and Valkey 9.1 refuse it
+                // ("Zipmap integrity check failed.", checked by loading it), so verify does too.
+                let o = rdbkit(&["verify", path_str(&p)]);
+                assert_eq!(o.status.code(), Some(1), "{}", p.display());
+                assert!(String::from_utf8_lossy(&o.stderr).contains("zmlen is 255"), "{}", p.display());
+                continue;
+            }
             let out = ok_stdout(&rdbkit(&["verify", path_str(&p)]));
             assert!(out.starts_with("OK: "), "{}: {out}", p.display());
             n += 1;

@@ -22,6 +22,12 @@ fn is_corrupt(p: &std::path::Path) -> bool {
     p.ends_with("corrupt_ziplist.rdb")
 }
 
+/// Deep validation refuses it because the servers do (a zipmap count byte of 255 with 2 pairs: Redis 7.0, 8.2 and
+/// Valkey 9.1 refuse it, checked by loading it); it is still read and passed through without deep validation.
+fn refused_deep(p: &std::path::Path) -> bool {
+    p.ends_with("zipmap_big_len.rdb")
+}
+
 /// Reading a file and writing every record through at the same version reproduces it byte for byte, checksum
 /// included (bytes after the checksum, e.g. an AOF tail, are not part of the RDB).
 #[test]
@@ -32,7 +38,8 @@ fn pass_through_is_byte_identical() {
             continue;
         }
         let data = common::read(&path);
-        let mut reader = SliceReader::new(&data).unwrap();
+        let opts = if refused_deep(&path) { ReadOptions::fast() } else { ReadOptions::default() };
+        let mut reader = SliceReader::with_options(&data, opts).unwrap();
         let header = reader.header();
         let mut records = Vec::new();
         let mut stored = None;

@@ -108,16 +108,226 @@ pub fn parse_text_double(bytes: &[u8]) -> Option<f64> {
 }
 
 /// Decodes an old RDB double from its length byte and the `len_byte` bytes that follow it (`body`, empty for the
-/// sentinels): 253 → NaN, 254 → +inf, 255 → −inf, otherwise [`parse_text_double`] of `body`. Returns `None` when
-/// `body.len()` differs from what the length byte says or the text is not a number.
+/// sentinels): 253 → NaN, 254 → +inf, 255 → −inf, otherwise what the servers read from `body` (see
+/// [`scan_text_double`]: the number at its start, extra bytes ignored). Returns `None` when `body.len()` differs
+/// from what the length byte says or the text holds no number.
 pub fn decode_old_double(len_byte: u8, body: &[u8]) -> Option<f64> {
     match len_byte {
         OLD_DOUBLE_NAN => body.is_empty().then_some(f64::NAN),
         OLD_DOUBLE_POS_INF => body.is_empty().then_some(f64::INFINITY),
         OLD_DOUBLE_NEG_INF => body.is_empty().then_some(f64::NEG_INFINITY),
-        n if usize::from(n) == body.len() => parse_text_double(body),
+        n if usize::from(n) == body.len() => scan_text_double(body).map(|s| s.value),
         _ => None,
     }
+}
+
+/// What [`scan_text_double`] read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scanned {
+    /// The number.
+    pub value: f64,
+    /// Whether the number was the whole text (no leading blanks, nothing after it): what Redis writes.
+    pub whole: bool,
+}
+
+/// Reads a text double the way the servers load old (RDB ≤ 7) scores: Redis and Valkey put the bytes in a
+/// NUL-terminated buffer and call `sscanf(buf, "%lg", &v)`, accepting whatever number glibc's scanner finds at
+/// the start. Modelled on glibc (checked against it in the tests): leading C blanks skipped; an optional sign;
+/// `inf`/`infinity` and `nan`/`nan(chars)` in any case (but `infi`, `infin` and `in` match nothing, as the scanner
+/// cannot back up); hexadecimal `0x…[p…]` (a bare `0x` matches nothing, `0x.` reads 0); decimal digits with an
+/// optional point and an exponent, which is ignored when no digit follows the `e`. A NUL ends the text. `None`
+/// when nothing matches. (Hexadecimal values with more than 15 significant digits are rounded once more than
+/// glibc does when the result is subnormal.)
+pub fn scan_text_double(bytes: &[u8]) -> Option<Scanned> {
+    let full = bytes.len();
+    let s = bytes.split(|&b| b == 0).next().unwrap_or_default();
+    let mut i =
+        s.iter().position(|&b| !matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')).unwrap_or(s.len());
+    let lead = i;
+    let neg = match s.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let ci = |at: usize, word: &[u8]| s.get(at..at + word.len()).is_some_and(|w| w.eq_ignore_ascii_case(word));
+    let (v, end) = match s.get(i).map(u8::to_ascii_lowercase) {
+        Some(b'i') => {
+            if !ci(i, b"inf") {
+                return None;
+            }
+            let mut end = i + 3;
+            if s.get(end).is_some_and(|b| b.eq_ignore_ascii_case(&b'i')) {
+                if !ci(end, b"inity") {
+                    return None;
+                }
+                end += 5;
+            }
+            (f64::INFINITY, end)
+        }
+        Some(b'n') => {
+            if !ci(i, b"nan") {
+                return None;
+            }
+            let mut end = i + 3;
+            if s.get(end) == Some(&b'(') {
+                let mut j = end + 1;
+                while s.get(j).is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_') {
+                    j += 1;
+                }
+                end = if s.get(j) == Some(&b')') { j + 1 } else { j };
+            }
+            (f64::NAN, end)
+        }
+        Some(b'0') if s.get(i + 1).is_some_and(|b| b.eq_ignore_ascii_case(&b'x')) => scan_hex(s, i + 2)?,
+        _ => scan_decimal(s, i)?,
+    };
+    let value = if neg { -v } else { v };
+    Some(Scanned { value, whole: lead == 0 && end == full })
+}
+
+/// The score the servers use for a ziplist/listpack sorted-set element stored as text (`zzlStrtod`: `strtod` of
+/// at most 127 bytes): the number at the start of the text, `0` when there is none. Deep validation accepts any
+/// text there (the servers check none, Valkey only refuses NaN), so decoders should read scores with this.
+/// (Where glibc's `strtod` and `sscanf` differ, `infi` and `infin` read as infinity here too.)
+pub fn listpack_score(b: &[u8]) -> f64 {
+    let b = &b[..b.len().min(127)];
+    if let Some(s) = scan_text_double(b) {
+        return s.value;
+    }
+    let t = b.iter().position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')).unwrap_or(b.len());
+    let (neg, t) = match b[t..].split_first() {
+        Some((b'-', r)) => (true, r),
+        Some((b'+', r)) => (false, r),
+        _ => (false, &b[t..]),
+    };
+    match t.get(..3) {
+        Some(w) if w.eq_ignore_ascii_case(b"inf") => {
+            if neg {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            }
+        }
+        _ => 0.0,
+    }
+}
+
+/// Decimal part of [`scan_text_double`] from `i`: the value and where the number ends.
+fn scan_decimal(s: &[u8], i: usize) -> Option<(f64, usize)> {
+    let digits = |mut j: usize| {
+        while s.get(j).is_some_and(u8::is_ascii_digit) {
+            j += 1;
+        }
+        j
+    };
+    let int_end = digits(i);
+    let mut end = int_end;
+    let mut frac = int_end;
+    if s.get(end) == Some(&b'.') {
+        frac = digits(end + 1);
+        end = frac;
+    }
+    if int_end == i && frac <= int_end + 1 {
+        return None; // no digit at all
+    }
+    // Rebuilt as "int.frac" (each part at least one digit) plus the exponent, which Rust's parser takes whole.
+    let mut text = String::with_capacity(end - i + 8);
+    let int = std::str::from_utf8(&s[i..int_end]).ok()?;
+    let fr = if frac > int_end { std::str::from_utf8(&s[int_end + 1..frac]).ok()? } else { "" };
+    text.push_str(if int.is_empty() { "0" } else { int });
+    text.push('.');
+    text.push_str(if fr.is_empty() { "0" } else { fr });
+    if s.get(end).is_some_and(|b| b.eq_ignore_ascii_case(&b'e')) {
+        let mut j = end + 1;
+        if matches!(s.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        let e_end = digits(j);
+        if e_end > j {
+            text.push('e');
+            text.push_str(std::str::from_utf8(&s[end + 1..e_end]).ok()?);
+            end = e_end;
+        }
+    }
+    Some((text.parse::<f64>().ok()?, end))
+}
+
+/// Hexadecimal part of [`scan_text_double`], from just after `0x`.
+fn scan_hex(s: &[u8], i: usize) -> Option<(f64, usize)> {
+    let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16));
+    let (mut m, mut sticky, mut used) = (0u64, false, 0u32);
+    let mut exp: i64 = 0;
+    let mut j = i;
+    let mut any = false;
+    while let Some(d) = hex(s.get(j)) {
+        any = true;
+        if used < 15 {
+            m = m << 4 | u64::from(d);
+            if m != 0 {
+                used += 1;
+            }
+        } else {
+            sticky |= d != 0;
+            exp += 4;
+        }
+        j += 1;
+    }
+    let point = s.get(j) == Some(&b'.');
+    if point {
+        j += 1;
+        while let Some(d) = hex(s.get(j)) {
+            any = true;
+            if used < 15 {
+                m = m << 4 | u64::from(d);
+                if m != 0 {
+                    used += 1;
+                }
+                exp -= 4;
+            } else {
+                sticky |= d != 0;
+            }
+            j += 1;
+        }
+    }
+    if !any && !point {
+        return None;
+    }
+    let mut end = j;
+    if s.get(j).is_some_and(|b| b.eq_ignore_ascii_case(&b'p')) {
+        let mut k = j + 1;
+        let neg = match s.get(k) {
+            Some(b'-') => {
+                k += 1;
+                true
+            }
+            Some(b'+') => {
+                k += 1;
+                false
+            }
+            _ => false,
+        };
+        let start = k;
+        let mut e: i64 = 0;
+        while let Some(d) = s.get(k).filter(|b| b.is_ascii_digit()) {
+            e = (e * 10 + i64::from(d - b'0')).min(100_000);
+            k += 1;
+        }
+        if k > start {
+            exp += if neg { -e } else { e };
+            end = k;
+        }
+    }
+    // 60 bits of mantissa and a sticky bit below them: one correct rounding to 53 bits.
+    let m = if sticky { m << 1 | 1 } else { m << 1 };
+    let e = (exp - 1).clamp(-2200, 2200) as i32;
+    let v = (m as f64) * 2f64.powi(e / 2) * 2f64.powi(e - e / 2);
+    Some((v, end))
 }
 
 /// Appends `v` in the old RDB double form, as Redis 2.6–3.2 `rdbSaveDoubleValue` wrote it: the single byte 253
@@ -284,6 +494,77 @@ pub fn format_human_double(v: f64, out: &mut Vec<u8>) {
         out.push(b'e');
         out.push(if e < 0 { b'-' } else { b'+' });
         push_i64(i64::from(exp), out);
+    }
+}
+
+#[cfg(test)]
+mod scan_tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_numeric_prefix() {
+        let v = |t: &[u8]| scan_text_double(t).map(|s| (s.value, s.whole));
+        assert_eq!(v(b"1.5"), Some((1.5, true)));
+        assert_eq!(v(b"1.5abc"), Some((1.5, false)));
+        assert_eq!(v(b" 2"), Some((2.0, false)));
+        assert_eq!(v(b"1e"), Some((1.0, false)));
+        assert_eq!(v(b"1e5x"), Some((100000.0, false)));
+        assert_eq!(v(b"0x1p3"), Some((8.0, true)));
+        assert_eq!(v(b"0x."), Some((0.0, true)));
+        assert_eq!(v(b"-0").map(|(x, _)| x.is_sign_negative()), Some(true));
+        assert_eq!(v(b"infinityx"), Some((f64::INFINITY, false)));
+        assert_eq!(v(b"1.5\x003"), Some((1.5, false)));
+        assert!(v(b"nan(abc").is_some_and(|(x, _)| x.is_nan()));
+        for bad in [&b"abc"[..], b"0x", b"0xg", b"in", b"infi", b"infin", b".e1", b"-", b".", b"", b"e5"] {
+            assert_eq!(v(bad), None, "{}", crate::escape_bytes(bad));
+        }
+    }
+
+    #[test]
+    fn listpack_scores_read_like_strtod() {
+        assert_eq!(listpack_score(b"1.5abc"), 1.5);
+        assert_eq!(listpack_score(b"abc"), 0.0);
+        assert_eq!(listpack_score(b""), 0.0);
+        assert_eq!(listpack_score(b"-infi"), f64::NEG_INFINITY);
+        assert!(listpack_score(b"nan").is_nan());
+        let long = [&b"2"[..], &[b'0'; 200]].concat();
+        assert_eq!(listpack_score(&long), 2e126, "only 127 bytes are read");
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    mod glibc {
+        use super::*;
+        use proptest::prelude::*;
+
+        unsafe extern "C" {
+            fn sscanf(s: *const std::ffi::c_char, format: *const std::ffi::c_char, ...) -> std::ffi::c_int;
+        }
+
+        fn glibc(text: &[u8]) -> Option<f64> {
+            let mut buf = text.to_vec();
+            buf.push(0);
+            let mut v = 0f64;
+            // SAFETY: both strings are NUL-terminated and `%lg` writes one double through the pointer given.
+            let n = unsafe { sscanf(buf.as_ptr().cast(), c"%lg".as_ptr(), &mut v as *mut f64) };
+            (n == 1).then_some(v)
+        }
+
+        fn same(a: Option<f64>, b: Option<f64>) -> bool {
+            match (a, b) {
+                (Some(x), Some(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+                (None, None) => true,
+                _ => false,
+            }
+        }
+
+        proptest! {
+            /// The model agrees with glibc's `sscanf("%lg")`, the servers' parser, on number-like texts.
+            #[test]
+            fn agrees_with_glibc(t in "[ +\\-]{0,2}(0[xX])?[0-9a-fA-F.]{0,8}([eEpP][+\\-]?[0-9]{0,3})?[a-z()\\x00 ]{0,3}|(?i)[+-]?(inf|infinity|nan|nan\\([a-z0-9_]*\\)?|in|infi|infin)[a-z]{0,2}") {
+                let b = t.as_bytes();
+                prop_assert!(same(scan_text_double(b).map(|s| s.value), glibc(b)), "{:?}: {:?} vs {:?}", t, scan_text_double(b), glibc(b));
+            }
+        }
     }
 }
 

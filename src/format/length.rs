@@ -2,7 +2,8 @@
 //!
 //! A LEN is 1, 2, 5 or 9 bytes chosen by the top two bits of its first byte; the 14-, 32- and 64-bit forms are
 //! **big-endian**, unlike everything else in the format. The `11xxxxxx` form is not a length but a string
-//! special-encoding marker, which [`length_or_special`] reports for the string parser.
+//! special-encoding marker, which [`length_or_special`] reports for the string parser (where a plain length is
+//! expected, [`length`] reads its low 6 bits, as the servers do, and notes a warning).
 
 use crate::error::{Error, ErrorKind};
 use nom::{Err as NomErr, IResult, Needed};
@@ -130,12 +131,16 @@ pub fn length_or_special(i: &[u8]) -> PResult<'_, Len> {
     }
 }
 
-/// Parses a LEN where only a plain length is valid.
+/// Parses a LEN where only a plain length is valid. A `11xxxxxx` byte is read as its low 6 bits, as Redis's
+/// `rdbLoadLen` does (it ignores the "encoded" flag), and noted as a warning: no server writes it.
 #[inline]
 pub fn length(i: &[u8]) -> PResult<'_, u64> {
     match length_or_special(i)? {
         (r, Len::Len(n)) => Ok((r, n)),
-        (_, Len::Special(_)) => PError::fail(i, ErrorKind::InvalidLength(i[0])),
+        (r, Len::Special(v)) => {
+            crate::read::note_warning(i, crate::read::WarningKind::EncodedPlainLength);
+            Ok((r, u64::from(v)))
+        }
     }
 }
 
@@ -181,7 +186,9 @@ mod tests {
         assert_eq!(length(&[0x81, 0, 0, 0, 1, 0, 0, 0, 0]).unwrap().1, 1 << 32);
         assert_eq!(length_or_special(&[0xC3]).unwrap().1, Len::Special(3));
         assert!(matches!(length(&[0x82]), Err(NomErr::Failure(_))));
-        assert!(matches!(length(&[0xC0]), Err(NomErr::Failure(_))));
+        // Redis's rdbLoadLen reads the low 6 bits of a string-encoding byte.
+        assert_eq!(length(&[0xC0]).unwrap().1, 0);
+        assert_eq!(length(&[0xFF, 7]).unwrap(), (&[7u8][..], 63));
         assert!(matches!(length(&[0x80, 0]), Err(NomErr::Incomplete(Needed::Size(_)))));
         assert!(matches!(length(&[]), Err(NomErr::Incomplete(_))));
     }

@@ -67,7 +67,23 @@ impl<'a> Listpack<'a> {
     /// [`Listpack::validate`], calling `each` with every element (in order) once its encoding has been checked, so
     /// that a caller needing the elements too walks the blob once. When validation fails, `each` has seen the
     /// elements before the faulty one (and possibly that one); callers must let the error take precedence.
-    pub fn validate_with(&self, mut each: impl FnMut(Elem<'a>)) -> Result<usize> {
+    pub fn validate_with(&self, each: impl FnMut(Elem<'a>)) -> Result<usize> {
+        let count = self.validate_elements_with(each)?;
+        if let Some(n) = self.header_count()
+            && n != count
+        {
+            return Err(Error::corrupt(NAME, format!("num_elements is {n}, but the listpack holds {count}"), 4));
+        }
+        Ok(count)
+    }
+
+    /// [`Listpack::validate`] without comparing `num_elements` with the elements (what the servers check for
+    /// stream nodes): returns the number of elements.
+    pub fn validate_elements(&self) -> Result<usize> {
+        self.validate_elements_with(|_| {})
+    }
+
+    fn validate_elements_with(&self, mut each: impl FnMut(Elem<'a>)) -> Result<usize> {
         let data = self.data;
         let mut pos = HEADER_SIZE;
         let mut count = 0usize;
@@ -84,7 +100,10 @@ impl<'a> Listpack<'a> {
             let actual = data.get(backlen_pos..entry.end).unwrap_or_default();
             let mut buf = [0u8; 5];
             let expected = encode_backlen(entry.size, &mut buf);
-            if actual != expected {
+            if actual != expected && server_backlen(data, entry.end - 1) == Some(entry.size as u64) {
+                // Not what the servers write, but what their `lpValidateNext` accepts.
+                crate::read::note_warning(&data[backlen_pos..], crate::read::WarningKind::ListpackBacklen);
+            } else if actual != expected {
                 return Err(Error::corrupt(
                     NAME,
                     format!(
@@ -98,11 +117,6 @@ impl<'a> Listpack<'a> {
             count += 1;
         }
         super::check_walk_end(data, pos, NAME)?;
-        if let Some(n) = self.header_count()
-            && n != count
-        {
-            return Err(Error::corrupt(NAME, format!("num_elements is {n}, but the listpack holds {count}"), 4));
-        }
         Ok(count)
     }
 
@@ -163,6 +177,25 @@ pub fn backlen_size(size: usize) -> usize {
         16383..2097151 => 3,
         2097151..268435455 => 4,
         _ => 5,
+    }
+}
+
+/// The servers' `lpDecodeBacklen`, reading backwards from the backlen's last byte at `last`: 7 bits a byte while
+/// the high bit is set, at most 5 bytes (`None` past that, or before the start of `data`). It can read into the
+/// element's own bytes when the last backlen byte has a continuation bit it does not need.
+fn server_backlen(data: &[u8], last: usize) -> Option<u64> {
+    let (mut val, mut shift, mut p) = (0u64, 0u32, last);
+    loop {
+        let b = *data.get(p)?;
+        val |= u64::from(b & 127) << shift;
+        if b & 128 == 0 {
+            return Some(val);
+        }
+        shift += 7;
+        if shift > 28 {
+            return None;
+        }
+        p = p.checked_sub(1)?;
     }
 }
 

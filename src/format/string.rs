@@ -141,7 +141,14 @@ pub fn rdb_str(i: &[u8]) -> PResult<'_, RdbStr<'_>> {
             let (r, clen) = length(r)?;
             let (r, ulen) = length(r)?;
             let (r, compressed) = take_u64(r, clen)?;
-            if ulen == 0 || ulen > (clen.saturating_mul(LZF_MAX_RATIO)) {
+            if ulen == 0 {
+                // The servers' `lzf_decompress` into 0 bytes returns 0, which equals the declared length: they
+                // load an empty string, whatever the compressed bytes.
+                crate::read::note_warning(i, crate::read::WarningKind::EmptyLzf);
+                // (An empty slice of the input, not a static one: callers locate parts by address.)
+                return Ok((r, RdbStr::Raw(&compressed[compressed.len()..])));
+            }
+            if ulen > (clen.saturating_mul(LZF_MAX_RATIO)) {
                 return PError::fail(i, ErrorKind::OutOfRange { what: "LZF uncompressed length", value: ulen });
             }
             Ok((r, RdbStr::Lzf { compressed, len: ulen }))

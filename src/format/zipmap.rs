@@ -33,9 +33,11 @@ impl<'a> Zipmap<'a> {
         self.data
     }
 
-    /// The pair count from `zmlen`, or `None` when it is 254 or more ("unknown, walk the pairs").
+    /// The pair count from `zmlen`, or `None` when it is 254 ("unknown, walk the pairs"). 255 is a count like any
+    /// other for the servers' `zipmapValidateIntegrity` (`zm[0] != ZIPMAP_BIGLEN && zm[0] != count` fails), so a
+    /// zipmap whose `zmlen` is 255 is valid only with exactly 255 pairs.
     pub fn header_count(&self) -> Option<usize> {
-        self.data.first().copied().filter(|&n| n < BIGLEN).map(usize::from)
+        self.data.first().copied().filter(|&n| n != BIGLEN).map(usize::from)
     }
 
     /// Iterates over the `(field, value)` pairs, front to back; `free` padding is skipped. After an error the
@@ -45,7 +47,7 @@ impl<'a> Zipmap<'a> {
     }
 
     /// Deep validation: every pair lies inside the blob, there is at least one pair, the end byte is the last
-    /// byte, the count equals `zmlen` unless that is 254 or more, and no field name repeats (the check Redis's
+    /// byte, the count equals `zmlen` unless that is 254, and no field name repeats (the check Redis's
     /// loader adds). Returns the number of pairs.
     pub fn validate(&self) -> Result<usize> {
         let data = self.data;
@@ -225,12 +227,18 @@ mod tests {
         let pairs: Vec<_> = zm.iter().map(|p| p.unwrap()).collect();
         assert_eq!(pairs, vec![(&b"f1"[..], &b"v1"[..]), (b"f2", b"v2")]);
         assert_eq!(enc(&pairs), blob);
+        // zmlen 255 with 2 pairs: Redis 7.0, Redis 8.2 and Valkey 9.1 refuse it ("Zipmap integrity check
+        // failed"), checked by loading a file holding it; the pairs still decode.
         let blob = hex("ff064d4b4431473601003205594e4e584b040046375449ff");
         let zm = Zipmap::new(&blob).unwrap();
-        assert_eq!(zm.header_count(), None);
-        assert_eq!(zm.validate().unwrap(), 2);
+        assert_eq!(zm.header_count(), Some(255));
+        assert!(zm.validate().is_err());
         let pairs: Vec<_> = zm.iter().map(|p| p.unwrap()).collect();
         assert_eq!(pairs, vec![(&b"MKD1G6"[..], &b"2"[..]), (b"YNNXK", b"F7TI")]);
+        let mut unknown = blob.clone();
+        unknown[0] = 254;
+        assert_eq!(Zipmap::new(&unknown).unwrap().header_count(), None);
+        assert_eq!(Zipmap::new(&unknown).unwrap().validate().unwrap(), 2);
     }
 
     fn is_corrupt(e: &Error) -> bool {

@@ -6,9 +6,10 @@
 //! the read fail ("unexpected end of input" or a parse error), never fault; memory is bounded by two buffers
 //! plus the largest record.
 
+use super::dupkeys::FileChecks;
 use super::parse::{Parser, Step};
 use super::slice::finish_checksum;
-use super::{Checksum, Header, ReadOptions, Record, RecordKind, TRAILING_LIMIT, Trailing};
+use super::{Checksum, Header, ReadOptions, Record, RecordKind, TRAILING_LIMIT, Trailing, Warnings};
 use crate::error::{Error, Result};
 use crate::format::crc::Crc64;
 use crate::read::header::MAGIC_LEN;
@@ -63,6 +64,10 @@ pub struct ChunkedReader {
     keep_crc: bool,
     finished: Option<(Checksum, Trailing)>,
     chunk: usize,
+    /// Duplicate keys and function libraries (deep validation), run by the walk in file order. A chunked reader
+    /// cannot walk back to confirm a repeated key hash, so it keeps pairs of hashes, as a stream reader does
+    /// (see [`super::dupkeys`]).
+    checks: Option<Box<FileChecks>>,
     /// The buffer before the current one, to be read into next (two buffers are reused, not reallocated: freed
     /// and reallocated on changing threads, they would pile up in the allocator's per-thread arenas).
     spare: Vec<u8>,
@@ -112,6 +117,7 @@ impl ChunkedReader {
             crc,
             keep_crc,
             finished: None,
+            checks: FileChecks::new(&opts, true, 1 << 20).map(Box::new),
             chunk: chunk.max(1),
             spare: Vec::new(),
         })
@@ -140,6 +146,16 @@ impl ChunkedReader {
     /// After EOF: bytes after the checksum.
     pub fn trailing(&self) -> Option<Trailing> {
         self.finished.map(|f| f.1)
+    }
+
+    /// The oddities found so far that the servers load anyway (see [`super::warn`]).
+    pub fn warnings(&self) -> &Warnings {
+        &self.parser.warnings
+    }
+
+    /// Bytes held by the duplicate-key check (see [`super::dupkeys`]).
+    pub fn duplicate_check_memory(&self) -> usize {
+        self.checks.as_ref().map_or(0, |c| c.memory())
     }
 
     /// Feeds every record, up to and including EOF, to `sink` (without finishing it), parsing on a second thread
@@ -178,6 +194,7 @@ impl ChunkedReader {
                 parser: std::mem::replace(&mut self.parser, placeholder),
                 partial: !self.src_done,
                 crc: self.keep_crc.then_some(self.crc),
+                checks: self.checks.take(),
                 end: None,
                 need: None,
                 failed: false,
@@ -191,8 +208,9 @@ impl ChunkedReader {
                 let walked = crate::transform::drive_parallel_walk(&mut w, sink);
                 (walked, reader.map(|h| h.join().unwrap_or_else(|_| Err(io_panic()))))
             });
-            let Window { pos, parser, end, need, .. } = w;
+            let Window { pos, parser, end, need, checks, .. } = w;
             self.parser = parser;
+            self.checks = checks;
             if self.keep_crc {
                 self.crc.update(&self.buf[self.start..self.start + pos]);
             }
@@ -332,6 +350,8 @@ pub(crate) struct Window<'a> {
     partial: bool,
     /// CRC-64 of the stream before `data`, when it is to be compared at EOF.
     crc: Option<Crc64>,
+    /// The reader's file-level checks, lent to the walk.
+    checks: Option<Box<FileChecks>>,
     /// The checksum verdict, once EOF was read.
     end: Option<Checksum>,
     /// Set when the walk stopped at a record the buffer does not hold entirely: at least this many more bytes.
@@ -399,6 +419,11 @@ impl<'a> crate::transform::Walk<'a> for Window<'a> {
                             return Err(e.at(offset + 1));
                         }
                     }
+                } else if let Some(checks) = self.checks.as_deref_mut()
+                    && let Err(e) = super::stream::file_checks(checks, &mut self.parser, &kind, offset)
+                {
+                    self.failed = true;
+                    return Err(e);
                 }
                 self.pos += n;
                 Ok(Some(Record { offset, raw, kind }))
@@ -429,6 +454,10 @@ impl<'a> crate::transform::Walk<'a> for Window<'a> {
             // Cut short by the buffer: the walk's own error stands.
             Step::Need(_) => Ok(None),
         }
+    }
+
+    fn merge_warnings(&mut self, w: Warnings) {
+        self.parser.warnings.merge(w);
     }
 }
 

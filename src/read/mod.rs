@@ -5,8 +5,15 @@
 //!
 //! A file is a [`Header`] followed by [`Record`]s. Every record borrows from the input and keeps its raw bytes, so
 //! it can be written out untouched; key records carry a [`Value`] that is decoded lazily (see [`value`]).
+//!
+//! With [`ReadOptions::default()`] (deep validation) a reader's verdict is the server's: it refuses what Redis 7.0
+//! (RDB ≤ 10), Redis 8.2 (RDB 11–12) or Valkey 9.1 (`VALKEY080`) refuse with `sanitize-dump-payload yes` — the
+//! same key twice in a database included ([`dupkeys`]) — and accepts what they load. What they load although no
+//! server writes it is reported as a [`Warning`] ([`SliceReader::warnings`], [`StreamReader::warnings`]; see
+//! [`warn`]).
 
 mod chunked;
+pub mod dupkeys;
 mod header;
 pub mod module;
 mod parse;
@@ -14,6 +21,7 @@ mod slice;
 mod stream;
 pub mod stream_value;
 pub mod value;
+pub mod warn;
 
 pub use chunked::ChunkedReader;
 pub(crate) use chunked::Gunzip;
@@ -23,6 +31,8 @@ pub(crate) use slice::DeepCheck;
 pub use slice::SliceReader;
 pub use stream::StreamReader;
 pub use value::{Item, OwnedValue, Value};
+pub(crate) use warn::note as note_warning;
+pub use warn::{Warning, WarningKind, Warnings};
 
 use crate::format::string::RdbStr;
 
@@ -199,4 +209,134 @@ pub fn function_name(code: &[u8]) -> Option<String> {
         return None;
     }
     first.split_whitespace().find_map(|tok| tok.strip_prefix("name=")).map(str::to_string)
+}
+
+/// Checks a function library's code the way Redis 7.0+/Valkey load it (`functionExtractLibMetaData`): a first
+/// line `#!<engine> name=<lib>` (arguments split like `sdssplitargs`, `name=` case-insensitive and given once, no
+/// other argument), engine `lua` (the only one these servers have, case-insensitive), and a library name of
+/// letters, digits and `_`; and code that calls `register_function` at all. Returns the library name, or why the
+/// servers refuse the library. (Whether the Lua code compiles and what it registers cannot be checked without Lua.)
+pub fn library_metadata(code: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    if !code.starts_with(b"#!") {
+        return Err("missing library metadata (the code does not start with #!)".into());
+    }
+    let full = code;
+    // The server finds the first line as in a C string: a NUL ends it.
+    let code = code.split(|&b| b == 0).next().unwrap_or_default();
+    let Some(nl) = code.iter().position(|&b| b == b'\n') else {
+        return Err("invalid library metadata (no newline after the #! line)".into());
+    };
+    let parts = split_args(&code[..nl]).ok_or("invalid library metadata (unbalanced quotes)")?;
+    let Some((first, rest)) = parts.split_first() else {
+        return Err("invalid library metadata".into());
+    };
+    let mut name: Option<&[u8]> = None;
+    for part in rest {
+        if part.len() >= 5 && part[..5].eq_ignore_ascii_case(b"name=") {
+            if name.is_some() {
+                return Err("invalid metadata value, name argument was given multiple times".into());
+            }
+            name = Some(&part[5..]);
+            continue;
+        }
+        return Err(format!("invalid metadata value given: {}", crate::escape_bytes(part)));
+    }
+    let Some(name) = name else {
+        return Err("library name was not given".into());
+    };
+    let engine = &first[2.min(first.len())..];
+    if !engine.eq_ignore_ascii_case(b"lua") {
+        return Err(format!("engine {} not found", crate::escape_bytes(engine)));
+    }
+    if name.is_empty() || !name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_') {
+        return Err("library names can only contain letters, numbers, or underscores and must not be empty".into());
+    }
+    // Loading runs the code, and a library that registers no function is refused ("No functions registered").
+    // Registering needs `register_function`, so code that never names it cannot (short of building the name at
+    // run time, which no library does).
+    if !full[nl..].windows(17).any(|w| w == b"register_function") {
+        return Err("no functions registered (the code never calls register_function)".into());
+    }
+    Ok(name.to_vec())
+}
+
+/// Splits a line into arguments like Redis's `sdssplitargs`: blanks separate, `"…"` takes `\\` escapes (`\\xHH`,
+/// `\\n`…), `'…'` takes only `\\'`; a closing quote must be followed by a blank or the end. `None` on unbalanced
+/// quotes.
+fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let is_space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c');
+    let mut out = Vec::new();
+    let mut i = 0;
+    loop {
+        while i < line.len() && is_space(line[i]) {
+            i += 1;
+        }
+        if i >= line.len() {
+            return Some(out);
+        }
+        let mut cur = Vec::new();
+        let (mut inq, mut insq) = (false, false);
+        loop {
+            let c = line.get(i).copied();
+            if inq {
+                match c {
+                    None => return None,
+                    Some(b'\\')
+                        if line.get(i + 1) == Some(&b'x')
+                            && line.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
+                            && line.get(i + 3).is_some_and(u8::is_ascii_hexdigit) =>
+                    {
+                        let h = std::str::from_utf8(&line[i + 2..i + 4]).ok()?;
+                        cur.push(u8::from_str_radix(h, 16).ok()?);
+                        i += 3;
+                    }
+                    Some(b'\\') if i + 1 < line.len() => {
+                        i += 1;
+                        cur.push(match line[i] {
+                            b'n' => b'\n',
+                            b'r' => b'\r',
+                            b't' => b'\t',
+                            b'b' => 8,
+                            b'a' => 7,
+                            other => other,
+                        });
+                    }
+                    Some(b'"') => {
+                        if line.get(i + 1).is_some_and(|&b| !is_space(b)) {
+                            return None;
+                        }
+                        i += 1;
+                        break;
+                    }
+                    Some(b) => cur.push(b),
+                }
+            } else if insq {
+                match c {
+                    None => return None,
+                    Some(b'\\') if line.get(i + 1) == Some(&b'\'') => {
+                        i += 1;
+                        cur.push(b'\'');
+                    }
+                    Some(b'\'') => {
+                        if line.get(i + 1).is_some_and(|&b| !is_space(b)) {
+                            return None;
+                        }
+                        i += 1;
+                        break;
+                    }
+                    Some(b) => cur.push(b),
+                }
+            } else {
+                match c {
+                    None => break,
+                    Some(b) if is_space(b) => break,
+                    Some(b'"') => inq = true,
+                    Some(b'\'') => insq = true,
+                    Some(b) => cur.push(b),
+                }
+            }
+            i += 1;
+        }
+        out.push(cur);
+    }
 }

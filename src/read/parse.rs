@@ -1,9 +1,12 @@
 //! The record parser: one `match` on the opcode/type byte, `nom` primitives below it.
 //!
 //! Parsing a record walks it to its end (that is how its raw span is known) and, with deep validation on, checks
-//! every embedded blob the way Redis's `sanitize-dump-payload yes` does. A parse is all-or-nothing: on
+//! every embedded blob the way Redis's `sanitize-dump-payload yes` does — where Redis and Valkey differ (a NaN
+//! listpack score, stream node counts), by the file's flavor. Oddities the servers load are noted as warnings
+//! (see [`super::warn`]) and collected per record. A parse is all-or-nothing: on
 //! `Incomplete` nothing in the parser changes, so a streaming reader can refill its buffer and try again.
 
+use super::warn::{self, Warning, WarningKind, Warnings};
 use super::{Entry, Expiry, Header, RecordKind, Value, module, stream_value};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::length::{PError, PResult, array, le_i32, le_i64, length, take, u8 as byte};
@@ -22,18 +25,28 @@ pub struct ReadOptions {
     pub deep: bool,
     /// Compare the stored CRC-64 with the bytes read, and fail on a mismatch. On by default.
     pub verify_checksum: bool,
+    /// With `deep`: refuse a database that holds the same key twice, as the servers do (see [`super::dupkeys`]
+    /// for how, and the memory it takes: about 11–21 bytes per key on a slice, twice that on a stream). On by
+    /// default; it has no effect without `deep`.
+    pub duplicate_keys: bool,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { deep: true, verify_checksum: true }
+        ReadOptions { deep: true, verify_checksum: true, duplicate_keys: true }
     }
 }
 
 impl ReadOptions {
     /// Walk records only: no deep validation (the checksum is still verified).
     pub fn fast() -> Self {
-        ReadOptions { deep: false, verify_checksum: true }
+        ReadOptions { deep: false, verify_checksum: true, duplicate_keys: false }
+    }
+
+    /// Whether the file-level checks of deep validation run: duplicate keys (with `duplicate_keys`) and function
+    /// library names. They need the records in file order, so the readers run them, never a [`super::DeepCheck`].
+    pub(crate) fn file_checks(&self) -> bool {
+        self.deep
     }
 }
 
@@ -268,6 +281,25 @@ impl Encoding {
     }
 }
 
+/// Where the EOF opcode is in a complete EOF record `raw`: after any metadata opcodes the server ignores before
+/// it (an expiry directly before EOF).
+pub(crate) fn eof_opcode_at(raw: &[u8]) -> usize {
+    let mut at = 0;
+    while let Some(&op) = raw.get(at) {
+        at += match op {
+            0xFC => 9,
+            0xFD => 5,
+            0xF9 => 2,
+            0xF8 => match length(&raw[at + 1..]) {
+                Ok((r, _)) => raw.len() - at - r.len(),
+                Err(_) => return at,
+            },
+            _ => return at,
+        };
+    }
+    at.min(raw.len().saturating_sub(1))
+}
+
 /// The outcome of one parse attempt.
 pub(crate) enum Step<'a> {
     /// A complete record of `usize` bytes.
@@ -284,24 +316,50 @@ pub(crate) struct Parser {
     pub opts: ReadOptions,
     scratch: Vec<u8>,
     dups: Dups,
+    /// Oddities of the records parsed so far.
+    pub warnings: Warnings,
+    /// Keep only the warnings that deep validation alone finds (a [`super::DeepCheck`] beside a walk that
+    /// reports the others).
+    pub deep_warnings_only: bool,
+    /// The reader's duplicate-key table, to prefetch the next key's slot (see [`Parser::prefetch_next_key`]).
+    pub key_hint: Option<super::dupkeys::PrefetchHint>,
 }
 
 impl Parser {
     pub fn new(header: Header, opts: ReadOptions) -> Self {
-        Parser { header, db: 0, opts, scratch: Vec::new(), dups: Dups::default() }
+        Parser {
+            header,
+            db: 0,
+            opts,
+            scratch: Vec::new(),
+            dups: Dups::default(),
+            warnings: Warnings::default(),
+            deep_warnings_only: false,
+            key_hint: None,
+        }
     }
 
     /// Parses one record from the start of `input` (which is at file offset `offset`).
     pub fn parse<'a>(&mut self, input: &'a [u8], offset: u64) -> Result<Step<'a>> {
         let mut key_ctx: Option<RdbStr<'a>> = None;
+        warn::clear_notes();
         let mut ctx =
             Ctx { header: self.header, deep: self.opts.deep, scratch: &mut self.scratch, dups: &mut self.dups };
         let res = record(&mut ctx, input, self.db, &mut key_ctx);
         match res {
             Ok((rest, kind)) => {
+                let db = self.db;
                 if let RecordKind::SelectDb { db } = kind {
                     self.db = db;
                 }
+                let (warnings, deep_only) = (&mut self.warnings, self.deep_warnings_only);
+                warn::take_notes(input, offset, |at, kind| {
+                    if deep_only && !kind.is_deep() {
+                        return;
+                    }
+                    let key = key_ctx.and_then(|k| k.decode().ok()).map(|k| k.into_owned());
+                    warnings.push(Warning { offset: at, db: Some(db), key, kind });
+                });
                 Ok(Step::Done(input.len() - rest.len(), kind))
             }
             Err(NomErr::Incomplete(n)) => Ok(Step::Need(match n {
@@ -325,6 +383,34 @@ impl Parser {
                 }
                 Err(err)
             }
+        }
+    }
+}
+
+impl Parser {
+    /// Prefetches the duplicate-key slot of the key record at the start of `next` (if it is one, with a raw key),
+    /// so that the memory access overlaps the work on the current record instead of stalling the next check.
+    #[inline]
+    pub fn prefetch_next_key(&self, next: &[u8]) {
+        let Some(hint) = self.key_hint else { return };
+        let mut at = 0usize;
+        loop {
+            match next.get(at) {
+                Some(0xFC) => at += 9,
+                Some(0xFD) => at += 5,
+                Some(0xF9) => at += 2,
+                Some(0xF8) => match next.get(at + 1..).map(length) {
+                    Some(Ok((r, _))) => at = next.len() - r.len(),
+                    _ => return,
+                },
+                Some(&t) if t < 0xF0 => break,
+                _ => return,
+            }
+        }
+        if let Some(rest) = next.get(at + 1..)
+            && let Ok((_, RdbStr::Raw(k))) = rdb_str(rest)
+        {
+            hint.prefetch(self.db, k);
         }
     }
 }
@@ -388,6 +474,10 @@ fn record<'a>(
             let (i, code) = rdb_str(i)?;
             if ctx.deep {
                 check_str(ctx, input, &code)?;
+                let text = code.decode().map_err(|e| NomErr::Failure(PError { at: input, error: e.at(0) }))?;
+                if let Err(why) = super::library_metadata(&text) {
+                    return corrupt(input, "function library", why);
+                }
             }
             Ok((i, RecordKind::Function { code }))
         }
@@ -447,6 +537,12 @@ fn entry<'a>(
             _ => break (op, i),
         }
     };
+    if type_byte == 0xFF && at_type.len() != input.len() {
+        // Metadata opcodes, then EOF: the server reads them and stops at EOF, ignoring them.
+        warn::note(input, WarningKind::MetadataBeforeEof);
+        let (i, kind) = record(ctx, at_type, db, key_ctx)?;
+        return Ok((i, kind));
+    }
     let i = &at_type[1..];
     let Some(encoding) = Encoding::from_type_byte(type_byte, ctx.header) else {
         if type_byte == 6 {
@@ -586,7 +682,7 @@ fn value<'a>(ctx: &mut Ctx<'_>, encoding: Encoding, i: &'a [u8]) -> PResult<'a, 
                 StreamV2 => 2,
                 _ => 3,
             };
-            stream_value::walk(i, version, deep, ctx.scratch)
+            stream_value::walk(i, version, deep, ctx.header.flavor == Flavor::Valkey, ctx.scratch)
         }
         HashMetadataPreGa | HashMetadata => {
             let (r, min_expire) = if encoding == HashMetadata {
@@ -740,15 +836,20 @@ fn dup_scope<'a>(
     enabled: bool,
     structure: &'static str,
     detail: &'static str,
-    walk: impl FnOnce(&mut Ctx<'_>) -> PResult<'a, ()>,
+    mut walk: impl FnMut(&mut Ctx<'_>) -> PResult<'a, ()>,
 ) -> PResult<'a, ()> {
     if !enabled {
         return walk(ctx);
     }
     ctx.dups.clear();
     let res = walk(ctx);
-    if let Some(pos) = ctx.dups.first_dup(base) {
-        return corrupt(&base[pos..], structure, detail);
+    if ctx.dups.suspect() {
+        // Two keys share a hash: walk again keeping the keys themselves, to find the first real repeat.
+        ctx.dups.start_exact();
+        let _ = walk(ctx);
+        if let Some(pos) = ctx.dups.first_dup(base) {
+            return corrupt(&base[pos..], structure, detail);
+        }
     }
     res
 }
@@ -765,7 +866,8 @@ fn dup_key<'a>(
     ctx.dups.str_key(base, pos, s).map_err(|e| NomErr::Failure(PError { at, error: e.at(0) }))
 }
 
-/// Parses an old-form (text) double: a length byte, with 253/254/255 meaning NaN/+inf/−inf.
+/// Parses an old-form (text) double: a length byte, with 253/254/255 meaning NaN/+inf/−inf, else that many bytes
+/// read as the servers' `sscanf("%lg")` reads them (extra bytes are a warning).
 pub(crate) fn old_double(i: &[u8]) -> PResult<'_, f64> {
     let (r, len) = byte(i)?;
     match len {
@@ -774,8 +876,13 @@ pub(crate) fn old_double(i: &[u8]) -> PResult<'_, f64> {
         255 => Ok((r, f64::NEG_INFINITY)),
         n => {
             let (r, text) = take(r, usize::from(n))?;
-            match crate::format::double::parse_text_double(text) {
-                Some(v) => Ok((r, v)),
+            match crate::format::double::scan_text_double(text) {
+                Some(s) => {
+                    if !s.whole {
+                        warn::note(i, WarningKind::TextDoubleTrailing);
+                    }
+                    Ok((r, s.value))
+                }
                 None => corrupt(i, "double", format!("{} is not a number", crate::escape_bytes(text))),
             }
         }
@@ -841,7 +948,7 @@ fn blob<'a>(ctx: &mut Ctx<'_>, i: &'a [u8], kind: Blob) -> PResult<'a, ()> {
             return corrupt(i, "blob", "a ziplist/listpack/intset blob stored as an integer");
         }
     };
-    match validate_blob(bytes, kind, ctx.dups) {
+    match validate_blob(bytes, kind, ctx.header.flavor, ctx.dups) {
         Ok(()) => Ok((r, ())),
         // Offsets inside decompressed data mean nothing in the file: point at the string instead.
         Err(e) => PError::nested(
@@ -880,7 +987,7 @@ fn lzf_blob_precheck(compressed: &[u8], len: u64, kind: Blob) -> Result<bool> {
     Ok(true)
 }
 
-fn validate_blob(bytes: &[u8], kind: Blob, dups: &mut Dups) -> Result<()> {
+fn validate_blob(bytes: &[u8], kind: Blob, flavor: Flavor, dups: &mut Dups) -> Result<()> {
     match kind {
         Blob::Plain => {
             if bytes.is_empty() {
@@ -900,15 +1007,15 @@ fn validate_blob(bytes: &[u8], kind: Blob, dups: &mut Dups) -> Result<()> {
         }
         Blob::Ziplist(pairs) => {
             let zl = Ziplist::new(bytes)?;
-            let mut g = Grouping::new(pairs, bytes, dups);
+            let mut g = Grouping::new(pairs, flavor, bytes, dups);
             let n = zl.validate_with(|e| g.elem(e))?;
-            g.finish(n)?;
+            g.finish(n, || zl.iter())?;
         }
         Blob::Listpack(pairs) => {
             let lp = Listpack::new(bytes)?;
-            let mut g = Grouping::new(pairs, bytes, dups);
+            let mut g = Grouping::new(pairs, flavor, bytes, dups);
             let n = lp.validate_with(|e| g.elem(e))?;
-            g.finish(n)?;
+            g.finish(n, || lp.iter())?;
         }
     }
     Ok(())
@@ -922,6 +1029,7 @@ fn validate_blob(bytes: &[u8], kind: Blob, dups: &mut Dups) -> Result<()> {
 /// score/TTL comes first in the blob.
 struct Grouping<'b, 'd> {
     pairs: Pairs,
+    flavor: Flavor,
     group: usize,
     what: &'static str,
     base: &'b [u8],
@@ -933,7 +1041,7 @@ struct Grouping<'b, 'd> {
 }
 
 impl<'b, 'd> Grouping<'b, 'd> {
-    fn new(pairs: Pairs, base: &'b [u8], dups: &'d mut Dups) -> Self {
+    fn new(pairs: Pairs, flavor: Flavor, base: &'b [u8], dups: &'d mut Dups) -> Self {
         let (group, what) = match pairs {
             Pairs::No | Pairs::Set => (1, "set"),
             Pairs::Zset => (2, "zset"),
@@ -941,7 +1049,7 @@ impl<'b, 'd> Grouping<'b, 'd> {
             Pairs::HashTtl => (3, "hash"),
         };
         dups.clear();
-        Grouping { pairs, group, what, base, dups, idx: 0, last_ttl: None, first_err: None }
+        Grouping { pairs, flavor, group, what, base, dups, idx: 0, last_ttl: None, first_err: None }
     }
 
     #[inline]
@@ -958,12 +1066,15 @@ impl<'b, 'd> Grouping<'b, 'd> {
                 self.dups.push(k);
             }
             1 if self.pairs == Pairs::Zset => {
-                let ok = match e {
-                    Elem::Int(_) => true,
-                    Elem::Bytes(b) => crate::format::double::parse_text_double(b).is_some_and(|v| !v.is_nan()),
-                };
-                if !ok {
-                    self.first_err = Some(Error::corrupt(what, "score is not a number", 0));
+                // Redis 7.0/8.2 check no score; Valkey 9.1 refuses NaN (`strtod` of the text) and nothing else.
+                if let Elem::Bytes(b) = e
+                    && crate::format::double::parse_text_double(b).is_none_or(|v| v.is_nan())
+                {
+                    if self.flavor == Flavor::Valkey && strtod_is_nan(b) {
+                        self.first_err = Some(Error::corrupt(what, "NaN score (Valkey refuses it)", 0));
+                    } else {
+                        warn::note(b, WarningKind::ZsetScoreNotNumber);
+                    }
                 }
             }
             2 => {
@@ -992,20 +1103,36 @@ impl<'b, 'd> Grouping<'b, 'd> {
         }
     }
 
-    /// After a successful validation of `n` elements.
-    fn finish(self, n: usize) -> Result<()> {
+    /// After a successful validation of `n` elements; `elems` walks them again (only when two keys share a hash).
+    fn finish<I: Iterator<Item = Result<Elem<'b>>>>(self, n: usize, elems: impl FnOnce() -> I) -> Result<()> {
         let (group, what) = (self.group, self.what);
         if n % group != 0 {
             return Err(Error::corrupt(what, format!("{n} elements is not a multiple of {group}"), 0));
         }
-        if self.dups.first_dup(self.base).is_some() {
-            return Err(Error::corrupt(what, "duplicate member or field", 0));
+        if self.dups.suspect() {
+            self.dups.start_exact();
+            // Only the elements the fast pass looked at (it stops at the first bad score or TTL).
+            for (idx, e) in elems().take(self.idx).enumerate().step_by(group) {
+                let Ok(e) = e else { break };
+                self.dups.push(Dups::elem_key(self.base, idx, e));
+            }
+            if self.dups.first_dup(self.base).is_some() {
+                return Err(Error::corrupt(what, "duplicate member or field", 0));
+            }
         }
         match self.first_err {
             Some(e) => Err(e),
             None => Ok(()),
         }
     }
+}
+
+/// Whether Valkey 9.1's ziplist/listpack score check finds NaN in `b`. Observed on the server: `nan`, `-NaN`,
+/// `+nan`, `nanx` and `NAN(abc)` are refused; ` nan`, `\tnan`, `1nan` and `abc` load. That is an optional sign,
+/// then `nan` in any case, at the very start (a leading blank makes it not a number at all).
+fn strtod_is_nan(b: &[u8]) -> bool {
+    let t = b.strip_prefix(b"-").or_else(|| b.strip_prefix(b"+")).unwrap_or(b);
+    t.get(..3).is_some_and(|w| w.eq_ignore_ascii_case(b"nan"))
 }
 
 /// Duplicate detection for deep validation, reused across records so that it allocates only while growing.
@@ -1016,9 +1143,21 @@ impl<'b, 'd> Grouping<'b, 'd> {
 /// [`crate::format::parse_canonical_i64`]) are turned into that integer, so keys compare equal exactly when their
 /// logical Redis strings are equal, whether stored as text, as an integer or LZF-compressed. Sorting keeps the
 /// worst case at O(n log n) comparisons whatever the input (no hash flooding).
+///
+/// That exact pass only runs when two keys share a hash. Before it, each key is only a 64-bit hash in an
+/// open-addressing set (linear probing, at most 7/8 full): 8 bytes a slot, **9.1–18.3 bytes per member**, and no
+/// sort; a repeat is almost always a real duplicate (an error), so the exact pass (40 bytes per member, the keys
+/// walked again) runs about once per refused file, or when two distinct members' hashes collide.
 #[derive(Debug, Default)]
 pub(crate) struct Dups {
-    /// Each key's position and value (its hash is in `hashes`).
+    /// The hash set of the fast pass (0 marks an empty slot; a hash of 0 is stored as 1).
+    set: Vec<u64>,
+    set_len: usize,
+    /// A hash was seen twice.
+    suspect: bool,
+    /// In the exact pass: keys are kept, not hashed into `set`.
+    exact: bool,
+    /// Each key's position and value (its hash is in `hashes`), in the exact pass.
     keys: Vec<(usize, KeySrc)>,
     /// The keys' hashes: when they are distinct (the common case), so are the keys.
     hashes: Vec<u64>,
@@ -1096,6 +1235,7 @@ fn hash_bytes(b: &[u8]) -> u64 {
 }
 
 impl Dups {
+    /// Starts the fast pass over a new collection.
     fn clear(&mut self) {
         // Memory for an unusually large collection is given back rather than kept for every later one.
         const KEEP: usize = 4096;
@@ -1103,18 +1243,83 @@ impl Dups {
             self.keys = Vec::new();
             self.hashes = Vec::new();
         }
+        if self.set.len() > KEEP * 2 {
+            self.set = Vec::new();
+        } else if self.set_len > 0 {
+            self.set.fill(0);
+        }
         if self.arena.capacity() > KEEP * 16 {
             self.arena = Vec::new();
         }
+        self.set_len = 0;
+        self.suspect = false;
+        self.exact = false;
         self.keys.clear();
         self.hashes.clear();
         self.arena.clear();
     }
 
+    /// Whether the fast pass saw a hash twice (then the exact pass decides).
+    fn suspect(&self) -> bool {
+        self.suspect
+    }
+
+    /// Starts the exact pass over the same collection: push its keys again.
+    fn start_exact(&mut self) {
+        self.keys.clear();
+        self.hashes.clear();
+        self.arena.clear();
+        self.exact = true;
+    }
+
     #[inline]
     fn push(&mut self, k: DupKey) {
-        self.hashes.push(k.hash);
-        self.keys.push((k.pos, k.src));
+        if self.exact {
+            self.hashes.push(k.hash);
+            self.keys.push((k.pos, k.src));
+            return;
+        }
+        if let KeySrc::Arena(start, _) = k.src {
+            // The fast pass needs only the hash of a decompressed key.
+            self.arena.truncate(start);
+        }
+        if self.suspect {
+            return;
+        }
+        if (self.set_len + 1) * 8 > self.set.len() * 7 {
+            self.grow();
+        }
+        let h = k.hash.max(1);
+        let mask = self.set.len() - 1;
+        // The hash's high bits pick the slot (its low bits feed the multiply; either is well mixed).
+        let mut at = (h >> 32 ^ h) as usize & mask;
+        loop {
+            match self.set[at] {
+                0 => {
+                    self.set[at] = h;
+                    self.set_len += 1;
+                    return;
+                }
+                x if x == h => {
+                    self.suspect = true;
+                    return;
+                }
+                _ => at = (at + 1) & mask,
+            }
+        }
+    }
+
+    fn grow(&mut self) {
+        let cap = (self.set.len() * 2).max(64);
+        let old = std::mem::replace(&mut self.set, vec![0; cap]);
+        let mask = cap - 1;
+        for h in old.into_iter().filter(|&h| h != 0) {
+            let mut at = (h >> 32 ^ h) as usize & mask;
+            while self.set[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            self.set[at] = h;
+        }
     }
 
     #[inline]
@@ -1167,8 +1372,8 @@ impl Dups {
         self.hashes.windows(2).any(|w| w[0] == w[1])
     }
 
-    /// The position of the first key equal to an earlier one (in `pos` order), if any. Reorders the keys and
-    /// their hashes (so call it once per set of keys).
+    /// After the exact pass: the position of the first key equal to an earlier one (in `pos` order), if any.
+    /// Reorders the keys and their hashes (so call it once per set of keys).
     fn first_dup(&mut self, base: &[u8]) -> Option<usize> {
         if self.keys.len() < 2 || !self.hashes_may_repeat() {
             return None;
@@ -1310,6 +1515,59 @@ mod tests {
         let exp = |e: i64| [&[1, 1, b'f', 1, b'v'][..], &e.to_le_bytes()].concat();
         assert!(deep_error(valkey, 22, &exp(-1)).is_none());
         expect_corrupt(deep_error(valkey, 22, &exp(-2)), "below -1", 104);
+    }
+
+    /// The fast pass only suspects; the exact pass tells a shared hash from a repeated key.
+    #[test]
+    fn dups_fast_pass_then_exact() {
+        let base = b"aaabbb";
+        let mut d = Dups::default();
+        d.clear();
+        for v in 0..10_000 {
+            d.push(Dups::int_key(v as usize, v));
+        }
+        assert!(!d.suspect());
+        // 10 000 hashes in a set at most 7/8 full: 16 384 slots.
+        assert_eq!(d.set.len(), 16_384);
+        // Two different keys forced to one hash: suspected, then cleared by the exact pass.
+        d.clear();
+        d.push(DupKey { hash: 7, pos: 0, src: KeySrc::Base(0, 3) });
+        d.push(DupKey { hash: 7, pos: 3, src: KeySrc::Base(3, 3) });
+        assert!(d.suspect());
+        d.start_exact();
+        d.push(DupKey { hash: 7, pos: 0, src: KeySrc::Base(0, 3) });
+        d.push(DupKey { hash: 7, pos: 3, src: KeySrc::Base(3, 3) });
+        assert_eq!(d.first_dup(base), None);
+        // A real repeat is found at its second copy.
+        d.clear();
+        for pos in [0, 3, 1] {
+            d.push(Dups::bytes_key(base, pos, &base[pos..pos + 2]));
+        }
+        assert!(d.suspect());
+        d.start_exact();
+        for pos in [0, 3, 1] {
+            d.push(Dups::bytes_key(base, pos, &base[pos..pos + 2]));
+        }
+        assert_eq!(d.first_dup(base), Some(1));
+    }
+
+    /// Duplicates in listpacks and hashtable sets are still found, at the same offsets.
+    #[test]
+    fn collection_duplicates_after_the_fast_pass() {
+        let redis = Header::new(Flavor::Redis, 11);
+        let mut lp = Vec::new();
+        crate::format::listpack::Listpack::encode([&b"a"[..], b"b", b"c", b"b"], &mut lp);
+        let mut body = Vec::new();
+        crate::format::length::encode_length(lp.len() as u64, &mut body);
+        body.extend_from_slice(&lp);
+        let e = deep_error(redis, 20, &body).expect("a set listpack with b twice");
+        assert!(e.to_string().contains("duplicate"), "{e}");
+        let mut lp = Vec::new();
+        crate::format::listpack::Listpack::encode([&b"a"[..], b"b", b"c", b"d"], &mut lp);
+        let mut body = Vec::new();
+        crate::format::length::encode_length(lp.len() as u64, &mut body);
+        body.extend_from_slice(&lp);
+        assert!(deep_error(redis, 20, &body).is_none());
     }
 
     proptest! {

@@ -1,7 +1,8 @@
 //! [`SliceReader`]: the zero-copy reader over a complete byte slice (a memory-mapped file, a buffer).
 
-use super::parse::{Parser, Step};
-use super::{Checksum, Header, ReadOptions, Record, RecordKind, Trailing};
+use super::dupkeys::{FileChecks, Verdict, duplicate_error, kept, key_bytes};
+use super::parse::{Parser, Step, eof_opcode_at};
+use super::{Checksum, Entry, Header, ReadOptions, Record, RecordKind, Trailing, Warning, WarningKind, Warnings};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::crc::crc64;
 use crate::read::header::MAGIC_LEN;
@@ -35,6 +36,8 @@ pub struct SliceReader<'a> {
     failed: bool,
     /// Bytes before this offset have had a prefetch hint issued.
     prefetched: usize,
+    /// Duplicate keys and function libraries (deep validation), run on the records in file order.
+    checks: Option<Box<FileChecks>>,
 }
 
 impl<'a> SliceReader<'a> {
@@ -53,7 +56,23 @@ impl<'a> SliceReader<'a> {
             end: None,
             failed: false,
             prefetched: 0,
+            checks: FileChecks::new(&opts, false, data.len() as u64 / 4).map(Box::new),
         })
+    }
+
+    /// The oddities found so far that the servers load anyway (see [`super::warn`]).
+    pub fn warnings(&self) -> &Warnings {
+        &self.parser.warnings
+    }
+
+    /// Bytes held by the duplicate-key check (see [`super::dupkeys`]).
+    pub fn duplicate_check_memory(&self) -> usize {
+        self.checks.as_ref().map_or(0, |c| c.memory())
+    }
+
+    /// Adds warnings found by deep validation elsewhere (the parallel drive's [`DeepCheck`]s).
+    pub(crate) fn merge_warnings(&mut self, w: Warnings) {
+        self.parser.warnings.merge(w);
     }
 
     /// The file header.
@@ -94,17 +113,24 @@ impl<'a> SliceReader<'a> {
                 let raw = &rest[..n];
                 self.pos += n;
                 if let RecordKind::Eof { checksum } = kind {
+                    let eof_at = offset as usize + eof_opcode_at(raw);
                     let verdict = finish_checksum(checksum, self.parser.opts.verify_checksum, || {
-                        crc64(0, &self.data[..offset as usize + 1])
+                        crc64(0, &self.data[..eof_at + 1])
                     });
                     if let Err(e) = verdict {
                         self.failed = true;
-                        return Err(e.at(offset + 1));
+                        return Err(e.at(eof_at as u64 + 1));
                     }
                     let tail = &self.data[self.pos..];
                     // Only the first TRAILING_LIMIT bytes are looked at: the rest of a huge tail stays unread.
                     let trailing = Trailing::of(tail);
                     self.end = Some((verdict?, trailing));
+                } else if self.checks.is_some() {
+                    if let Err(e) = self.file_checks(&kind, offset) {
+                        self.failed = true;
+                        return Err(e);
+                    }
+                    self.parser.prefetch_next_key(&self.data[self.pos..]);
                 }
                 Ok(Some(Record { offset, raw, kind }))
             }
@@ -145,6 +171,7 @@ impl<'a> SliceReader<'a> {
             end: None,
             failed: false,
             prefetched: pos,
+            checks: None,
         };
         deep.parser.db = self.parser.db;
         deep.next_record()
@@ -159,7 +186,15 @@ pub(crate) struct DeepCheck {
 
 impl DeepCheck {
     pub(crate) fn new(header: super::Header, opts: ReadOptions) -> Self {
-        DeepCheck { parser: Parser::new(header, ReadOptions { deep: true, ..opts }) }
+        let mut parser = Parser::new(header, ReadOptions { deep: true, ..opts });
+        // The walk beside it reports the warnings a walk finds.
+        parser.deep_warnings_only = true;
+        DeepCheck { parser }
+    }
+
+    /// The warnings only deep validation finds, of the records checked so far.
+    pub(crate) fn take_warnings(&mut self) -> Warnings {
+        std::mem::take(&mut self.parser.warnings)
     }
 
     /// Checks `rec`, read while the current database was `db`.
@@ -173,6 +208,71 @@ impl DeepCheck {
                 rec.offset,
             )),
         }
+    }
+}
+
+impl<'a> SliceReader<'a> {
+    /// The file-level checks of record `kind` at `offset` (not EOF).
+    fn file_checks(&mut self, kind: &RecordKind<'a>, offset: u64) -> Result<()> {
+        let Some(checks) = self.checks.as_mut() else {
+            return Ok(());
+        };
+        let verdict = checks.check(kind, offset);
+        // The table may have moved: the parser prefetches the next key's slot from this.
+        self.parser.key_hint = checks.hint();
+        let Verdict::Repeat { kept } = verdict? else {
+            return Ok(());
+        };
+        let RecordKind::Entry(e) = kind else {
+            return Ok(());
+        };
+        if !kept && !checks.may_confirm_skipped() {
+            return Ok(());
+        }
+        let now = checks.now();
+        match self.earlier_kept_copy(e, offset, now) {
+            Some(at) if kept => Err(duplicate_error(e, offset, Some(at))),
+            Some(_) => {
+                let key = e.key.decode().ok().map(|k| k.into_owned());
+                self.parser.warnings.push(Warning {
+                    offset,
+                    db: Some(e.db),
+                    key,
+                    kind: WarningKind::DuplicateKeySkipped,
+                });
+                Ok(())
+            }
+            // Two different keys with the same hash.
+            None => Ok(()),
+        }
+    }
+
+    /// The offset of an earlier copy of `e`'s key in its database that the server keeps, found by walking the
+    /// records before `end` again (the confirmation step of the duplicate-key check).
+    fn earlier_kept_copy(&self, e: &Entry<'_>, end: u64, now: i64) -> Option<u64> {
+        let (mut want, mut buf) = (Vec::new(), Vec::new());
+        want.extend_from_slice(key_bytes(&e.key, &mut buf)?);
+        let opts = ReadOptions { deep: false, verify_checksum: false, duplicate_keys: false };
+        let mut walk = SliceReader {
+            data: self.data,
+            pos: MAGIC_LEN,
+            parser: Parser::new(self.parser.header, opts),
+            end: None,
+            failed: false,
+            prefetched: 0,
+            checks: None,
+        };
+        while walk.position() < end {
+            let rec = walk.next_record().ok()??;
+            if let RecordKind::Entry(old) = rec.kind
+                && old.db == e.db
+                && key_bytes(&old.key, &mut buf).is_some_and(|k| k == want.as_slice())
+                && kept(&old, now)
+            {
+                return Some(rec.offset);
+            }
+        }
+        None
     }
 }
 

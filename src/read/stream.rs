@@ -6,10 +6,13 @@
 //! they are all zero (page-blob padding), reported as such. At most [`super::TRAILING_LIMIT`] bytes after the
 //! checksum are read: a longer tail (endless zeros on stdin, a gzip bomb) is reported as such, not read to its end.
 
+use super::dupkeys::{FileChecks, Verdict, duplicate_error};
 use super::module::ModuleAux;
-use super::parse::{Parser, ReadOptions, Step};
+use super::parse::{Parser, ReadOptions, Step, eof_opcode_at};
 use super::slice::finish_checksum;
-use super::{Checksum, Encoding, Entry, Expiry, Header, Record, RecordKind, Trailing, Value};
+use super::{
+    Checksum, Encoding, Entry, Expiry, Header, Record, RecordKind, Trailing, Value, Warning, WarningKind, Warnings,
+};
 use crate::error::{Error, Result};
 use crate::format::crc::Crc64;
 use crate::format::string::RdbStr;
@@ -67,6 +70,8 @@ pub struct StreamReader<R: Read> {
     crc: Crc64,
     finished: Option<(Checksum, Trailing)>,
     failed: bool,
+    /// Duplicate keys and function libraries (deep validation), run on the records in file order.
+    checks: Option<Box<FileChecks>>,
 }
 
 impl<R: Read> std::fmt::Debug for StreamReader<R> {
@@ -106,6 +111,8 @@ impl<R: Read> StreamReader<R> {
             crc: Crc64::new(),
             finished: None,
             failed: false,
+            // A stream's length is unknown: hints make room for at most 2^20 keys ahead (32 MiB).
+            checks: FileChecks::new(&opts, true, 1 << 20).map(Box::new),
         };
         while r.end < MAGIC_LEN && !r.src_done {
             r.fill(MAGIC_LEN)?;
@@ -145,6 +152,16 @@ impl<R: Read> StreamReader<R> {
     /// After EOF: bytes after the checksum.
     pub fn trailing(&self) -> Option<Trailing> {
         self.finished.map(|f| f.1)
+    }
+
+    /// The oddities found so far that the servers load anyway (see [`super::warn`]).
+    pub fn warnings(&self) -> &Warnings {
+        &self.parser.warnings
+    }
+
+    /// Bytes held by the duplicate-key check (see [`super::dupkeys`]).
+    pub fn duplicate_check_memory(&self) -> usize {
+        self.checks.as_ref().map_or(0, |c| c.memory())
     }
 
     /// Size of the internal buffer: the memory this reader holds, about the size of the largest record read.
@@ -240,21 +257,23 @@ impl<R: Read> StreamReader<R> {
             }
         };
         self.pending = n;
-        if self.buf[self.start] == 0xFF {
+        let eof_at = eof_opcode_at(&self.buf[self.start..self.start + n]);
+        if self.buf[self.start + eof_at] == 0xFF && self.is_eof_record(n) {
             // EOF: handled here, before any borrow of the buffer is taken for the returned record.
+            let at = self.start + eof_at;
             let checksum = self.parser.header.has_checksum().then(|| {
                 let mut c = [0u8; 8];
-                c.copy_from_slice(&self.buf[self.start + 1..self.start + 9]);
+                c.copy_from_slice(&self.buf[at + 1..at + 9]);
                 u64::from_le_bytes(c)
             });
             self.update_crc();
-            self.crc.update(&self.buf[self.start..self.start + 1]);
+            self.crc.update(&self.buf[self.start..at + 1]);
             let crc = self.crc.value();
             let verdict = match finish_checksum(checksum, self.parser.opts.verify_checksum, || crc) {
                 Ok(v) => v,
                 Err(e) => {
                     self.failed = true;
-                    return Err(e.at(offset + 1));
+                    return Err(e.at(offset + eof_at as u64 + 1));
                 }
             };
             let trailing = match self.drain_trailing(n) {
@@ -270,10 +289,26 @@ impl<R: Read> StreamReader<R> {
         }
         let slice = &self.buf[self.start..self.start + n];
         if let Some(d) = detached {
-            return Ok(Some(Record { offset, raw: slice, kind: d.attach(slice) }));
+            let kind = d.attach(slice);
+            if let Some(checks) = self.checks.as_mut() {
+                if let Err(e) = file_checks(checks, &mut self.parser, &kind, offset) {
+                    self.failed = true;
+                    return Err(e);
+                }
+                self.parser.prefetch_next_key(&self.buf[self.start + n..self.end]);
+            }
+            return Ok(Some(Record { offset, raw: slice, kind }));
         }
         match self.parser.parse(slice, offset) {
-            Ok(Step::Done(_, kind)) => Ok(Some(Record { offset, raw: slice, kind })),
+            Ok(Step::Done(_, kind)) => {
+                if let Some(checks) = self.checks.as_mut()
+                    && let Err(e) = file_checks(checks, &mut self.parser, &kind, offset)
+                {
+                    self.failed = true;
+                    return Err(e);
+                }
+                Ok(Some(Record { offset, raw: slice, kind }))
+            }
             Ok(Step::Need(k)) => {
                 self.failed = true;
                 Err(Error::truncated("a record", k, offset + n as u64))
@@ -285,9 +320,19 @@ impl<R: Read> StreamReader<R> {
         }
     }
 
+    /// Whether the complete record of `n` bytes at the buffer's start is the EOF record (possibly after metadata
+    /// opcodes the server ignores): its EOF opcode is followed by exactly the checksum.
+    fn is_eof_record(&self, n: usize) -> bool {
+        let rec = &self.buf[self.start..self.start + n];
+        let at = eof_opcode_at(rec);
+        let tail = if self.parser.header.has_checksum() { 9 } else { 1 };
+        rec.get(at) == Some(&0xFF) && at + tail == n
+    }
+
     /// A parser that only walks records (no deep validation), in the current parser state: finds a record's extent.
     fn probe(&self) -> Parser {
-        let mut probe = Parser::new(self.parser.header, ReadOptions { deep: false, verify_checksum: false });
+        let mut probe =
+            Parser::new(self.parser.header, ReadOptions { deep: false, verify_checksum: false, duplicate_keys: false });
         probe.db = self.parser.db;
         probe
     }
@@ -297,14 +342,8 @@ impl<R: Read> StreamReader<R> {
     fn extent(&mut self) -> Result<usize> {
         loop {
             let avail = &self.buf[self.start..self.end];
-            let step = if self.parser.opts.deep {
-                self.probe().parse(avail, self.offset)
-            } else {
-                self.parser.parse(avail, self.offset).map(|s| match s {
-                    Step::Done(n, _) => Step::Done(n, super::RecordKind::SelectDb { db: 0 }),
-                    Step::Need(k) => Step::Need(k),
-                })
-            };
+            // Always a probe: the record is parsed once more when complete, and warnings must be taken only once.
+            let step = self.probe().parse(avail, self.offset);
             match step {
                 Ok(Step::Done(n, _)) => return Ok(n),
                 Ok(Step::Need(k)) => {
@@ -490,4 +529,28 @@ impl Detached {
             }),
         }
     }
+}
+
+/// The file-level checks of a stream reader for `kind` at `offset`: a repeated (db, key) hash pair is taken as a
+/// duplicate (see [`super::dupkeys`] for the odds).
+pub(crate) fn file_checks(
+    checks: &mut FileChecks,
+    parser: &mut Parser,
+    kind: &RecordKind<'_>,
+    offset: u64,
+) -> Result<()> {
+    let verdict = checks.check(kind, offset);
+    // The table may have moved: the parser prefetches the next key's slot from this.
+    parser.key_hint = checks.hint();
+    let warnings = &mut parser.warnings;
+    if let Verdict::Repeat { kept } = verdict?
+        && let RecordKind::Entry(e) = kind
+    {
+        if kept {
+            return Err(duplicate_error(e, offset, None));
+        }
+        let key = e.key.decode().ok().map(|k| k.into_owned());
+        warnings.push(Warning { offset, db: Some(e.db), key, kind: WarningKind::DuplicateKeySkipped });
+    }
+    Ok(())
 }

@@ -118,6 +118,8 @@ pub(crate) trait Walk<'a>: Send {
     fn next_record(&mut self) -> Result<Option<Record<'a>>>;
     /// What a deep-validating reader at `pos` (a record start) would return.
     fn deep_next_at(&self, pos: u64) -> Result<Option<Record<'a>>>;
+    /// Adds warnings found by deep validation on another thread.
+    fn merge_warnings(&mut self, w: crate::read::Warnings);
 }
 
 impl<'a> Walk<'a> for SliceReader<'a> {
@@ -141,6 +143,9 @@ impl<'a> Walk<'a> for SliceReader<'a> {
     }
     fn deep_next_at(&self, pos: u64) -> Result<Option<Record<'a>>> {
         SliceReader::deep_next_at(self, pos)
+    }
+    fn merge_warnings(&mut self, w: crate::read::Warnings) {
+        SliceReader::merge_warnings(self, w)
     }
 }
 
@@ -176,13 +181,27 @@ pub(crate) fn drive_parallel_with<'a, W: Walk<'a>>(
     let header = reader.header();
     reader.set_deep(false);
     let waiting = AtomicUsize::new(0);
+    // Warnings only deep validation finds, from the records validated on either thread (the walk's own are in
+    // the reader).
+    let deep_warnings = std::sync::Mutex::new(crate::read::Warnings::default());
+    /// Hands a [`crate::read::DeepCheck`]'s warnings over when its thread is done with it.
+    struct Handover<'m>(Option<crate::read::DeepCheck>, &'m std::sync::Mutex<crate::read::Warnings>);
+    impl Drop for Handover<'_> {
+        fn drop(&mut self) {
+            if let (Some(c), Ok(mut w)) = (self.0.as_mut(), self.1.lock()) {
+                w.merge(c.take_warnings());
+            }
+        }
+    }
+    let deep_warnings = &deep_warnings;
     let result = std::thread::scope(|scope| {
         let (full_tx, full_rx) = sync_channel::<Result<Batch<'a>>>(4);
         let (empty_tx, empty_rx) = channel::<Batch<'a>>();
         let waiting = &waiting;
         let reader = &mut *reader;
         scope.spawn(move || {
-            let mut check = deep.then(|| crate::read::DeepCheck::new(header, opts));
+            let mut handover = Handover(deep.then(|| crate::read::DeepCheck::new(header, opts)), deep_warnings);
+            let check = &mut handover.0;
             let send = |b| {
                 waiting.fetch_add(1, Ordering::Relaxed);
                 full_tx.send(b).is_ok()
@@ -254,7 +273,8 @@ pub(crate) fn drive_parallel_with<'a, W: Walk<'a>>(
                 }
             }
         });
-        let mut check = deep.then(|| crate::read::DeepCheck::new(header, opts));
+        let mut handover = Handover(deep.then(|| crate::read::DeepCheck::new(header, opts)), deep_warnings);
+        let check = &mut handover.0;
         for msg in full_rx.iter() {
             waiting.fetch_sub(1, Ordering::Relaxed);
             let mut batch = msg?;
@@ -272,6 +292,9 @@ pub(crate) fn drive_parallel_with<'a, W: Walk<'a>>(
         Ok(())
     });
     reader.set_deep(deep);
+    if let Ok(mut w) = deep_warnings.lock() {
+        reader.merge_warnings(std::mem::take(&mut *w));
+    }
     result
 }
 
@@ -1180,7 +1203,9 @@ mod tests {
                 variants.push(v);
             }
             for v in &variants {
-                for opts in [ReadOptions::default(), ReadOptions { deep: true, verify_checksum: false }] {
+                for opts in
+                    [ReadOptions::default(), ReadOptions { deep: true, verify_checksum: false, duplicate_keys: true }]
+                {
                     let Some((want_seen, want)) = serial(v, opts) else { continue };
                     for balance in [Balance::Reader, Balance::Sink, Balance::Adaptive] {
                         for batch in [1, 64] {

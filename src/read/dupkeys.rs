@@ -1,0 +1,447 @@
+//! The duplicate-key check of deep validation: Redis 7.0/8.2 and Valkey 9.1 abort with "Duplicated key found in
+//! RDB file" when one database holds the same key twice (unless one copy is skipped on load: expired, when the
+//! server is a master, or an empty collection).
+//!
+//! State per key is one 64-bit hash of (database, key) in an open-addressing table (linear probing, at most 3/4
+//! full, doubled when it gets there): **8 bytes per slot, 10.7–21.3 bytes per key** depending on where the table
+//! is in its growth cycle (a fresh doubling is 3/8 full). A hash that is already present is confirmed exactly:
+//!
+//! - [`SliceReader`](super::SliceReader) walks the file again from the start up to the current record and
+//!   compares the keys themselves (so a reported duplicate is certain, and a hash collision between different
+//!   keys costs one walk and is then ignored). The hash is seeded per reader, so a file cannot be built to
+//!   collide on purpose.
+//! - [`StreamReader`](super::StreamReader) cannot go back, so it keeps a second, independent 64-bit hash per key
+//!   (16 bytes per slot, 21.3–42.7 bytes per key) and reports a duplicate only when both match: for a file of
+//!   `n` distinct keys, the chance of a false report is below n²/2¹²⁹ (under 10⁻²⁰ for 10⁹ keys).
+//!
+//! Only keys the server keeps (not expired at the time the reader was made, not an empty collection) enter the
+//! table; a skipped copy that repeats a kept key is a [`WarningKind::DuplicateKeySkipped`] warning (confirmed
+//! the same way; on a slice, only the first few are confirmed, so repeated skipped copies cannot make the check
+//! quadratic).
+//!
+//! [`WarningKind::DuplicateKeySkipped`]: super::WarningKind::DuplicateKeySkipped
+
+use super::{Entry, Expiry};
+use crate::format::string::RdbStr;
+
+/// Open-addressing table of key hashes (0 marks an empty slot; a hash of 0 is stored as 1). With `exact_pairs`
+/// each slot is two words, the second hash beside the first (one cache line holds both).
+#[derive(Debug)]
+pub(crate) struct KeyTable {
+    slots: Slots,
+    /// Slots (not words) in `slots`.
+    cap: usize,
+    len: usize,
+    seed: u64,
+    exact_pairs: bool,
+}
+
+/// The table's words: on the heap while small; a large table is an anonymous map advised to use huge pages, as a
+/// table of many megabytes probed at random otherwise misses the TLB on nearly every key (measured: most of the
+/// check's time on a 100 MB file).
+#[derive(Debug)]
+enum Slots {
+    Heap(Vec<u64>),
+    Mapped(memmap2::MmapMut),
+}
+
+impl Slots {
+    /// `words` zero words.
+    fn zeroed(words: usize) -> crate::Result<Slots> {
+        let oom = || {
+            crate::Error::without_offset(crate::ErrorKind::Invalid("out of memory for the duplicate-key check".into()))
+        };
+        let bytes = words.checked_mul(8).ok_or_else(oom)?;
+        if bytes >= 2 << 20
+            && let Ok(m) = memmap2::MmapMut::map_anon(bytes)
+        {
+            let _ = m.advise(memmap2::Advice::HugePage);
+            return Ok(Slots::Mapped(m));
+        }
+        let mut v = Vec::new();
+        v.try_reserve_exact(words).map_err(|_| oom())?;
+        v.resize(words, 0);
+        Ok(Slots::Heap(v))
+    }
+
+    fn words(&self) -> &[u64] {
+        match self {
+            Slots::Heap(v) => v,
+            // SAFETY: an anonymous map is page-aligned (so aligned for u64) and zero-filled, its length is a
+            // multiple of 8 (`zeroed` maps `words * 8` bytes), every bit pattern is a valid u64, and the slice
+            // borrows the map.
+            Slots::Mapped(m) => unsafe { std::slice::from_raw_parts(m.as_ptr().cast::<u64>(), m.len() / 8) },
+        }
+    }
+
+    fn words_mut(&mut self) -> &mut [u64] {
+        match self {
+            Slots::Heap(v) => v,
+            // SAFETY: as in `words`, and the slice borrows the map mutably.
+            Slots::Mapped(m) => unsafe { std::slice::from_raw_parts_mut(m.as_mut_ptr().cast::<u64>(), m.len() / 8) },
+        }
+    }
+}
+
+/// Where the slot of a key will be, for a prefetch while the rest of its record is parsed (the table is far
+/// larger than the caches, so without it nearly every key waits on memory).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PrefetchHint {
+    addr: usize,
+    mask: usize,
+    seed: u64,
+    words: usize,
+}
+
+impl PrefetchHint {
+    /// Asks the CPU to fetch the slot of (db, key).
+    #[inline]
+    pub(crate) fn prefetch(&self, db: u64, key: &[u8]) {
+        let at = (hash_key(self.seed, K1, db, key).max(1) as usize) & self.mask;
+        let addr = self.addr + at * self.words * 8;
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            // SAFETY: a prefetch is only a hint: it reads nothing the program can observe and never faults, whatever
+            // the address (this one lies inside the table's allocation).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(addr as *const i8) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = addr;
+    }
+}
+
+/// What [`KeyTable::probe`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Probe {
+    /// The hash (pair) is new.
+    New,
+    /// The hash (pair) is already in the table.
+    Seen,
+}
+
+const K1: u64 = 0x9E37_79B9_7F4A_7C15;
+const K2: u64 = 0xD6E8_FEB8_6659_FD93;
+const K3: u64 = 0xA076_1D64_78BD_642F;
+
+#[inline(always)]
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// A seeded hash of (db, key): 8-byte words folded through 64×64→128-bit multiplies.
+#[inline]
+fn hash_key(seed: u64, k: u64, db: u64, key: &[u8]) -> u64 {
+    let mut h = fold_mul(seed ^ key.len() as u64 ^ K3, k ^ db.rotate_left(17));
+    let mut chunks = key.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = fold_mul(h ^ u64::from_le_bytes(w), k);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        h = fold_mul(h ^ u64::from_le_bytes(w) ^ K1, k);
+    }
+    fold_mul(h ^ seed, K2 ^ k)
+}
+
+impl KeyTable {
+    /// An empty table; `exact_pairs` keeps a second hash per key (for readers that cannot re-read the input).
+    pub(crate) fn new(exact_pairs: bool) -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        // A per-process random seed (std's SipHash keys are random), so hashes cannot be predicted from a file.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0x5EED);
+        KeyTable { slots: Slots::Heap(Vec::new()), cap: 0, len: 0, seed: h.finish(), exact_pairs }
+    }
+
+    fn words(&self) -> usize {
+        if self.exact_pairs { 2 } else { 1 }
+    }
+
+    /// Number of keys in the table.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Bytes held by the table.
+    pub(crate) fn memory(&self) -> usize {
+        self.slots.words().len() * 8
+    }
+
+    /// Where the next key's slot will be.
+    pub(crate) fn hint(&self) -> Option<PrefetchHint> {
+        (self.cap > 0).then(|| PrefetchHint {
+            addr: self.slots.words().as_ptr() as usize,
+            mask: self.cap - 1,
+            seed: self.seed,
+            words: self.words(),
+        })
+    }
+
+    fn hashes(&self, db: u64, key: &[u8]) -> (u64, u64) {
+        let h1 = hash_key(self.seed, K1, db, key).max(1);
+        let h2 = if self.exact_pairs { hash_key(self.seed.rotate_left(32), K2 ^ K3, db, key) } else { 0 };
+        (h1, h2)
+    }
+
+    fn grow(&mut self) -> crate::Result<()> {
+        let cap = (self.cap * 2).max(1024);
+        let w = self.words();
+        let old = std::mem::replace(&mut self.slots, Slots::zeroed(cap * w)?);
+        self.cap = cap;
+        let mask = cap - 1;
+        let slots = self.slots.words_mut();
+        for pair in old.words().chunks_exact(w) {
+            let h = pair[0];
+            if h == 0 {
+                continue;
+            }
+            let mut at = (h as usize) & mask;
+            while slots[at * w] != 0 {
+                at = (at + 1) & mask;
+            }
+            slots[at * w..at * w + w].copy_from_slice(pair);
+        }
+        Ok(())
+    }
+
+    /// Makes room for `keys` keys in all (a RESIZEDB hint), so the table does not rehash while it fills.
+    pub(crate) fn reserve(&mut self, keys: usize) -> crate::Result<()> {
+        while keys * 4 > self.cap * 3 {
+            self.grow()?;
+        }
+        Ok(())
+    }
+
+    /// Looks (db, key) up, and with `insert` adds it when new.
+    pub(crate) fn probe(&mut self, db: u64, key: &[u8], insert: bool) -> crate::Result<Probe> {
+        if insert && (self.len + 1) * 4 > self.cap * 3 {
+            self.grow()?;
+        }
+        if self.cap == 0 {
+            return Ok(Probe::New);
+        }
+        let (h1, h2) = self.hashes(db, key);
+        let (mask, w, pairs) = (self.cap - 1, self.words(), self.exact_pairs);
+        let slots = self.slots.words_mut();
+        let mut at = (h1 as usize) & mask;
+        loop {
+            let s = slots[at * w];
+            if s == 0 {
+                break;
+            }
+            if s == h1 && (!pairs || slots[at * w + 1] == h2) {
+                return Ok(Probe::Seen);
+            }
+            at = (at + 1) & mask;
+        }
+        if insert {
+            slots[at * w] = h1;
+            if pairs {
+                slots[at * w + 1] = h2;
+            }
+            self.len += 1;
+        }
+        Ok(Probe::New)
+    }
+}
+
+/// The key's bytes as the server sees them (an integer-encoded key is its decimal text), in `buf` when they have
+/// to be built.
+pub(crate) fn key_bytes<'k>(key: &RdbStr<'k>, buf: &'k mut Vec<u8>) -> Option<&'k [u8]> {
+    match *key {
+        RdbStr::Raw(b) => Some(b),
+        RdbStr::Int(v) => {
+            buf.clear();
+            buf.extend_from_slice(v.to_string().as_bytes());
+            Some(&buf[..])
+        }
+        RdbStr::Lzf { .. } => {
+            buf.clear();
+            key.decode_into(buf).ok()?;
+            Some(&buf[..])
+        }
+    }
+}
+
+/// Whether a server loading the file as a master at `now_ms` keeps this key (not expired, not an empty
+/// collection).
+pub(crate) fn kept(e: &Entry<'_>, now_ms: i64) -> bool {
+    let expired = match e.expiry {
+        Some(Expiry::Seconds(s)) => i64::from(s) * 1000 < now_ms,
+        Some(Expiry::Millis(ms)) => ms < now_ms,
+        None => false,
+    };
+    !expired && !e.value.is_empty_collection().unwrap_or(false)
+}
+
+/// The current time in ms since the epoch (0 if the clock is before it).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_repeats_per_database() {
+        for exact in [false, true] {
+            let mut t = KeyTable::new(exact);
+            for i in 0..5000u32 {
+                assert_eq!(t.probe(0, &i.to_le_bytes(), true).unwrap(), Probe::New);
+            }
+            assert_eq!(t.len(), 5000);
+            assert_eq!(t.probe(0, &7u32.to_le_bytes(), true).unwrap(), Probe::Seen);
+            assert_eq!(t.probe(1, &7u32.to_le_bytes(), true).unwrap(), Probe::New);
+            assert_eq!(t.probe(1, &7u32.to_le_bytes(), false).unwrap(), Probe::Seen);
+            assert_eq!(t.probe(0, b"", false).unwrap(), Probe::New);
+            // 5001 keys in a table at most 3/4 full: 8192 slots.
+            assert_eq!(t.memory(), 8192 * 8 * if exact { 2 } else { 1 });
+        }
+    }
+
+    /// A hint makes room in advance; a table of megabytes is a map, and works the same.
+    #[test]
+    fn reserved_and_mapped() {
+        let mut t = KeyTable::new(true);
+        t.reserve(400_000).unwrap();
+        // 400 000 keys at most 3/4 full: 2^20 slots of two words.
+        assert_eq!(t.memory(), (1 << 20) * 16);
+        assert!(matches!(t.slots, Slots::Mapped(_)));
+        for i in 0..1000u32 {
+            assert_eq!(t.probe(3, &i.to_be_bytes(), true).unwrap(), Probe::New);
+        }
+        assert_eq!(t.probe(3, &999u32.to_be_bytes(), false).unwrap(), Probe::Seen);
+        assert_eq!(t.memory(), (1 << 20) * 16, "no growth below the reserved size");
+    }
+}
+
+/// The file-level checks of deep validation that need every record in file order: duplicate keys per database
+/// and duplicate function library names. The readers run them on each record they return.
+#[derive(Debug)]
+pub(crate) struct FileChecks {
+    keys: Option<KeyTable>,
+    libraries: std::collections::HashSet<Vec<u8>>,
+    /// Keys the RESIZEDB hints announce (the table is sized for them, up to `hint_limit`).
+    hinted: u64,
+    hint_limit: u64,
+    now_ms: i64,
+    /// Skipped copies still confirmed on a slice (each confirmation walks the file once).
+    skipped_confirms: u32,
+    buf: Vec<u8>,
+}
+
+/// What a record is, for [`FileChecks::check`]'s caller to confirm.
+pub(crate) enum Verdict {
+    /// Nothing to report.
+    Fine,
+    /// The key's hash was seen before: `kept` says whether the server keeps this copy. A slice reader confirms by
+    /// walking the file; a stream reader's pair of hashes is taken as confirmation.
+    Repeat { kept: bool },
+}
+
+impl FileChecks {
+    /// Checks for a reader with `opts`; `exact_pairs` for readers that cannot walk the input again.
+    ///
+    /// `hint_limit` bounds the keys a RESIZEDB hint may make room for in advance (a hint is not trusted beyond
+    /// what the input can hold: a slice reader passes a quarter of its length, as a key record takes 4 bytes).
+    pub(crate) fn new(opts: &super::ReadOptions, exact_pairs: bool, hint_limit: u64) -> Option<Self> {
+        opts.file_checks().then(|| FileChecks {
+            keys: opts.duplicate_keys.then(|| KeyTable::new(exact_pairs)),
+            libraries: Default::default(),
+            hinted: 0,
+            hint_limit,
+            now_ms: now_ms(),
+            skipped_confirms: 8,
+            buf: Vec::new(),
+        })
+    }
+
+    /// The current time used for "expired".
+    pub(crate) fn now(&self) -> i64 {
+        self.now_ms
+    }
+
+    /// Bytes held by the duplicate-key table.
+    pub(crate) fn memory(&self) -> usize {
+        self.keys.as_ref().map_or(0, KeyTable::memory)
+    }
+
+    /// Where the next key's slot will be (see [`PrefetchHint`]).
+    pub(crate) fn hint(&self) -> Option<PrefetchHint> {
+        self.keys.as_ref().and_then(KeyTable::hint)
+    }
+
+    /// Whether one more skipped copy may be confirmed by a walk (a slice reader asks before walking).
+    pub(crate) fn may_confirm_skipped(&mut self) -> bool {
+        if self.skipped_confirms == 0 {
+            return false;
+        }
+        self.skipped_confirms -= 1;
+        true
+    }
+
+    /// Checks one record (at `offset`); an error for a repeated function library.
+    pub(crate) fn check(&mut self, kind: &super::RecordKind<'_>, offset: u64) -> crate::Result<Verdict> {
+        match kind {
+            super::RecordKind::Function { code } => {
+                let text = code.decode().map_err(|e| e.at(offset))?;
+                if let Ok(name) = super::library_metadata(&text)
+                    && !self.libraries.insert(name.clone())
+                {
+                    return Err(crate::Error::corrupt(
+                        "function library",
+                        format!("library {} is defined twice", crate::escape_bytes(&name)),
+                        offset,
+                    ));
+                }
+                Ok(Verdict::Fine)
+            }
+            super::RecordKind::Entry(e) => {
+                let Some(table) = self.keys.as_mut() else {
+                    return Ok(Verdict::Fine);
+                };
+                let Some(key) = key_bytes(&e.key, &mut self.buf) else {
+                    return Ok(Verdict::Fine);
+                };
+                let keep = kept(e, self.now_ms);
+                match table.probe(e.db, key, keep).map_err(|err| err.at(offset))? {
+                    Probe::New => Ok(Verdict::Fine),
+                    Probe::Seen => Ok(Verdict::Repeat { kept: keep }),
+                }
+            }
+            super::RecordKind::ResizeDb { db_size, .. } => {
+                self.hinted = self.hinted.saturating_add(*db_size);
+                if let Some(table) = self.keys.as_mut() {
+                    let want = usize::try_from(self.hinted.min(self.hint_limit)).unwrap_or(usize::MAX);
+                    // Only an optimisation: a hint too large to allocate for is ignored.
+                    let _ = table.reserve(want);
+                }
+                Ok(Verdict::Fine)
+            }
+            _ => Ok(Verdict::Fine),
+        }
+    }
+}
+
+/// The error for a key the server would abort on.
+pub(crate) fn duplicate_error(e: &Entry<'_>, offset: u64, earlier: Option<u64>) -> crate::Error {
+    let detail = match earlier {
+        Some(at) => format!("duplicate key: the same key is in this database at byte {at} (servers abort loading)"),
+        None => "duplicate key: the same key is earlier in this database (servers abort loading)".to_string(),
+    };
+    let mut err = crate::Error::corrupt("database", detail, offset).in_db(e.db);
+    if let Ok(k) = e.key.decode() {
+        err = err.for_key(&k);
+    }
+    err
+}
