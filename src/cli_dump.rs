@@ -30,7 +30,7 @@ use crate::cli_common::{
 };
 use rdbkit::Error;
 use rdbkit::dump::dump_payload;
-use rdbkit::format::double::{format_human_double, parse_text_double};
+use rdbkit::format::double::format_human_double;
 use rdbkit::format::intset::Intset;
 use rdbkit::format::length::{array, length};
 use rdbkit::format::listpack::Listpack;
@@ -69,6 +69,8 @@ const HPEXPIREAT_MAX: i64 = (1 << 46) - 1;
 enum Fallback {
     /// A sorted-set score is −0.0: `ZADD` stores it as 0 in a listpack (Redis 7.0+).
     NegativeZero,
+    /// A sorted-set score is NaN (a listpack or ziplist score text the servers load but `ZADD` refuses).
+    NanScore,
     /// A hash field expiry `HPEXPIREAT` refuses (beyond 2^46 − 1 ms, or negative).
     FieldTtl,
     /// Stream metadata `XSETID` refuses (entries_added below the length or past 2^63, max_deleted_id above the
@@ -85,8 +87,9 @@ enum Fallback {
 }
 
 impl Fallback {
-    const ALL: [Fallback; 6] = [
+    const ALL: [Fallback; 7] = [
         Fallback::NegativeZero,
+        Fallback::NanScore,
         Fallback::FieldTtl,
         Fallback::StreamSetId,
         Fallback::EntriesRead,
@@ -97,6 +100,7 @@ impl Fallback {
     fn why(self) -> &'static str {
         match self {
             Fallback::NegativeZero => "sorted-set score -0 (ZADD stores 0 in a listpack)",
+            Fallback::NanScore => "sorted-set score NaN (ZADD refuses it)",
             Fallback::FieldTtl => "hash field expiry beyond what HPEXPIREAT accepts (2^46-1 ms)",
             Fallback::StreamSetId => "stream metadata XSETID refuses",
             Fallback::EntriesRead => "consumer-group entries_read XGROUP CREATE refuses",
@@ -710,7 +714,7 @@ fn walk_zset(v: &Value<'_>, buf: &mut Vec<u8>, mut f: impl FnMut(Elem<'_>, f64))
     while let Some(m) = blob.next_elem().ok()? {
         let score = match blob.next_elem().ok()?? {
             Elem::Int(i) => i as f64,
-            Elem::Bytes(b) => parse_text_double(b)?,
+            Elem::Bytes(b) => rdbkit::format::double::listpack_score(b),
         };
         f(m, score);
     }
@@ -1328,9 +1332,10 @@ fn resp_commands(
             let head: [&[u8]; 2] = [b"ZADD", key];
             let mut cmd = Cmd::new(&head, &mut scratch.body);
             let score = &mut scratch.score;
-            let mut neg_zero = false;
+            let (mut neg_zero, mut nan) = (false, false);
             let walked = walk_zset(v, &mut scratch.value, |m, s| {
                 neg_zero |= s.to_bits() == (-0.0f64).to_bits();
+                nan |= s.is_nan();
                 score.clear();
                 format_human_double(s, score);
                 cmd.arg(score);
@@ -1342,10 +1347,11 @@ fn resp_commands(
             if walked.is_none() {
                 o.truncate(start);
                 cmd.clear();
-                neg_zero = false;
+                (neg_zero, nan) = (false, false);
                 for r in v.zset_entries()? {
                     let (m, s) = r?;
                     neg_zero |= s.to_bits() == (-0.0f64).to_bits();
+                    nan |= s.is_nan();
                     score.clear();
                     format_human_double(s, score);
                     cmd.arg(score);
@@ -1356,6 +1362,9 @@ fn resp_commands(
                 }
             }
             cmd.flush(o);
+            if nan {
+                return Ok(Err(Fallback::NanScore));
+            }
             if neg_zero {
                 return Ok(Err(Fallback::NegativeZero));
             }

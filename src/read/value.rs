@@ -640,11 +640,12 @@ pub struct ZsetEntries<'a> {
     inner: ZInner<'a>,
 }
 
+/// A ziplist/listpack score as the servers read it (the number at the start of the text; see
+/// [`crate::format::double::listpack_score`]).
 fn score_of(item: &Item<'_>) -> Result<f64> {
     match item {
         Item::Int(i) => Ok(*i as f64),
-        other => crate::format::double::parse_text_double(&other.as_bytes())
-            .ok_or_else(|| Error::corrupt("zset", "score is not a number", 0)),
+        other => Ok(crate::format::double::listpack_score(&other.as_bytes())),
     }
 }
 
