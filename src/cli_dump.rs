@@ -78,6 +78,10 @@ enum Fallback {
     StreamSetId,
     /// A consumer group's entries_read `XGROUP CREATE … ENTRIESREAD` refuses (negative other than −1).
     EntriesRead,
+    /// Stream state no command sets: a length other than the live entries, a recorded first ID other than the
+    /// first live entry's, entries out of ID order (`XADD` refuses them), or consumer groups without a stored
+    /// entries_read (RDB < 10: the server estimates it when loading, `XGROUP CREATE` leaves it unknown).
+    StreamState,
     /// Pending entries whose stream entry is gone, in a stream whose max_deleted_id is 0-0: deleting the
     /// placeholders that recreate them would change max_deleted_id.
     Placeholders,
@@ -87,12 +91,13 @@ enum Fallback {
 }
 
 impl Fallback {
-    const ALL: [Fallback; 7] = [
+    const ALL: [Fallback; 8] = [
         Fallback::NegativeZero,
         Fallback::NanScore,
         Fallback::FieldTtl,
         Fallback::StreamSetId,
         Fallback::EntriesRead,
+        Fallback::StreamState,
         Fallback::Placeholders,
         Fallback::LongString,
     ];
@@ -104,6 +109,9 @@ impl Fallback {
             Fallback::FieldTtl => "hash field expiry beyond what HPEXPIREAT accepts (2^46-1 ms)",
             Fallback::StreamSetId => "stream metadata XSETID refuses",
             Fallback::EntriesRead => "consumer-group entries_read XGROUP CREATE refuses",
+            Fallback::StreamState => {
+                "stream length, first ID, entry order or group entries_read that commands cannot set"
+            }
             Fallback::Placeholders => "deleted pending entries in a stream whose max_deleted_id is 0-0",
             Fallback::LongString => "string or element over 512 MiB (proto-max-bulk-len)",
         }
@@ -1516,13 +1524,14 @@ fn resp_stream(
     let mut pending = pel.iter().peekable();
     let mut placeholders = BTreeSet::new();
     let mut entries = 0usize;
-    let mut last: Option<StreamId> = None;
+    let (mut first, mut last): (Option<StreamId>, Option<StreamId>) = (None, None);
     let mut ordered = true;
     let walked = walk_stream_entries(&s, &mut scratch.value, |id, fields| {
         if !ordered || last.is_some_and(|l| id <= l) {
             ordered = false;
             return;
         }
+        first = first.or(Some(id));
         last = Some(id);
         while let Some(p) = pending.next_if(|p| **p < id) {
             resp_placeholder(o, key, *p);
@@ -1545,9 +1554,12 @@ fn resp_stream(
             resp_placeholder(o, key, *p);
             placeholders.insert(*p);
         }
-        return Ok(resp_stream_tail(o, key, &meta, &placeholders, entries as u64, last));
+        return Ok(resp_stream_tail(o, key, &meta, &placeholders, entries as u64, first, last));
     }
     o.truncate(start);
+    if !ordered {
+        return Ok(Err(Fallback::StreamState));
+    }
     meta.entries = s.entries()?;
     Ok(resp_stream_owned(o, key, &meta))
 }
@@ -1574,6 +1586,9 @@ fn resp_stream_owned(o: &mut Vec<u8>, key: &[u8], s: &OwnedStream) -> Result<(),
         .flat_map(|g| g.pel.iter().map(|p| p.id))
         .filter(|id| !live.contains(id) && *id > StreamId::default())
         .collect();
+    if s.entries.windows(2).any(|w| w[0].id >= w[1].id) {
+        return Err(Fallback::StreamState);
+    }
     let mut ph = placeholders.iter().peekable();
     for e in &s.entries {
         while let Some(p) = ph.next_if(|p| **p < e.id) {
@@ -1591,7 +1606,8 @@ fn resp_stream_owned(o: &mut Vec<u8>, key: &[u8], s: &OwnedStream) -> Result<(),
         resp_placeholder(o, key, *p);
     }
     let top = s.entries.iter().map(|e| e.id).max();
-    resp_stream_tail(o, key, s, &placeholders, s.entries.len() as u64, top)
+    let first = s.entries.first().map(|e| e.id);
+    resp_stream_tail(o, key, s, &placeholders, s.entries.len() as u64, first, top)
 }
 
 /// Appends the commands that follow a stream's entries (`live` of them, the highest `top_live`): creating it
@@ -1604,8 +1620,17 @@ fn resp_stream_tail(
     s: &OwnedStream,
     placeholders: &BTreeSet<StreamId>,
     live: u64,
+    first_live: Option<StreamId>,
     top_live: Option<StreamId>,
 ) -> Result<(), Fallback> {
+    // What the replay leaves (placeholders deleted): `live` entries, the first live one recorded as the first
+    // ID, groups with the entries_read given to XGROUP CREATE.
+    if s.length != live
+        || s.first_id.is_some_and(|f| f != first_live.unwrap_or_default())
+        || s.groups.iter().any(|g| g.entries_read.is_none())
+    {
+        return Err(Fallback::StreamState);
+    }
     // XSETID's checks (t_stream.c), against the stream the commands above built: live entries and placeholders.
     let length = live + placeholders.len() as u64;
     let top = top_live.max(placeholders.last().copied());
