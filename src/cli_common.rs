@@ -101,12 +101,58 @@ impl<F: FnMut(&Record<'_>) -> Result<(), Failure>> rdbkit::transform::RecordSink
 pub fn for_each_record(
     path: &str,
     opts: ReadOptions,
-    mut on_record: impl FnMut(Header, &Record<'_>) -> Result<(), Failure>,
+    on_record: impl FnMut(Header, &Record<'_>) -> Result<(), Failure>,
 ) -> Result<Summary, Failure> {
-    let input = Input::open(path).map_err(|e| match e.kind() {
+    records_of(&open_input(path)?, opts, on_record)
+}
+
+/// [`for_each_record`] for a command whose output goes out as it is made (`dump`): the whole input is
+/// deep-validated first, with the verdict of `verify`, so a damaged file produces no output at all; then the records
+/// are walked again (a stream was spooled by the first pass). Without `validate`, records are only walked (the
+/// checksum is still verified, at the end, after the output).
+pub fn for_each_validated_record(
+    path: &str,
+    validate: bool,
+    on_record: impl FnMut(Header, &Record<'_>) -> Result<(), Failure>,
+) -> Result<Summary, Failure> {
+    let input = open_input(path)?;
+    if validate {
+        if input.is_stream() {
+            input.with_source(ReadOptions::default(), |src| {
+                while src.next_rec()?.is_some() {}
+                Ok(())
+            })?;
+        } else {
+            input.read_to_end(ReadOptions::default(), &mut NullSink, true)?;
+        }
+    }
+    records_of(&input, ReadOptions::fast(), on_record)
+}
+
+/// A sink that takes every record and does nothing with it.
+struct NullSink;
+
+impl rdbkit::transform::RecordSink for NullSink {
+    fn record(&mut self, _: &Record<'_>) -> rdbkit::Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self) -> rdbkit::Result<()> {
+        Ok(())
+    }
+}
+
+fn open_input(path: &str) -> Result<Input, Failure> {
+    Input::open(path).map_err(|e| match e.kind() {
         ErrorKind::Io(_) if e.offset().is_none() => Failure::Io(format!("cannot open: {e}")),
         _ => Failure::from(e),
-    })?;
+    })
+}
+
+fn records_of(
+    input: &Input,
+    opts: ReadOptions,
+    mut on_record: impl FnMut(Header, &Record<'_>) -> Result<(), Failure>,
+) -> Result<Summary, Failure> {
     let header = input.header()?;
     let mut sink = CallSink { on_record: |rec: &Record<'_>| on_record(header, rec), failure: None };
     let f = match input.read_to_end(opts, &mut sink, true) {

@@ -25,7 +25,7 @@
 
 use crate::Format;
 use crate::cli_common::{
-    Failure, base64, for_each_record, i64_text, json_bytes, json_f64, json_str, out_err, push_i64, push_u64,
+    Failure, base64, for_each_validated_record, i64_text, json_bytes, json_f64, json_str, out_err, push_i64, push_u64,
     value_error,
 };
 use rdbkit::Error;
@@ -39,7 +39,7 @@ use rdbkit::format::ziplist::Ziplist;
 use rdbkit::format::{BlobElems, Elem};
 use rdbkit::read::stream_value::{StreamId, StreamValue};
 use rdbkit::read::value::OwnedStream;
-use rdbkit::read::{Encoding, Entry, Item, LogicalType, OwnedValue, ReadOptions, Record, RecordKind, Value};
+use rdbkit::read::{Encoding, Entry, Item, LogicalType, OwnedValue, Record, RecordKind, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 
@@ -55,6 +55,8 @@ pub struct DumpOptions {
     pub db: Option<u64>,
     /// RESP: RESTORE every value.
     pub restore: bool,
+    /// Deep-validate the whole input before writing anything (the verdict of `verify`).
+    pub validate: bool,
 }
 
 /// Output is gathered in memory and written in chunks of about this size.
@@ -311,11 +313,12 @@ fn resp_long_bulk(sink: &mut Sink<'_>, s: RdbStr<'_>) -> rdbkit::Result<()> {
 pub fn dump(path: &str, opts: &DumpOptions, out: &mut dyn Write) -> Result<(), Failure> {
     // Records are appended to `buf`, which is written out whenever it holds a chunk; a record that fails leaves
     // nothing behind, and everything before it is still written. Long strings are the exception: they go out in
-    // pieces as they are decoded (records arrive deep-validated, so a decoding error there is not expected).
+    // pieces as they are decoded (the input was deep-validated first, so a decoding error there is not expected
+    // unless validation was turned off).
     let mut sink = Sink { buf: Vec::with_capacity(CHUNK + (CHUNK >> 2)), out, spilled: false, write_err: None };
     let mut scratch = Scratch::default();
     let mut selected: Option<u64> = None;
-    let res = for_each_record(path, ReadOptions::default(), |header, rec| {
+    let res = for_each_validated_record(path, opts.validate, |header, rec| {
         let mark = sink.buf.len();
         sink.spilled = false;
         let r = dump_record(&mut sink, &mut scratch, &mut selected, opts, header.version, rec);

@@ -625,3 +625,85 @@ fn info_and_verify_hold_only_the_head_of_a_huge_aux_value() {
     assert_eq!(j["aux"]["big"]["bytes"], 200_000);
     assert_eq!(j["aux"][format!("{}... (5000 bytes)", "n".repeat(1024))], "long name");
 }
+
+#[test]
+fn one_key_repeated_stops_at_the_duplicate_check() {
+    // A million copies of one key: the servers abort at the second ("Duplicated key found in RDB file"), and so
+    // does every reading command, at once, in memory and time bounded by the input.
+    let mut body = vec![0xFE, 0x00];
+    for _ in 0..1_000_000 {
+        body.extend_from_slice(&[0x00, 0x01, b'k', 0x01, b'v']);
+    }
+    let data = rdb(&body);
+    let size = data.len() as u64;
+    let dir = tmpdir();
+    let p = write(dir.path(), "repeated.rdb", &data);
+    let out = dir.path().join("out.rdb");
+    for args in [
+        vec!["verify", s(&p)],
+        vec!["convert", s(&p), "-o", s(&out)],
+        vec!["dump", s(&p), "--format", "resp"],
+        vec!["dump", s(&p), "--format", "json"],
+    ] {
+        let r = run(&args, Feed::Null);
+        assert_eq!(r.code, Some(1), "{args:?} refuses the file: {}", r.describe());
+        assert!(r.stderr.to_lowercase().contains("duplicate"), "{args:?}: {}", r.describe());
+        let at: u64 = r
+            .stderr
+            .split("error at byte ")
+            .nth(1)
+            .and_then(|t| t.split(':').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{args:?}: no offset: {}", r.describe()));
+        // The second copy starts at byte 16 (9 magic + 2 SELECTDB + 5 for the first copy).
+        assert!((16..32).contains(&at), "{args:?} refused at byte {at}: {}", r.describe());
+        // dump validates the whole input before writing: nothing of the first copy reaches stdout.
+        assert!(r.stdout.is_empty(), "{args:?} wrote {} bytes before refusing", r.stdout.len());
+        r.assert_within(&format!("{args:?}"), BASE_RSS + size, BASE_TIME);
+    }
+    assert!(!out.exists(), "convert left an output");
+}
+
+#[test]
+fn dump_of_a_file_damaged_at_its_end_writes_nothing() {
+    // Many good keys, then one that deep validation refuses (a set stored as an intset whose elements are not
+    // sorted): `dump` refuses before its first line, from a file and from stdin; `--no-validate` streams the good
+    // keys out.
+    let mut body = vec![0xFE, 0x00];
+    for i in 0..20_000u32 {
+        let k = format!("key:{i}");
+        body.extend_from_slice(&[0x00, k.len() as u8]);
+        body.extend_from_slice(k.as_bytes());
+        body.extend_from_slice(&[0x01, b'v']);
+    }
+    // Type 11 (set as intset): encoding 2, length 2, elements 2 then 1 (unsorted).
+    let intset = [2u8, 0, 0, 0, 2, 0, 0, 0, 2, 0, 1, 0];
+    body.extend_from_slice(&[11, 3, b'b', b'a', b'd', intset.len() as u8]);
+    body.extend_from_slice(&intset);
+    let data = rdb(&body);
+    let dir = tmpdir();
+    let p = write(dir.path(), "damaged-at-end.rdb", &data);
+    for format in ["json", "resp"] {
+        let r = run(&["dump", s(&p), "--format", format], Feed::Null);
+        assert_eq!(r.code, Some(1), "dump --format {format}: {}", r.describe());
+        assert!(r.stdout.is_empty(), "dump --format {format} wrote {} bytes before refusing", r.stdout.len());
+        // Without validation the keys stream out as they are read (what follows the bad set is the reader's
+        // business: trusted inputs only).
+        let r = run(&["dump", s(&p), "--format", format, "--no-validate"], Feed::Null);
+        let text = String::from_utf8_lossy(&r.stdout);
+        assert!(text.contains("key:0") && text.contains("key:19999"), "dump --no-validate --format {format}");
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rdbkit"))
+        .args(["dump", "-", "--format", "resp"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output().unwrap();
+    let _ = feeder.join();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty(), "dump - wrote {} bytes before refusing", out.stdout.len());
+}

@@ -10,9 +10,11 @@
 //!   compares the keys themselves (so a reported duplicate is certain, and a hash collision between different
 //!   keys costs one walk and is then ignored). The hash is seeded per reader, so a file cannot be built to
 //!   collide on purpose.
-//! - [`StreamReader`](super::StreamReader) cannot go back, so it keeps a second, independent 64-bit hash per key
-//!   (16 bytes per slot, 21.3–42.7 bytes per key) and reports a duplicate only when both match: for a file of
-//!   `n` distinct keys, the chance of a false report is below n²/2¹²⁹ (under 10⁻²⁰ for 10⁹ keys).
+//! - [`StreamReader`](super::StreamReader) and [`ChunkedReader`](super::ChunkedReader) (what
+//!   [`crate::input::Input`] reads files and streams with) cannot go back, so they keep a second, independent
+//!   64-bit hash per key (16 bytes per slot, 21.3–42.7 bytes per key) and report a duplicate only when both
+//!   match: for a file of `n` distinct keys, the chance of a false report is below n²/2¹²⁹ (under 10⁻²⁰ for 10⁹
+//!   keys).
 //!
 //! Only keys the server keeps (not expired at the time the reader was made, not an empty collection) enter the
 //! table; a skipped copy that repeats a kept key is a [`WarningKind::DuplicateKeySkipped`] warning (confirmed
