@@ -302,10 +302,28 @@ pub enum Format {
     Resp,
 }
 
+/// A split writes one file per shard at once (up to 16384 with `--nodes`): the soft limit on open files (often
+/// 1024) is raised to the hard limit, as the process may do without privileges. Beyond the hard limit the run
+/// fails cleanly ("Too many open files", exit 2, no temporary files left).
+fn raise_open_file_limit() {
+    #[cfg(unix)]
+    {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+                lim.rlim_cur = lim.rlim_max;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            }
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // SIGINT/SIGTERM/SIGHUP remove this run's temporary files before ending the process.
     rdbkit::io::remove_on_signal();
+    raise_open_file_limit();
     // Writing commands name the file in each message themselves (they have several inputs and outputs).
     let no_file = String::new();
     let (file, result) = match &cli.command {

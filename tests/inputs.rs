@@ -612,3 +612,38 @@ fn a_refusal_on_stdin_names_what_the_target_cannot_hold() {
     assert!(stderr(&o).contains("cannot be written to REDIS0009"), "{}", stderr(&o));
     assert!(!out.exists());
 }
+
+#[test]
+fn many_shards_split_under_a_low_soft_open_file_limit() {
+    // 3000 shard outputs open at once, under a soft limit of 1024 open files (a common default): rdbkit raises
+    // its soft limit to the hard one. The hard limit stays what it was, so this needs a hard limit above 3000.
+    let mut hard = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit only writes the struct passed to it.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) } != 0 || hard.rlim_max < 4096 {
+        println!("skipped: the hard open-file limit is below 4096");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.rdb");
+    std::fs::write(&input, synthetic(20_000)).unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let max = hard.rlim_max;
+    let mut cmd = bin();
+    cmd.arg("split").arg(&input).args(["--shards", "3000", "--quiet", "--out-dir"]).arg(&out);
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe and the closure only uses its own copy of the limits.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit { rlim_cur: 1024, rlim_max: max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+        });
+    }
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "split into 3000 shards: {}", String::from_utf8_lossy(&o.stderr));
+    let shards = std::fs::read_dir(&out)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("-shard-"))
+        .count();
+    assert_eq!(shards, 3000);
+}
