@@ -10,8 +10,9 @@
 //! RDB 9, module before RDB 8, field TTLs the target cannot store, a key expiry RDB 1–2 cannot store). The file is
 //! then read back with [`SliceReader::new`] (deep validation + CRC-64): it must parse, and every key written must
 //! come back in order, in its database, with its metadata, decoding to the value written up to what the format does
-//! not keep (member order of sets, hashes and sorted sets; stream metadata derived for older stream versions; −0
-//! as 0 in the pre-RDB-8 text skiplist; TTLs a lossy write dropped). Finally every record read is passed through
+//! not keep (member order of sets, hashes and sorted sets; stream metadata derived for older stream versions;
+//! TTLs a lossy write dropped; a Redis field TTL of 0, which means none). Scores, −0 included, come back bit for
+//! bit in every encoding. Finally every record read is passed through
 //! [`RdbWriter::raw_record`] at the same header, which must reproduce the file byte for byte.
 //!
 //! Duplicate set members, hash fields and sorted-set members are removed before writing (no server can hold
@@ -268,7 +269,7 @@ fn must_fail(v: &OwnedValue, meta: EntryMeta, target: Header, lossy: bool) -> Op
                 (Flavor::Redis, ..12) => Some(Unrepresentable::FieldTtls),
                 (Flavor::Redis, _) => ttls
                     .iter()
-                    .find(|e| !(0..=FIELD_EXPIRE_MAX).contains(*e))
+                    .find(|e| !(1..=FIELD_EXPIRE_MAX).contains(*e))
                     .map(|&e| Unrepresentable::FieldTtlOutOfRange { expire_ms: e }),
                 (Flavor::Valkey, _) => {
                     ttls.iter().find(|e| **e < 0).map(|&e| Unrepresentable::FieldTtlOutOfRange { expire_ms: e })
@@ -295,7 +296,8 @@ fn expect(k: &Key, target: Header, dropped: &[Unrepresentable]) -> Expected {
     let value = match &k.value {
         OwnedValue::Hash(f) => {
             let storable = |e: i64| match (target.flavor, target.version) {
-                (Flavor::Redis, 12..) => (0..=FIELD_EXPIRE_MAX).contains(&e),
+                // A stored 0 means "no TTL" to Redis: the encoder refuses it as a TTL.
+                (Flavor::Redis, 12..) => (1..=FIELD_EXPIRE_MAX).contains(&e),
                 (Flavor::Valkey, _) => e >= 0,
                 (Flavor::Redis, _) => false,
             };
@@ -347,13 +349,9 @@ fn expected_stream(s: &OwnedStream, level: u32) -> OwnedStream {
     }
 }
 
-/// What only the chosen encoding loses: the pre-RDB-8 text skiplist writes −0 as `0`; hash encodings without
-/// TTLs keep none.
+/// What only the chosen encoding loses: hash encodings without TTLs keep none.
 fn adjust_for_encoding(v: &OwnedValue, enc: Encoding) -> OwnedValue {
     match v {
-        OwnedValue::ZSet(z) if enc == Encoding::ZsetText => {
-            OwnedValue::ZSet(z.iter().map(|(m, s)| (m.clone(), if *s == 0.0 { 0.0 } else { *s })).collect())
-        }
         OwnedValue::Hash(f)
             if !matches!(enc, Encoding::HashListpackEx | Encoding::HashMetadata | Encoding::ValkeyHash2) =>
         {
