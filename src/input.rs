@@ -218,7 +218,15 @@ impl Input {
             Data::File(f) => {
                 let src = At { file: f.clone(), pos: 0 };
                 if parallel && parallel_pays(usize::try_from(self.file_len).unwrap_or(usize::MAX)) {
-                    self.chunked(Box::new(src), opts, sink, |_| self.file_len)
+                    let file = f.clone();
+                    let reopen: crate::read::Reopen = Arc::new(move || {
+                        let again: Box<dyn Read + Send> = Box::new(At { file: file.clone(), pos: 0 });
+                        Ok(again)
+                    });
+                    let mut r = ChunkedReader::with_reopen(Box::new(src), opts, reopen)?;
+                    r.drive(sink)?;
+                    let len = self.file_len;
+                    finished(r.header(), r.checksum(), r.trailing(), r.position(), len, r.warnings())
                 } else {
                     let mut r = StreamReader::with_options(src, opts)?;
                     crate::transform::drive(&mut r, sink)?;

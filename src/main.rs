@@ -65,8 +65,8 @@ enum Command {
         /// stderr and the exit code is 0.
         #[arg(long)]
         strict: bool,
-        /// Do not check that no database holds the same key twice (the check keeps two 64-bit hashes per key in a
-        /// table at most 3/4 full: 21-43 bytes per key).
+        /// Do not check that no database holds the same key twice (the check keeps a 64-bit hash per key in a table
+        /// at most 3/4 full: 11-21 bytes per key for a file, twice that for stdin and other streams).
         #[arg(long)]
         no_duplicate_check: bool,
     },

@@ -566,8 +566,9 @@ fn memory_does_not_follow_the_file_size() {
     let out_dir = dir.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
     let p = path.as_os_str();
-    // Deep validation's duplicate-key check holds up to 42.7 bytes per key (two 64-bit hashes per slot, at most
-    // 3/4 full; see rdbkit::read::dupkeys): that part grows with the number of keys, not with the file size.
+    // Deep validation's duplicate-key check holds 10.7-21.3 bytes per key for a file (one 64-bit hash per slot, at
+    // most 3/4 full, 1.5 times that while the table doubles; see rdbkit::read::dupkeys): that part grows with the
+    // number of keys, not with the file size. The bound allows 43 bytes per key.
     let dup_table_mib = (800_000 * 43u64).div_ceil(1 << 20);
     let cases: [(&[&std::ffi::OsStr], u64); 4] = [
         (&["info".as_ref(), p], 64),
@@ -646,4 +647,37 @@ fn many_shards_split_under_a_low_soft_open_file_limit() {
         .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("-shard-"))
         .count();
     assert_eq!(shards, 3000);
+}
+
+#[test]
+fn a_duplicate_key_far_apart_in_a_large_file_is_confirmed_and_named() {
+    // 100k keys (~12 MB, read by the chunked reader), then a second copy of the first key in another database
+    // (fine) and in the same database (refused): the reader keeps one hash per key and confirms the repeat by
+    // reading the file again, so the message names the earlier copy's offset.
+    let mut v = synthetic(100_000);
+    v.truncate(v.len() - 9); // EOF and checksum
+    let first = b"REDIS0011\xfe\x00".len() as u64;
+    let copy = [&[0u8, 14][..], b"key:0000000000", &[0x01, b'x']].concat();
+    v.extend_from_slice(&[0xfe, 0x01]);
+    v.extend_from_slice(&copy);
+    v.extend_from_slice(&[0xfe, 0x00]);
+    let dup_at = v.len() as u64;
+    v.extend_from_slice(&copy);
+    v.push(0xff);
+    v.extend_from_slice(&[0; 8]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dup.rdb");
+    std::fs::write(&path, &v).unwrap();
+    let o = bin().arg("verify").arg(&path).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("error at byte {dup_at}")), "{err}");
+    assert!(err.contains(&format!("in this database at byte {first}")), "{err}");
+    // Without the second copy in database 0 the file is fine.
+    v.truncate(dup_at as usize);
+    v.push(0xff);
+    v.extend_from_slice(&[0; 8]);
+    std::fs::write(&path, &v).unwrap();
+    let o = bin().arg("verify").arg(&path).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

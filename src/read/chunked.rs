@@ -6,10 +6,13 @@
 //! the read fail ("unexpected end of input" or a parse error), never fault; memory is bounded by two buffers
 //! plus the largest record.
 
-use super::dupkeys::FileChecks;
+use super::dupkeys::{FileChecks, Verdict, duplicate_error, kept, key_bytes};
 use super::parse::{Parser, Step};
 use super::slice::finish_checksum;
-use super::{Checksum, Header, ReadOptions, Record, RecordKind, TRAILING_LIMIT, Trailing, Warnings};
+use super::{
+    Checksum, Entry, Header, ReadOptions, Record, RecordKind, StreamReader, TRAILING_LIMIT, Trailing, Warning,
+    WarningKind, Warnings,
+};
 use crate::error::{Error, Result};
 use crate::format::crc::Crc64;
 use crate::read::header::MAGIC_LEN;
@@ -26,6 +29,11 @@ fn head_room(chunk: usize) -> usize {
 
 /// A byte source that may be shared with a reading thread.
 type Src = Box<dyn Read + Send>;
+
+/// Opens the input again from its first byte: given for a re-readable input (a file), it lets the duplicate-key
+/// check keep one hash per key and confirm a repeated hash by reading the earlier records again, as a
+/// [`super::SliceReader`] does, instead of keeping two hashes per key.
+pub(crate) type Reopen = std::sync::Arc<dyn Fn() -> io::Result<Src> + Send + Sync>;
 
 /// Reads records from an `io::Read` in large buffers, with parsing on a second thread. Gzip input (by its first
 /// two bytes) is decompressed on the reading thread.
@@ -68,6 +76,8 @@ pub struct ChunkedReader {
     /// cannot walk back to confirm a repeated key hash, so it keeps pairs of hashes, as a stream reader does
     /// (see [`super::dupkeys`]).
     checks: Option<Box<FileChecks>>,
+    /// How to read the input again (to confirm a repeated key hash), when it can be.
+    reopen: Option<Reopen>,
     /// The buffer before the current one, to be read into next (two buffers are reused, not reallocated: freed
     /// and reallocated on changing threads, they would pile up in the allocator's per-thread arenas).
     spare: Vec<u8>,
@@ -91,7 +101,16 @@ impl ChunkedReader {
 
     /// [`ChunkedReader::new`] over a boxed reader, reading `chunk` bytes per buffer (tests use small chunks to put
     /// records across buffer boundaries).
-    pub fn with_chunk(mut reader: Box<dyn Read + Send>, opts: ReadOptions, chunk: usize) -> Result<Self> {
+    pub fn with_chunk(reader: Box<dyn Read + Send>, opts: ReadOptions, chunk: usize) -> Result<Self> {
+        Self::build(reader, opts, chunk, None)
+    }
+
+    /// [`ChunkedReader::new`] over an input that `reopen` can read again from its start (see [`Reopen`]).
+    pub(crate) fn with_reopen(reader: Box<dyn Read + Send>, opts: ReadOptions, reopen: Reopen) -> Result<Self> {
+        Self::build(reader, opts, CHUNK, Some(reopen))
+    }
+
+    fn build(mut reader: Src, opts: ReadOptions, chunk: usize, reopen: Option<Reopen>) -> Result<Self> {
         let mut sniff = Vec::with_capacity(MAGIC_LEN);
         (&mut reader).take(2).read_to_end(&mut sniff).map_err(|e| Error::from(e).at(0))?;
         let gzip = sniff == [0x1f, 0x8b];
@@ -117,7 +136,8 @@ impl ChunkedReader {
             crc,
             keep_crc,
             finished: None,
-            checks: FileChecks::new(&opts, true, 1 << 20).map(Box::new),
+            checks: FileChecks::new(&opts, reopen.is_none(), 1 << 20).map(Box::new),
+            reopen,
             chunk: chunk.max(1),
             spare: Vec::new(),
         })
@@ -195,6 +215,7 @@ impl ChunkedReader {
                 partial: !self.src_done,
                 crc: self.keep_crc.then_some(self.crc),
                 checks: self.checks.take(),
+                reopen: self.reopen.clone(),
                 end: None,
                 need: None,
                 failed: false,
@@ -327,6 +348,67 @@ fn drain(src: &mut Src, t: &mut Trailing, at: u64) -> Result<()> {
     Ok(())
 }
 
+/// The file-level checks of record `kind` at `offset` (not EOF). Without `reopen`, a repeated pair of key hashes
+/// is taken as a duplicate (as a stream reader does); with it, a repeated hash is confirmed by reading the records
+/// before `offset` again and comparing the keys.
+fn file_checks(
+    checks: &mut FileChecks,
+    parser: &mut Parser,
+    reopen: Option<&Reopen>,
+    kind: &RecordKind<'_>,
+    offset: u64,
+) -> Result<()> {
+    let Some(reopen) = reopen else {
+        return super::stream::file_checks(checks, parser, kind, offset);
+    };
+    let verdict = checks.check(kind, offset);
+    // The table may have moved: the parser prefetches the next key's slot from this.
+    parser.key_hint = checks.hint();
+    let (Verdict::Repeat { kept }, RecordKind::Entry(e)) = (verdict?, kind) else {
+        return Ok(());
+    };
+    if !kept && !checks.may_confirm_skipped() {
+        return Ok(());
+    }
+    match earlier_kept_copy(reopen, parser.header, e, offset, checks.now())? {
+        Some(at) if kept => Err(duplicate_error(e, offset, Some(at))),
+        Some(_) => {
+            let key = e.key.decode().ok().map(|k| k.into_owned());
+            parser.warnings.push(Warning { offset, db: Some(e.db), key, kind: WarningKind::DuplicateKeySkipped });
+            Ok(())
+        }
+        // Two different keys with the same hash.
+        None => Ok(()),
+    }
+}
+
+/// The offset of an earlier copy of `e`'s key in its database that the server keeps, found by reading the records
+/// before `end` again. An input that no longer reads as it did (changed while read) is an error.
+fn earlier_kept_copy(reopen: &Reopen, header: Header, e: &Entry<'_>, end: u64, now: i64) -> Result<Option<u64>> {
+    let (mut want, mut buf) = (Vec::new(), Vec::new());
+    let Some(k) = key_bytes(&e.key, &mut buf) else {
+        return Ok(None);
+    };
+    want.extend_from_slice(k);
+    let src = reopen().map_err(|err| Error::from(err).at(end))?;
+    let opts = ReadOptions { deep: false, verify_checksum: false, duplicate_keys: false };
+    let mut walk = StreamReader::with_options(src, opts)?;
+    if walk.header() != header {
+        return Err(Error::new(crate::error::ErrorKind::Invalid("the input changed while it was read".into()), 0));
+    }
+    while walk.position() < end {
+        let Some(rec) = walk.next_record()? else { break };
+        if let RecordKind::Entry(old) = rec.kind
+            && old.db == e.db
+            && key_bytes(&old.key, &mut buf).is_some_and(|k| k == want.as_slice())
+            && kept(&old, now)
+        {
+            return Ok(Some(rec.offset));
+        }
+    }
+    Ok(None)
+}
+
 /// Counts `bytes` into `t`, looking at no more than [`TRAILING_LIMIT`] trailing bytes in all.
 fn add_trailing(t: &mut Trailing, bytes: &[u8]) {
     if t.beyond_limit {
@@ -352,6 +434,7 @@ pub(crate) struct Window<'a> {
     crc: Option<Crc64>,
     /// The reader's file-level checks, lent to the walk.
     checks: Option<Box<FileChecks>>,
+    reopen: Option<Reopen>,
     /// The checksum verdict, once EOF was read.
     end: Option<Checksum>,
     /// Set when the walk stopped at a record the buffer does not hold entirely: at least this many more bytes.
@@ -420,7 +503,7 @@ impl<'a> crate::transform::Walk<'a> for Window<'a> {
                         }
                     }
                 } else if let Some(checks) = self.checks.as_deref_mut()
-                    && let Err(e) = super::stream::file_checks(checks, &mut self.parser, &kind, offset)
+                    && let Err(e) = file_checks(checks, &mut self.parser, self.reopen.as_ref(), &kind, offset)
                 {
                     self.failed = true;
                     return Err(e);

@@ -6,15 +6,16 @@
 //! full, doubled when it gets there): **8 bytes per slot, 10.7–21.3 bytes per key** depending on where the table
 //! is in its growth cycle (a fresh doubling is 3/8 full). A hash that is already present is confirmed exactly:
 //!
-//! - [`SliceReader`](super::SliceReader) walks the file again from the start up to the current record and
-//!   compares the keys themselves (so a reported duplicate is certain, and a hash collision between different
+//! - [`SliceReader`](super::SliceReader), and [`ChunkedReader`](super::ChunkedReader) over a file
+//!   ([`crate::input::Input`] reads files so), walk the file again from the start up to the current record and
+//!   compare the keys themselves (so a reported duplicate is certain, and a hash collision between different
 //!   keys costs one walk and is then ignored). The hash is seeded per reader, so a file cannot be built to
 //!   collide on purpose.
-//! - [`StreamReader`](super::StreamReader) and [`ChunkedReader`](super::ChunkedReader) (what
-//!   [`crate::input::Input`] reads files and streams with) cannot go back, so they keep a second, independent
-//!   64-bit hash per key (16 bytes per slot, 21.3–42.7 bytes per key) and report a duplicate only when both
-//!   match: for a file of `n` distinct keys, the chance of a false report is below n²/2¹²⁹ (under 10⁻²⁰ for 10⁹
-//!   keys).
+//! - [`StreamReader`](super::StreamReader), and [`ChunkedReader`](super::ChunkedReader) over a stream (stdin, a
+//!   pipe), cannot go back, so they keep a second, independent 64-bit hash per key (16 bytes per slot, 21.3–42.7
+//!   bytes per key) and report a duplicate only when both match: for a file of `n` distinct keys, the chance of
+//!   a false report is below n²/2¹²⁹ (under 10⁻²⁰ for 10⁹ keys). (Input reads a file under 1 MiB with a
+//!   StreamReader too: few keys, so the second hash costs little.)
 //!
 //! Only keys the server keeps (not expired at the time the reader was made, not an empty collection) enter the
 //! table; a skipped copy that repeats a kept key is a [`WarningKind::DuplicateKeySkipped`] warning (confirmed

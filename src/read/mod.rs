@@ -24,7 +24,7 @@ pub mod value;
 pub mod warn;
 
 pub use chunked::ChunkedReader;
-pub(crate) use chunked::Gunzip;
+pub(crate) use chunked::{Gunzip, Reopen};
 pub use header::{Flavor, Header};
 pub use parse::{EXPIRE_MAX, Encoding, LogicalType, ReadOptions};
 pub(crate) use slice::DeepCheck;
