@@ -509,6 +509,10 @@ impl<'a> crate::transform::Walk<'a> for Window<'a> {
                     return Err(e);
                 }
                 self.pos += n;
+                if self.checks.is_some() {
+                    // The next key's slot in the duplicate-key table is fetched while this record is handled.
+                    self.parser.prefetch_next_key(&self.data[self.pos..]);
+                }
                 Ok(Some(Record { offset, raw, kind }))
             }
             Ok(Step::Need(n)) if self.partial => {
