@@ -393,7 +393,6 @@ fn next_special<const NON_ASCII: bool>(b: &[u8], i: usize) -> usize {
 /// control characters as `\u00xx`; everything else verbatim. Unless `valid_utf8`, checks that `b` is UTF-8 and
 /// returns false (with a partial literal appended) when it is not.
 fn json_escape(out: &mut Vec<u8>, b: &[u8], mut valid_utf8: bool) -> bool {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(b.len() + 2);
     out.push(b'"');
     let mut run = 0;
@@ -410,23 +409,30 @@ fn json_escape(out: &mut Vec<u8>, b: &[u8], mut valid_utf8: bool) -> bool {
             continue;
         }
         out.extend_from_slice(&b[run..i]);
-        let esc: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            _ => &[b'\\', b'u', b'0', b'0', HEX[usize::from(c >> 4)], HEX[usize::from(c & 15)]],
-        };
-        out.extend_from_slice(esc);
+        push_json_escape(out, c);
         i += 1;
         run = i;
     }
     out.extend_from_slice(&b[run..]);
     out.push(b'"');
     true
+}
+
+/// Appends the JSON escape of the ASCII character `c` (a quote, a backslash or a control character), as serde_json
+/// writes it.
+pub fn push_json_escape(out: &mut Vec<u8>, c: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let esc: &[u8] = match c {
+        b'"' => b"\\\"",
+        b'\\' => b"\\\\",
+        b'\n' => b"\\n",
+        b'\r' => b"\\r",
+        b'\t' => b"\\t",
+        0x08 => b"\\b",
+        0x0c => b"\\f",
+        _ => &[b'\\', b'u', b'0', b'0', HEX[usize::from(c >> 4)], HEX[usize::from(c & 15)]],
+    };
+    out.extend_from_slice(esc);
 }
 
 /// Writes a double as a JSON number (shortest round-trip form), or `"inf"`, `"-inf"`, `"nan"`.

@@ -25,8 +25,8 @@
 
 use crate::Format;
 use crate::cli_common::{
-    Failure, base64, for_each_validated_record, i64_text, json_bytes, json_f64, json_str, out_err, push_i64, push_u64,
-    value_error,
+    Failure, base64, for_each_validated_record, i64_text, json_bytes, json_f64, json_str, out_err, push_i64,
+    push_json_escape, push_u64, value_error,
 };
 use rdbkit::Error;
 use rdbkit::dump::dump_payload;
@@ -193,24 +193,13 @@ fn is_utf8(s: RdbStr<'_>) -> rdbkit::Result<bool> {
 
 /// Appends JSON escapes of `p`, part of a valid UTF-8 string (as `json_bytes` escapes it).
 fn json_escape_piece(o: &mut Vec<u8>, p: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut run = 0;
     for (i, &c) in p.iter().enumerate() {
         if c >= 0x20 && c != b'"' && c != b'\\' {
             continue;
         }
         o.extend_from_slice(&p[run..i]);
-        let esc: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            _ => &[b'\\', b'u', b'0', b'0', HEX[usize::from(c >> 4)], HEX[usize::from(c & 15)]],
-        };
-        o.extend_from_slice(esc);
+        push_json_escape(o, c);
         run = i + 1;
     }
     o.extend_from_slice(&p[run..]);

@@ -4,6 +4,8 @@
 //! servers are installed.
 #![cfg(feature = "cli")]
 
+mod common;
+
 use serde_json::Value as J;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -686,13 +688,7 @@ fn closed_output_pipe_exits_quietly() {
 
 #[test]
 fn resp_output_loads_into_real_servers_with_the_same_digest() {
-    let servers = root().join("scripts/servers.sh");
-    let available = Command::new(&servers).arg("available").status().is_ok_and(|s| s.success());
-    if !available {
-        if std::env::var("RDBKIT_REQUIRE_SERVERS").as_deref() == Ok("1") {
-            panic!("RDBKIT_REQUIRE_SERVERS=1 but the real servers are not installed (run scripts/servers.sh install)");
-        }
-        println!("skipped: real servers not installed (run scripts/servers.sh install)");
+    if !common::real_servers_available("resp_output_loads_into_real_servers_with_the_same_digest") {
         return;
     }
     let out = Command::new(root().join("scripts/test-resp-digest.sh"))

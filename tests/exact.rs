@@ -14,6 +14,8 @@
 //! installed, unless `RDBKIT_REQUIRE_SERVERS=1`.
 #![cfg(feature = "cli")]
 
+mod common;
+
 use proptest::prelude::*;
 use rdbkit::format::double::format_human_double;
 use rdbkit::read::{Flavor, Header, OwnedValue, RecordKind, SliceReader};
@@ -272,18 +274,7 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Whether the real servers are installed; prints the skip notice (or panics under RDBKIT_REQUIRE_SERVERS=1).
-fn servers_available(test: &str) -> bool {
-    let ok = Command::new(root().join("scripts/servers.sh")).arg("available").status().is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("RDBKIT_REQUIRE_SERVERS").as_deref() != Ok("1"),
-            "RDBKIT_REQUIRE_SERVERS=1 but the real servers are not installed"
-        );
-        println!("skipped: {test}: real servers not installed (run scripts/servers.sh install)");
-    }
-    ok
-}
+use common::real_servers_available as servers_available;
 
 static NEXT_PORT: AtomicU16 = AtomicU16::new(7750);
 

@@ -5,18 +5,15 @@
 //! directory, so it can run beside other tests and other runs of itself.
 #![cfg(feature = "cli")]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
 #[test]
 fn written_files_load_into_real_servers_with_the_same_data() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let available = Command::new(root.join("scripts/servers.sh")).arg("available").status().is_ok_and(|s| s.success());
-    if !available {
-        if std::env::var("RDBKIT_REQUIRE_SERVERS").as_deref() == Ok("1") {
-            panic!("RDBKIT_REQUIRE_SERVERS=1 but the real servers are not installed (run scripts/servers.sh install)");
-        }
-        println!("skipped: real servers not installed (run scripts/servers.sh install)");
+    if !common::real_servers_available("written_files_load_into_real_servers_with_the_same_data") {
         return;
     }
     let out = Command::new("python3")

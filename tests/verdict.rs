@@ -11,18 +11,15 @@
 //! The script uses ports 7950-8049 (each tried with bind() first) and its own temporary directory.
 #![cfg(feature = "cli")]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
 #[test]
 fn verify_verdict_matches_the_real_servers_with_sanitisation_on() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let available = Command::new(root.join("scripts/servers.sh")).arg("available").status().is_ok_and(|s| s.success());
-    if !available {
-        if std::env::var("RDBKIT_REQUIRE_SERVERS").as_deref() == Ok("1") {
-            panic!("RDBKIT_REQUIRE_SERVERS=1 but the real servers are not installed (run scripts/servers.sh install)");
-        }
-        println!("skipped: real servers not installed (run scripts/servers.sh install)");
+    if !common::real_servers_available("verify_verdict_matches_the_real_servers_with_sanitisation_on") {
         return;
     }
     let out = Command::new("python3")

@@ -11,6 +11,26 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 // ---------------------------------------------------------------------------------------------------------------
+// Real servers
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Whether the real servers (`scripts/servers.sh available`) are installed. When they are not, prints the skip
+/// notice for `test`, or panics under `RDBKIT_REQUIRE_SERVERS=1` (CI), where a skipped real-server test is a
+/// failure.
+pub fn real_servers_available(test: &str) -> bool {
+    let servers = manifest_dir().join("scripts/servers.sh");
+    let ok = std::process::Command::new(servers).arg("available").status().is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var("RDBKIT_REQUIRE_SERVERS").as_deref() != Ok("1"),
+            "RDBKIT_REQUIRE_SERVERS=1 but the real servers are not installed (run scripts/servers.sh install)"
+        );
+        println!("skipped: {test}: real servers not installed (run scripts/servers.sh install)");
+    }
+    ok
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Files
 // ---------------------------------------------------------------------------------------------------------------
 
