@@ -118,15 +118,27 @@ pub fn for_each_validated_record(
     let input = open_input(path)?;
     if validate {
         if input.is_stream() {
-            input.with_source(ReadOptions::default(), |src| {
-                while src.next_rec()?.is_some() {}
-                Ok(())
-            })?;
+            input
+                .with_source(ReadOptions::default(), |src| {
+                    while src.next_rec()?.is_some() {}
+                    Ok(())
+                })
+                .map_err(untagged)?;
         } else {
             input.read_to_end(ReadOptions::default(), &mut NullSink, true)?;
         }
     }
     records_of(&input, ReadOptions::fast(), on_record)
+}
+
+/// The failure for `e` without the input's name that [`Input::with_source`] adds (the CLI names the input itself).
+fn untagged(e: Error) -> Failure {
+    let name = e.file().map(|f| format!("{f}: "));
+    match (Failure::from(e), name) {
+        (Failure::Invalid(m), Some(n)) => Failure::Invalid(m.strip_prefix(&n).map(str::to_string).unwrap_or(m)),
+        (Failure::Io(m), Some(n)) => Failure::Io(m.strip_prefix(&n).map(str::to_string).unwrap_or(m)),
+        (f, _) => f,
+    }
 }
 
 /// A sink that takes every record and does nothing with it.
