@@ -478,6 +478,10 @@ fn record<'a>(
                 if let Err(why) = super::library_metadata(&text) {
                     return corrupt(input, "function library", why);
                 }
+                #[cfg(feature = "lua")]
+                if let Some(why) = super::lua_compile_error(&text) {
+                    return corrupt(input, "function library", why);
+                }
             }
             Ok((i, RecordKind::Function { code }))
         }
