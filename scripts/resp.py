@@ -8,6 +8,20 @@ class RespError(Exception):
     pass
 
 
+def port_free(port):
+    """True when nothing listens on 127.0.0.1:port (SO_REUSEADDR, as the servers bind: TIME_WAIT
+    connections of a server stopped a moment ago do not count)."""
+    s = socket.socket()
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 class Conn:
     def __init__(self, port):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)

@@ -36,7 +36,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,7 +52,7 @@ CHECK_RDB = "/usr/bin/redis-check-rdb"
 # Redis connections: scripts/resp.py.
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from resp import Conn, RespError  # noqa: E402  (shared RESP client)
+from resp import Conn, RespError, port_free  # noqa: E402  (shared RESP client)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -67,20 +66,6 @@ class StartFailed(Exception):
     def __init__(self, msg, log):
         super().__init__(msg)
         self.log = log
-
-
-def port_free(port):
-    """True when nothing listens on 127.0.0.1:port (SO_REUSEADDR, as the servers bind: TIME_WAIT
-    connections of a server stopped a moment ago do not count)."""
-    s = socket.socket()
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 def candidate_ports():

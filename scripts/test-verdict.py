@@ -61,7 +61,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -73,7 +72,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import rdbgen  # noqa: E402
-from resp import Conn, RespError  # noqa: E402
+from resp import Conn, RespError, port_free  # noqa: E402
 
 TESTDATA = os.path.join(ROOT, "testdata")
 KNOWN = os.path.join(TESTDATA, "verdict-known-divergences.txt")
@@ -244,18 +243,6 @@ def oracle_for(data):
     if v is not None and 11 <= v <= 12:
         return "redis-8.2"
     return "redis-7.0"
-
-
-def port_free(p):
-    s = socket.socket()
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", p))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 def take_port():
