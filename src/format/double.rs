@@ -75,16 +75,8 @@ fn sci_digits(v: f64, precision: Option<usize>, digits: &mut [u8; 24]) -> Option
 /// case. Unlike `sscanf`, trailing bytes after the number are rejected (`None`), as are hexadecimal floats and
 /// non-ASCII bytes; Redis never writes either.
 pub fn parse_text_double(bytes: &[u8]) -> Option<f64> {
-    let start = bytes
-        .iter()
-        .position(|&b| !matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r'))
-        .unwrap_or(bytes.len());
-    let s = &bytes[start..];
-    let (neg, body) = match s.first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
+    let (neg, at) = sign_at(bytes, skip_c_space(bytes));
+    let body = &bytes[at..];
     let v = if body.eq_ignore_ascii_case(b"inf") || body.eq_ignore_ascii_case(b"infinity") {
         f64::INFINITY
     } else if body.eq_ignore_ascii_case(b"nan")
@@ -141,20 +133,8 @@ pub struct Scanned {
 pub fn scan_text_double(bytes: &[u8]) -> Option<Scanned> {
     let full = bytes.len();
     let s = bytes.split(|&b| b == 0).next().unwrap_or_default();
-    let mut i =
-        s.iter().position(|&b| !matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')).unwrap_or(s.len());
-    let lead = i;
-    let neg = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
+    let lead = skip_c_space(s);
+    let (neg, i) = sign_at(s, lead);
     let ci = |at: usize, word: &[u8]| s.get(at..at + word.len()).is_some_and(|w| w.eq_ignore_ascii_case(word));
     let (v, end) = match s.get(i).map(u8::to_ascii_lowercase) {
         Some(b'i') => {
@@ -200,12 +180,8 @@ pub fn listpack_score(b: &[u8]) -> f64 {
     if let Some(s) = scan_text_double(b) {
         return s.value;
     }
-    let t = b.iter().position(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')).unwrap_or(b.len());
-    let (neg, t) = match b[t..].split_first() {
-        Some((b'-', r)) => (true, r),
-        Some((b'+', r)) => (false, r),
-        _ => (false, &b[t..]),
-    };
+    let (neg, at) = sign_at(b, skip_c_space(b));
+    let t = &b[at..];
     match t.get(..3) {
         Some(w) if w.eq_ignore_ascii_case(b"inf") => {
             if neg {
@@ -215,6 +191,21 @@ pub fn listpack_score(b: &[u8]) -> f64 {
             }
         }
         _ => 0.0,
+    }
+}
+
+/// Where C's `isspace` stops: the index of the first byte of `s` that is not a space, tab, newline, vertical tab,
+/// form feed or carriage return.
+fn skip_c_space(s: &[u8]) -> usize {
+    s.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')).unwrap_or(s.len())
+}
+
+/// An optional `-` or `+` at `s[i]`: whether it was `-`, and the index after it.
+fn sign_at(s: &[u8], i: usize) -> (bool, usize) {
+    match s.get(i) {
+        Some(b'-') => (true, i + 1),
+        Some(b'+') => (false, i + 1),
+        _ => (false, i),
     }
 }
 
@@ -300,18 +291,7 @@ fn scan_hex(s: &[u8], i: usize) -> Option<(f64, usize)> {
     }
     let mut end = j;
     if s.get(j).is_some_and(|b| b.eq_ignore_ascii_case(&b'p')) {
-        let mut k = j + 1;
-        let neg = match s.get(k) {
-            Some(b'-') => {
-                k += 1;
-                true
-            }
-            Some(b'+') => {
-                k += 1;
-                false
-            }
-            _ => false,
-        };
+        let (neg, mut k) = sign_at(s, j + 1);
         let start = k;
         let mut e: i64 = 0;
         while let Some(d) = s.get(k).filter(|b| b.is_ascii_digit()) {
