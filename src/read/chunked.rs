@@ -6,7 +6,7 @@
 //! the read fail ("unexpected end of input" or a parse error), never fault; memory is bounded by two buffers
 //! plus the largest record.
 
-use super::dupkeys::{FileChecks, Verdict, duplicate_error, kept, key_bytes};
+use super::dupkeys::{EarlierCopy, FileChecks, Verdict, WALK_ONLY, duplicate_error};
 use super::parse::{Parser, Step};
 use super::slice::finish_checksum;
 use super::{
@@ -385,24 +385,17 @@ fn file_checks(
 /// The offset of an earlier copy of `e`'s key in its database that the server keeps, found by reading the records
 /// before `end` again. An input that no longer reads as it did (changed while read) is an error.
 fn earlier_kept_copy(reopen: &Reopen, header: Header, e: &Entry<'_>, end: u64, now: i64) -> Result<Option<u64>> {
-    let (mut want, mut buf) = (Vec::new(), Vec::new());
-    let Some(k) = key_bytes(&e.key, &mut buf) else {
+    let Some(mut copy) = EarlierCopy::of(e, now) else {
         return Ok(None);
     };
-    want.extend_from_slice(k);
     let src = reopen().map_err(|err| Error::from(err).at(end))?;
-    let opts = ReadOptions { deep: false, verify_checksum: false, duplicate_keys: false };
-    let mut walk = StreamReader::with_options(src, opts)?;
+    let mut walk = StreamReader::with_options(src, WALK_ONLY)?;
     if walk.header() != header {
         return Err(Error::new(crate::error::ErrorKind::Invalid("the input changed while it was read".into()), 0));
     }
     while walk.position() < end {
         let Some(rec) = walk.next_record()? else { break };
-        if let RecordKind::Entry(old) = rec.kind
-            && old.db == e.db
-            && key_bytes(&old.key, &mut buf).is_some_and(|k| k == want.as_slice())
-            && kept(&old, now)
-        {
+        if copy.matches(&rec.kind) {
             return Ok(Some(rec.offset));
         }
     }

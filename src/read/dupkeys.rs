@@ -284,6 +284,37 @@ pub(crate) fn kept(e: &Entry<'_>, now_ms: i64) -> bool {
     !expired && !e.value.is_empty_collection().unwrap_or(false)
 }
 
+/// Records only, no checks: what a confirming walk (over bytes already checked) or a probe for a record's extent
+/// reads with.
+pub(crate) const WALK_ONLY: super::ReadOptions =
+    super::ReadOptions { deep: false, verify_checksum: false, duplicate_keys: false };
+
+/// Recognises earlier copies of one key during a confirming walk: a key record of the same database, with the same
+/// key bytes, that the server keeps.
+pub(crate) struct EarlierCopy {
+    db: u64,
+    want: Vec<u8>,
+    buf: Vec<u8>,
+    now_ms: i64,
+}
+
+impl EarlierCopy {
+    /// A matcher for `e`'s key (`None` if its bytes cannot be had: an LZF key that does not decompress).
+    pub(crate) fn of(e: &Entry<'_>, now_ms: i64) -> Option<Self> {
+        let mut buf = Vec::new();
+        let want = key_bytes(&e.key, &mut buf)?.to_vec();
+        Some(EarlierCopy { db: e.db, want, buf, now_ms })
+    }
+
+    /// Whether `kind` is a kept copy of the key.
+    pub(crate) fn matches(&mut self, kind: &super::RecordKind<'_>) -> bool {
+        let super::RecordKind::Entry(old) = kind else { return false };
+        old.db == self.db
+            && key_bytes(&old.key, &mut self.buf).is_some_and(|k| k == self.want.as_slice())
+            && kept(old, self.now_ms)
+    }
+}
+
 /// The current time in ms since the epoch (0 if the clock is before it).
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -1,6 +1,6 @@
 //! [`SliceReader`]: the zero-copy reader over a complete byte slice (a memory-mapped file, a buffer).
 
-use super::dupkeys::{FileChecks, Verdict, duplicate_error, kept, key_bytes};
+use super::dupkeys::{EarlierCopy, FileChecks, Verdict, WALK_ONLY, duplicate_error};
 use super::parse::{Parser, Step, eof_opcode_at};
 use super::{Checksum, Entry, Header, ReadOptions, Record, RecordKind, Trailing, Warning, WarningKind, Warnings};
 use crate::error::{Error, ErrorKind, Result};
@@ -250,13 +250,11 @@ impl<'a> SliceReader<'a> {
     /// The offset of an earlier copy of `e`'s key in its database that the server keeps, found by walking the
     /// records before `end` again (the confirmation step of the duplicate-key check).
     fn earlier_kept_copy(&self, e: &Entry<'_>, end: u64, now: i64) -> Option<u64> {
-        let (mut want, mut buf) = (Vec::new(), Vec::new());
-        want.extend_from_slice(key_bytes(&e.key, &mut buf)?);
-        let opts = ReadOptions { deep: false, verify_checksum: false, duplicate_keys: false };
+        let mut copy = EarlierCopy::of(e, now)?;
         let mut walk = SliceReader {
             data: self.data,
             pos: MAGIC_LEN,
-            parser: Parser::new(self.parser.header, opts),
+            parser: Parser::new(self.parser.header, WALK_ONLY),
             end: None,
             failed: false,
             prefetched: 0,
@@ -264,11 +262,7 @@ impl<'a> SliceReader<'a> {
         };
         while walk.position() < end {
             let rec = walk.next_record().ok()??;
-            if let RecordKind::Entry(old) = rec.kind
-                && old.db == e.db
-                && key_bytes(&old.key, &mut buf).is_some_and(|k| k == want.as_slice())
-                && kept(&old, now)
-            {
+            if copy.matches(&rec.kind) {
                 return Some(rec.offset);
             }
         }

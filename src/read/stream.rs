@@ -331,8 +331,7 @@ impl<R: Read> StreamReader<R> {
 
     /// A parser that only walks records (no deep validation), in the current parser state: finds a record's extent.
     fn probe(&self) -> Parser {
-        let mut probe =
-            Parser::new(self.parser.header, ReadOptions { deep: false, verify_checksum: false, duplicate_keys: false });
+        let mut probe = Parser::new(self.parser.header, super::dupkeys::WALK_ONLY);
         probe.db = self.parser.db;
         probe
     }
