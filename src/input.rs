@@ -223,10 +223,7 @@ impl Input {
                         let again: Box<dyn Read + Send> = Box::new(At { file: file.clone(), pos: 0 });
                         Ok(again)
                     });
-                    let mut r = ChunkedReader::with_reopen(Box::new(src), opts, reopen)?;
-                    r.drive(sink)?;
-                    let len = self.file_len;
-                    finished(r.header(), r.checksum(), r.trailing(), r.position(), len, r.warnings())
+                    chunked(ChunkedReader::with_reopen(Box::new(src), opts, reopen)?, sink, || self.file_len)
                 } else {
                     let mut r = StreamReader::with_options(src, opts)?;
                     crate::transform::drive(&mut r, sink)?;
@@ -237,7 +234,7 @@ impl Input {
                 let src = ReplayReader { shared: s.clone(), pos: 0, tee: false };
                 let read = |s: &Arc<Mutex<Replay>>| s.lock().map_or(0, |r| r.read);
                 if parallel && multi_core {
-                    self.chunked(Box::new(src), opts, sink, |_| read(s))
+                    chunked(ChunkedReader::new(src, opts)?, sink, || read(s))
                 } else {
                     let mut r = StreamReader::with_options(src, opts)?;
                     crate::transform::drive(&mut r, sink)?;
@@ -245,18 +242,6 @@ impl Input {
                 }
             }
         }
-    }
-
-    fn chunked(
-        &self,
-        src: Box<dyn Read + Send>,
-        opts: ReadOptions,
-        sink: &mut dyn RecordSink,
-        input_bytes: impl Fn(&ChunkedReader) -> u64,
-    ) -> Result<Finished> {
-        let mut r = ChunkedReader::new(src, opts)?;
-        r.drive(sink)?;
-        finished(r.header(), r.checksum(), r.trailing(), r.position(), input_bytes(&r), r.warnings())
     }
 
     fn with_source_inner<T>(&self, opts: ReadOptions, f: impl FnOnce(&mut dyn Source) -> Result<T>) -> Result<T> {
@@ -268,6 +253,12 @@ impl Input {
             }
         }
     }
+}
+
+/// Drives `r` to its end into `sink`; `input_bytes` tells, afterwards, how much of the input was read.
+fn chunked(mut r: ChunkedReader, sink: &mut dyn RecordSink, input_bytes: impl FnOnce() -> u64) -> Result<Finished> {
+    r.drive(sink)?;
+    finished(r.header(), r.checksum(), r.trailing(), r.position(), input_bytes(), r.warnings())
 }
 
 fn finished(
