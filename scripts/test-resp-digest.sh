@@ -73,6 +73,12 @@ start_server() {
 
 stop_server() { "$SERVERS" stop "$1" >/dev/null 2>&1 || true; }
 
+# Every step is bounded (STEP_TIMEOUT seconds, default 300): a hang anywhere fails this script with the step named
+# (exit 124 from timeout) instead of stalling the test run. Progress goes to stderr as it happens.
+STEP_TIMEOUT="${STEP_TIMEOUT:-300}"
+limit() { timeout -k 5 "$STEP_TIMEOUT" "$@"; }
+progress() { echo "test-resp-digest: $(date +%T) $*" >&2; }
+
 cat >"$TMP/helper.py" <<'PYEOF'
 import json, socket, subprocess, sys
 
@@ -293,8 +299,9 @@ check() {
   local src="$base/src"
   mkdir -p "$src"
   cp "$fixture" "$src/dump.rdb"
+  progress "$name $(basename "$fixture"): loading it"
   start_server "$name" "$src" "$@"
-  "$PY" "$TMP/helper.py" view "$PORT" >"$base/loaded.json"
+  limit "$PY" "$TMP/helper.py" view "$PORT" >"$base/loaded.json"
   stop_server "$src"
   local mode flag dst out status line
   for mode in commands restore; do
@@ -302,17 +309,18 @@ check() {
     dst="$base/$mode"
     start_server "$name" "$dst" "$@"
     set +e
-    out="$( { "$RDBKIT" dump "$fixture" --format resp "${flag[@]+"${flag[@]}"}"; echo $? >"$base/$mode.rc"; } \
-            | "$CLI" -p "$PORT" --pipe 2>&1)"
+    progress "$name $(basename "$fixture") $mode: dump | redis-cli --pipe into port $PORT"
+    out="$( { limit "$RDBKIT" dump "$fixture" --format resp "${flag[@]+"${flag[@]}"}"; echo $? >"$base/$mode.rc"; } \
+            | limit "$CLI" -p "$PORT" --pipe 2>&1)"
     status=("$(cat "$base/$mode.rc")" "$?")
     set -e
-    "$PY" "$TMP/helper.py" view "$PORT" >"$base/$mode.json"
+    limit "$PY" "$TMP/helper.py" view "$PORT" >"$base/$mode.json"
     line="$(printf '%-11s %-26s %-9s' "$name" "$(basename "$fixture")" "$mode")"
     if [[ "${status[0]}" != 0 || "${status[1]}" != 0 ]] || ! grep -q "errors: 0," <<<"$out"; then
       echo "$line FAIL: rdbkit exit ${status[0]}, redis-cli exit ${status[1]}"
       grep -v "^All data transferred\|^Last reply" <<<"$out" | head -20 | sed 's/^/    /'
       FAILED=1
-    elif "$PY" "$TMP/helper.py" compare "$base/loaded.json" "$base/$mode.json" >"$base/$mode.diff"; then
+    elif limit "$PY" "$TMP/helper.py" compare "$base/loaded.json" "$base/$mode.json" >"$base/$mode.diff"; then
       local digest replies
       digest="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["digest"])' "$base/$mode.json")"
       replies="$(grep -o "replies: [0-9]*" <<<"$out")"
@@ -323,7 +331,7 @@ check() {
       FAILED=1
     fi
     if [[ $mode == restore ]]; then
-      "$PY" "$TMP/helper.py" dumpcheck "$PORT" "$dst/dump.rdb" "$RDBKIT" || FAILED=1
+      limit "$PY" "$TMP/helper.py" dumpcheck "$PORT" "$dst/dump.rdb" "$RDBKIT" || FAILED=1
     fi
     stop_server "$dst"
   done
@@ -332,8 +340,9 @@ check() {
 # synthetic NAME: builds the synthetic data set on NAME, SAVEs it, and checks the saved file like a fixture.
 synthetic() {
   local name="$1" dir="$TMP/$1-build"
+  progress "$name: building the synthetic data set"
   start_server "$name" "$dir"
-  "$PY" "$TMP/helper.py" build "$PORT" "$name"
+  limit "$PY" "$TMP/helper.py" build "$PORT" "$name"
   stop_server "$dir"
   cp "$dir/dump.rdb" "$TMP/synthetic-$name.rdb"
   check "$name" "$TMP/synthetic-$name.rdb"

@@ -91,7 +91,7 @@ class Server:
             self.port = port
             STARTED.append(workdir)  # before starting: an interrupt from here on still stops it
             r = subprocess.run([SERVERS_SH, "start", name, str(port), workdir, *extra],
-                               capture_output=True, text=True)
+                               capture_output=True, text=True, timeout=120)
             if r.returncode == 0:
                 self.c = Conn(port)
                 # servers.sh waits for PING on the port: make sure the answer came from our process and
@@ -123,7 +123,7 @@ class Server:
             except OSError:
                 pass
             self.c = None
-        subprocess.run([SERVERS_SH, "stop", self.dir], capture_output=True)
+        subprocess.run([SERVERS_SH, "stop", self.dir], capture_output=True, timeout=120)
         if self.dir in STARTED:
             STARTED.remove(self.dir)
             USED_PORTS.discard(self.port)
@@ -150,7 +150,7 @@ class Server:
 
 def stop_all():
     for d in list(STARTED):
-        subprocess.run([SERVERS_SH, "stop", d], capture_output=True)
+        subprocess.run([SERVERS_SH, "stop", d], capture_output=True, timeout=120)
         STARTED.remove(d)
 
 
@@ -352,7 +352,8 @@ class Env:
         return d
 
     def run(self, *args):
-        return subprocess.run([self.rdbkit, *args], capture_output=True, text=True)
+        # Bounded, like every step here: a hang is a failure with the command named, never a stalled run.
+        return subprocess.run([self.rdbkit, *args], capture_output=True, text=True, timeout=600)
 
     def run_ok(self, *args):
         r = self.run(*args)
@@ -518,7 +519,7 @@ def check_redis_check_rdb():
         with open(f, "rb") as fh:
             magic = fh.read(9)
         expect(magic.startswith(b"REDIS") and int(magic[5:]) <= 10, "%s is %r" % (f, magic))
-        r = subprocess.run([CHECK_RDB, f], capture_output=True, text=True)
+        r = subprocess.run([CHECK_RDB, f], capture_output=True, text=True, timeout=300)
         if r.returncode != 0 or "RDB looks OK" not in r.stdout + r.stderr:
             bad.append("%s: exit %d\n%s" % (os.path.relpath(f, os.path.dirname(f) + "/.."), r.returncode,
                                              (r.stdout + r.stderr).strip()[-600:]))
@@ -537,7 +538,7 @@ def check_export(env):
     expect(size % 512 == 0, "page blob is %d bytes (not a multiple of 512)" % size)
     unz = os.path.join(d, "gunzipped.rdb")
     with open(unz, "wb") as f:
-        r = subprocess.run(["gzip", "-dc", gz], stdout=f, stderr=subprocess.PIPE)
+        r = subprocess.run(["gzip", "-dc", gz], stdout=f, stderr=subprocess.PIPE, timeout=300)
     expect(r.returncode == 0, "gzip -dc failed: %s" % r.stderr.decode(errors="replace"))
     with open(page, "rb") as f:
         data = f.read()

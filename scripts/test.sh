@@ -5,19 +5,36 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/servers.sh install
+# step MINUTES NAME COMMAND…: runs one check, bounded, with its start and end time on stderr. A step that hangs
+# fails the run with its name (exit 124) long before CI's own limit; each test that drives servers has its own,
+# shorter limit inside (tests/common run_bounded, the scripts' per-command timeouts).
+step() {
+  local minutes="$1" name="$2"; shift 2
+  local start=$SECONDS
+  echo "== $(date +%T) $name (limit ${minutes} min)" >&2
+  if timeout -k 30 "$((minutes * 60))" "$@"; then
+    echo "== $(date +%T) $name: ok in $((SECONDS - start)) s" >&2
+  else
+    local rc=$?
+    [[ $rc == 124 || $rc == 137 ]] && echo "== $name: still running after $minutes min, stopped" >&2
+    echo "== $name: FAILED (exit $rc)" >&2
+    exit "$rc"
+  fi
+}
+
+step 20 "install the servers" scripts/servers.sh install
 export RDBKIT_REQUIRE_SERVERS=1
 
-cargo fmt --all -- --check
-cargo clippy --all-targets -- -D warnings
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+step 5 "cargo fmt" cargo fmt --all -- --check
+step 15 "cargo clippy" cargo clippy --all-targets -- -D warnings
+step 10 "cargo doc" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 # Unit, integration and doc tests; the real-server tests (tests/cli.rs runs scripts/test-resp-digest.sh,
 # tests/servers.rs runs scripts/test-servers.py) are required here, skipped by a plain `cargo test` without servers.
-cargo test --all-features
+step 40 "cargo test --all-features" cargo test --all-features
 # The library without the CLI feature (what embedding crates build).
-cargo test --no-default-features --lib
+step 10 "cargo test --no-default-features --lib" cargo test --no-default-features --lib
 if [ "${FUZZ_SECONDS:-20}" != 0 ]; then
-  command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-  scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+  command -v cargo-fuzz >/dev/null || step 15 "install cargo-fuzz" cargo install cargo-fuzz --locked
+  step 15 "fuzz" scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 fi
 echo "all checks passed"

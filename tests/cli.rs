@@ -691,10 +691,11 @@ fn resp_output_loads_into_real_servers_with_the_same_digest() {
     if !common::real_servers_available("resp_output_loads_into_real_servers_with_the_same_digest") {
         return;
     }
-    let out = Command::new(root().join("scripts/test-resp-digest.sh"))
-        .env("RDBKIT", env!("CARGO_BIN_EXE_rdbkit"))
-        .output()
-        .expect("run scripts/test-resp-digest.sh");
+    let out = common::run_bounded(
+        Command::new(root().join("scripts/test-resp-digest.sh")).env("RDBKIT", env!("CARGO_BIN_EXE_rdbkit")),
+        std::time::Duration::from_secs(900),
+        "scripts/test-resp-digest.sh",
+    );
     println!("{}", text(&out.stdout));
     assert!(out.status.success(), "test-resp-digest.sh failed:\n{}\n{}", text(&out.stdout), text(&out.stderr));
 }

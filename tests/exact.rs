@@ -351,6 +351,9 @@ struct Conn {
 impl Conn {
     fn new(port: u16) -> Conn {
         let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        // A server that stops answering fails the test instead of hanging it.
+        s.set_read_timeout(Some(std::time::Duration::from_secs(120))).unwrap();
+        s.set_write_timeout(Some(std::time::Duration::from_secs(120))).unwrap();
         Conn { r: BufReader::new(s) }
     }
 
@@ -491,8 +494,8 @@ fn resp_replay_matches(name: &str, file: &[u8]) -> String {
     let dump = rdbkit().args(["dump", path.to_str().unwrap(), "--format", "resp"]).output().unwrap();
     assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
     let replay = Server::start(name, &[]);
-    let mut pipe = Command::new("redis-cli")
-        .args(["-p", &replay.port.to_string(), "--pipe"])
+    let mut pipe = Command::new("timeout")
+        .args(["-k", "5", "300", "redis-cli", "-p", &replay.port.to_string(), "--pipe"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -864,8 +867,8 @@ fn resp_replay_keeps_stream_metadata_exactly() {
     let path = direct.dir.path().join("dump.rdb");
     let dump = rdbkit().args(["dump", path.to_str().unwrap(), "--format", "resp"]).output().unwrap();
     let replay = Server::start("redis-8.2", &[]);
-    let mut pipe = Command::new("redis-cli")
-        .args(["-p", &replay.port.to_string(), "--pipe"])
+    let mut pipe = Command::new("timeout")
+        .args(["-k", "5", "300", "redis-cli", "-p", &replay.port.to_string(), "--pipe"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()

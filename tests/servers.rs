@@ -16,12 +16,14 @@ fn written_files_load_into_real_servers_with_the_same_data() {
     if !common::real_servers_available("written_files_load_into_real_servers_with_the_same_data") {
         return;
     }
-    let out = Command::new("python3")
-        .arg(root.join("scripts/test-servers.py"))
-        .current_dir(root)
-        .env("RDBKIT", env!("CARGO_BIN_EXE_rdbkit"))
-        .output()
-        .expect("run python3 scripts/test-servers.py");
+    let out = common::run_bounded(
+        Command::new("python3")
+            .arg(root.join("scripts/test-servers.py"))
+            .current_dir(root)
+            .env("RDBKIT", env!("CARGO_BIN_EXE_rdbkit")),
+        std::time::Duration::from_secs(1200),
+        "scripts/test-servers.py",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");

@@ -22,13 +22,15 @@ fn verify_verdict_matches_the_real_servers_with_sanitisation_on() {
     if !common::real_servers_available("verify_verdict_matches_the_real_servers_with_sanitisation_on") {
         return;
     }
-    let out = Command::new("python3")
-        .arg(root.join("scripts/test-verdict.py"))
-        .arg("--quiet")
-        .current_dir(root)
-        .env("RDBKIT", env!("CARGO_BIN_EXE_rdbkit"))
-        .output()
-        .expect("run python3 scripts/test-verdict.py");
+    let out = common::run_bounded(
+        Command::new("python3")
+            .arg(root.join("scripts/test-verdict.py"))
+            .arg("--quiet")
+            .current_dir(root)
+            .env("RDBKIT", env!("CARGO_BIN_EXE_rdbkit")),
+        std::time::Duration::from_secs(1200),
+        "scripts/test-verdict.py",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");

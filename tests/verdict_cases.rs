@@ -415,8 +415,9 @@ fn server_loads(server: &Path, port: u16, data: &[u8]) -> (bool, String) {
         if child.try_wait().unwrap().is_some() {
             break false;
         }
-        let pong = Command::new("redis-cli")
-            .args(["-p", &port.to_string(), "ping"])
+        // Bounded: a port that accepts and never answers must not hang the test.
+        let pong = Command::new("timeout")
+            .args(["-k", "1", "5", "redis-cli", "-p", &port.to_string(), "ping"])
             .output()
             .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "PONG");
         if pong {
@@ -426,7 +427,9 @@ fn server_loads(server: &Path, port: u16, data: &[u8]) -> (bool, String) {
         std::thread::sleep(Duration::from_millis(50));
     };
     if loaded {
-        let _ = Command::new("redis-cli").args(["-p", &port.to_string(), "shutdown", "nosave"]).output();
+        let _ = Command::new("timeout")
+            .args(["-k", "1", "10", "redis-cli", "-p", &port.to_string(), "shutdown", "nosave"])
+            .output();
     }
     let _ = child.wait();
     let text = std::fs::read_to_string(&log).unwrap_or_default();

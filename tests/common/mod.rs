@@ -30,6 +30,63 @@ pub fn real_servers_available(test: &str) -> bool {
     ok
 }
 
+/// Runs `cmd` (stdin closed, stdout and stderr to files) in a process group of its own, for at most `limit`.
+/// On time-out the whole group gets SIGTERM (scripts' clean-up traps run), then SIGKILL five seconds later, and
+/// the test fails naming `what` and showing the output so far: a stuck server or tool fails the run in minutes
+/// instead of stalling CI. Servers a script starts with `setsid` are outside the group and stopped by the script.
+pub fn run_bounded(cmd: &mut std::process::Command, limit: std::time::Duration, what: &str) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let out = tempfile::tempfile().expect("temporary file for stdout");
+    let err = tempfile::tempfile().expect("temporary file for stderr");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    let read_back = |mut f: &std::fs::File| {
+        use std::io::Seek;
+        let mut v = Vec::new();
+        f.seek(std::io::SeekFrom::Start(0)).unwrap();
+        f.read_to_end(&mut v).unwrap();
+        v
+    };
+    let group = child.id() as i32;
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            // SAFETY: kill(2) on a process group this function created; no memory is involved.
+            unsafe { libc::kill(-group, libc::SIGTERM) };
+            let grace = Instant::now() + Duration::from_secs(5);
+            while child.try_wait().expect("try_wait").is_none() && Instant::now() < grace {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // SAFETY: as above.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+            let _ = child.wait();
+            let tail = |b: Vec<u8>| {
+                let t = String::from_utf8_lossy(&b).into_owned();
+                let lines: Vec<&str> = t.lines().collect();
+                lines[lines.len().saturating_sub(60)..].join("\n")
+            };
+            panic!(
+                "{what}: still running after {} s, stopped.\n--- stdout (end) ---\n{}\n--- stderr (end) ---\n{}",
+                limit.as_secs(),
+                tail(read_back(&out)),
+                tail(read_back(&err))
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::process::Output { status, stdout: read_back(&out), stderr: read_back(&err) }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Files
 // ---------------------------------------------------------------------------------------------------------------
