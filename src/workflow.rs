@@ -19,7 +19,7 @@ use crate::transform::{
     WriterSink, glob::Glob,
 };
 use crate::write::encode::EncodeOptions;
-use crate::write::{Patch, RdbWriter, WriterOptions};
+use crate::write::{RdbWriter, WriterOptions};
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -544,6 +544,21 @@ impl<W: Write> Write for Tally<W> {
     }
 }
 
+/// Offsets pass through: the tally counts, it does not move bytes.
+impl<W: FinishWrite> FinishWrite for Tally<W> {
+    fn finish_write(self: Box<Self>) -> std::io::Result<()> {
+        Box::new(self.inner).finish_write()
+    }
+
+    fn can_patch(&self) -> bool {
+        self.inner.can_patch()
+    }
+
+    fn patch(&mut self, offset: u64, old: &[u8], new: &[u8]) -> std::io::Result<()> {
+        self.inner.patch(offset, old, new)
+    }
+}
+
 fn writer_sink<W: Write>(out: W, opts: &JobOptions) -> Result<WriterSink<Tally<W>>> {
     let w = RdbWriter::with_options(
         Tally { inner: out, bytes: 0 },
@@ -626,7 +641,7 @@ pub fn convert<W: FinishWrite>(inputs: &[Input], out: W, opts: &JobOptions) -> R
     let summaries = if one_pass { Vec::new() } else { survey_all(inputs, opts, None)? };
     let mut sink = writer_sink(out, opts)?;
     if one_pass && (inputs.len() > 1 || !opts.selection.keeps_everything()) {
-        sink = sink.recounting_hints(false);
+        sink = sink.recounting_hints(false)?;
     }
     // The checking pass validated already (when there is one).
     let read = if one_pass { opts.read_options() } else { ReadOptions::fast() };
@@ -655,14 +670,9 @@ pub fn convert<W: FinishWrite>(inputs: &[Input], out: W, opts: &JobOptions) -> R
         re_encoded: f.sink.re_encoded(),
         outputs: Vec::new(),
     };
-    let patches = f.sink.take_patches();
     let keys = f.sink.keys_per_db().clone();
     let rdb_checksum = f.sink.checksum();
-    let mut tally =
-        f.sink.into_output().ok_or_else(|| Error::without_offset(ErrorKind::Invalid("no output".into())))?;
-    for p in patches {
-        tally.inner.patch(p.offset, &p.old, &p.new)?;
-    }
+    let tally = f.sink.into_output().ok_or_else(|| Error::without_offset(ErrorKind::Invalid("no output".into())))?;
     report.outputs.push(OutputSummary { keys, rdb_bytes: tally.bytes, rdb_checksum });
     Ok((tally.inner, report))
 }
@@ -689,7 +699,7 @@ pub fn split<W: FinishWrite>(
     }
     let sinks = outputs
         .into_iter()
-        .map(|o| writer_sink(o, &opts).map(|s| s.recounting_hints(true)))
+        .map(|o| writer_sink(o, &opts).and_then(|s| s.recounting_hints(true)))
         .collect::<Result<Vec<_>>>()?;
     let splitter = ClusterSplit::new(layout, sinks, None)?;
     let f = match run_filters(inputs, &opts, inputs.len() > 1, splitter, true, opts.read_options()) {
@@ -714,13 +724,7 @@ pub fn split<W: FinishWrite>(
         duplicates: f.duplicates,
         ..Report::default()
     };
-    let mut outs = Vec::new();
-    for (mut out, patches) in shard_outputs(f.sink, &mut report)? {
-        for p in patches {
-            out.patch(p.offset, &p.old, &p.new)?;
-        }
-        outs.push(out);
-    }
+    let outs = shard_outputs(f.sink, &mut report)?;
     Ok((outs, report))
 }
 
@@ -747,27 +751,21 @@ fn split_two_passes<W: Write>(
         duplicates: f.duplicates,
         ..Report::default()
     };
-    // No hints were deferred, so there is nothing to patch.
-    let outs = shard_outputs(f.sink, &mut report)?.into_iter().map(|(w, _)| w).collect();
+    let outs = shard_outputs(f.sink, &mut report)?;
     Ok((outs, report))
 }
 
-/// Takes the finished shard writers out of a splitter, with the patches their deferred hints still need, and
-/// adds their summaries to `report`.
-fn shard_outputs<W: Write>(
-    split: ClusterSplit<WriterSink<Tally<W>>>,
-    report: &mut Report,
-) -> Result<Vec<(W, Vec<Patch>)>> {
+/// Takes the finished (complete) shard writers out of a splitter and adds their summaries to `report`.
+fn shard_outputs<W: Write>(split: ClusterSplit<WriterSink<Tally<W>>>, report: &mut Report) -> Result<Vec<W>> {
     let mut outs = Vec::new();
-    for mut s in split.into_shards() {
-        let patches = s.take_patches();
+    for s in split.into_shards() {
         report.lossy.extend_from_slice(s.dropped());
         report.re_encoded += s.re_encoded();
         let keys = s.keys_per_db().clone();
         let rdb_checksum = s.checksum();
         let tally = s.into_output().ok_or_else(|| Error::without_offset(ErrorKind::Invalid("no output".into())))?;
         report.outputs.push(OutputSummary { keys, rdb_bytes: tally.bytes, rdb_checksum });
-        outs.push((tally.inner, patches));
+        outs.push(tally.inner);
     }
     Ok(outs)
 }

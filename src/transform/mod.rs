@@ -321,7 +321,13 @@ pub struct WriterSink<W: Write> {
     re_encoded: u64,
     dropped: Vec<Dropped>,
     recount: Option<Box<Recount>>,
+    /// How [`RecordSink::finish`] overwrites placeholders already written out (set with the recount, where `W`
+    /// is known to patch): a sink never hands back an output whose checksum covers bytes it has not written.
+    overwrite: Option<Overwrite<W>>,
 }
+
+/// Overwrites bytes already written to an output: [`crate::io::FinishWrite::patch`] of the sink's writer type.
+type Overwrite<W> = fn(&mut W, &Patch) -> std::io::Result<()>;
 
 /// One slot's deferred SLOT_INFO record, keys, and keys with an expiry.
 type SlotTally = (Option<Deferred>, u64, u64);
@@ -334,7 +340,6 @@ struct Recount {
     dbs: BTreeMap<u64, (Vec<Deferred>, u64, u64)>,
     /// Per database and slot (SLOT_INFO targets only).
     slots: BTreeMap<u64, Box<[SlotTally]>>,
-    patches: Vec<Patch>,
 }
 
 impl Recount {
@@ -408,32 +413,8 @@ impl<W: Write> WriterSink<W> {
             re_encoded: 0,
             dropped: Vec::new(),
             recount: None,
+            overwrite: None,
         }
-    }
-
-    /// Writes hints recounted from the keys actually written instead of passing the input's through: a RESIZEDB
-    /// after each SELECTDB and, with `slot_info`, a SLOT_INFO before the first key of each hash slot (where the
-    /// target has SLOT_INFO: Redis RDB ≥ 12). Useful whenever the input's hints do not describe the output: a
-    /// split shard, a filtered or merged copy.
-    ///
-    /// The counts are only known at the end, so the records are written as fixed-width placeholders and filled
-    /// in by [`RecordSink::finish`]: those still in the writer's buffer directly, the rest as
-    /// [patches](WriterSink::take_patches) **the caller must apply** to the output (with
-    /// [`crate::io::FinishWrite::patch`]) — the footer's checksum already is that of the patched file.
-    pub fn recounting_hints(mut self, slot_info: bool) -> Self {
-        // Hash slots are only worth computing where SLOT_INFO will be written.
-        let takes_slot_info = self.writer.as_ref().is_some_and(|w| {
-            let h = w.header();
-            h.flavor == crate::read::Flavor::Redis && h.version >= 12
-        });
-        self.recount = Some(Box::new(Recount { slot_info: slot_info && takes_slot_info, ..Recount::default() }));
-        self
-    }
-
-    /// After [`RecordSink::finish`]: the bytes of the output still to overwrite (see
-    /// [`WriterSink::recounting_hints`]); empty when nothing was deferred or everything was still buffered.
-    pub fn take_patches(&mut self) -> Vec<Patch> {
-        self.recount.as_mut().map(|r| std::mem::take(&mut r.patches)).unwrap_or_default()
     }
 
     /// Declares which module types the target has: values and AUX data of other modules are refused (or,
@@ -485,6 +466,36 @@ impl<W: Write> WriterSink<W> {
     /// The output, after [`RecordSink::finish`].
     pub fn output_mut(&mut self) -> Option<&mut W> {
         self.output.as_mut()
+    }
+}
+
+impl<W: crate::io::FinishWrite> WriterSink<W> {
+    /// Writes hints recounted from the keys actually written instead of passing the input's through: a RESIZEDB
+    /// after each SELECTDB and, with `slot_info`, a SLOT_INFO before the first key of each hash slot (where the
+    /// target has SLOT_INFO: Redis RDB ≥ 12). Useful whenever the input's hints do not describe the output: a
+    /// split shard, a filtered or merged copy.
+    ///
+    /// The counts are only known at the end, so the records are written as fixed-width placeholders and
+    /// [`RecordSink::finish`] fills them in: in the writer's buffer, or through
+    /// [`FinishWrite::patch`](crate::io::FinishWrite::patch) once they have reached the output. The output
+    /// [`into_output`](WriterSink::into_output) hands back is therefore complete, checksum included.
+    ///
+    /// Fails with [`ErrorKind::Invalid`] when the output [cannot patch](crate::io::FinishWrite::can_patch) (a
+    /// pipe, a gzip stream): count the keys first and write exact hints instead (as [`ClusterSplit`] does
+    /// with [`shard_hints`]).
+    pub fn recounting_hints(mut self, slot_info: bool) -> Result<Self> {
+        let writer = self.writer.as_ref().ok_or_else(finished)?;
+        if !writer.get_ref().can_patch() {
+            return Err(Error::without_offset(ErrorKind::Invalid(
+                "recounted hints need an output that can overwrite what it wrote (a file or a buffer)".into(),
+            )));
+        }
+        // Hash slots are only worth computing where SLOT_INFO will be written.
+        let h = writer.header();
+        let takes_slot_info = h.flavor == crate::read::Flavor::Redis && h.version >= 12;
+        self.recount = Some(Box::new(Recount { slot_info: slot_info && takes_slot_info, ..Recount::default() }));
+        self.overwrite = Some(|out, p| out.patch(p.offset, &p.old, &p.new));
+        Ok(self)
     }
 }
 
@@ -599,9 +610,15 @@ impl<W: Write> RecordSink for WriterSink<W> {
             if let Some(r) = self.recount.as_mut() {
                 r.fill(&mut w);
             }
-            let (out, checksum, patches) = w.finish_deferred()?;
-            if let Some(r) = self.recount.as_mut() {
-                r.patches = patches;
+            let (mut out, checksum, patches) = w.finish_deferred()?;
+            if !patches.is_empty() {
+                // Placeholders only exist with a recount, and a recount comes with its way to overwrite them.
+                let overwrite = self.overwrite.ok_or_else(|| {
+                    Error::without_offset(ErrorKind::Invalid("deferred counts without a way to fill them".into()))
+                })?;
+                for p in &patches {
+                    overwrite(&mut out, p)?;
+                }
             }
             self.output = Some(out);
             self.checksum = checksum;
