@@ -10,8 +10,11 @@ use rdbkit::workflow::{self, JobOptions};
 use rdbkit::write::{EntryMeta, RdbWriter};
 use std::collections::BTreeMap;
 
-/// `(db, key) → (type name, expiry ms)` of every key, read with the zero-copy slice reader.
-fn keys_of_slice(data: &[u8]) -> BTreeMap<(u64, Vec<u8>), (&'static str, Option<i64>)> {
+/// `(db, key) → (type name, expiry ms)` of every key.
+type KeyTable = BTreeMap<(u64, Vec<u8>), (&'static str, Option<i64>)>;
+
+/// Every key, read with the zero-copy slice reader.
+fn keys_of_slice(data: &[u8]) -> KeyTable {
     let mut out = BTreeMap::new();
     for rec in SliceReader::new(data).unwrap() {
         if let RecordKind::Entry(e) = rec.unwrap().kind {
@@ -23,7 +26,7 @@ fn keys_of_slice(data: &[u8]) -> BTreeMap<(u64, Vec<u8>), (&'static str, Option<
 }
 
 /// The same, with the streaming reader over any `io::Read`.
-fn keys_of_reader(r: impl std::io::Read) -> BTreeMap<(u64, Vec<u8>), (&'static str, Option<i64>)> {
+fn keys_of_reader(r: impl std::io::Read) -> KeyTable {
     let mut out = BTreeMap::new();
     let mut reader = StreamReader::new(r).unwrap();
     while let Some(rec) = reader.next_record().unwrap() {
