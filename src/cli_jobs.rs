@@ -73,7 +73,7 @@ fn usage(msg: impl Into<String>) -> Failure {
 
 fn fail(e: rdbkit::Error) -> Failure {
     match e.kind() {
-        rdbkit::ErrorKind::Invalid(_) | rdbkit::ErrorKind::Unrepresentable(_) => Failure::Invalid(e.to_string()),
+        rdbkit::ErrorKind::Invalid(_) | rdbkit::ErrorKind::Unrepresentable { .. } => Failure::Invalid(e.to_string()),
         _ => Failure::from(e),
     }
 }
@@ -525,7 +525,8 @@ fn report_json(report: &Report, files: &[OutFile], layout: Option<&ShardLayout>,
                 "keys": keys_json(&i.keys), "expires": keys_json(&i.expires), "expired": keys_json(&i.expired),
                 "functions": i.functions, "modules": i.modules,
                 "problems": i.problems.iter().map(|p| json!({
-                    "db": p.db, "key": p.key.as_deref().map(bytes_json), "feature": p.feature,
+                    "db": p.db, "key": p.key.as_deref().map(bytes_json),
+                    "item": (!p.item.is_empty()).then_some(&p.item), "feature": p.what.to_string(),
                 })).collect::<Vec<_>>(),
             })
         })

@@ -13,12 +13,12 @@ use crate::cluster::ShardLayout;
 use crate::error::{Error, ErrorKind, Result};
 use crate::input::Input;
 use crate::io::FinishWrite;
-use crate::read::{Encoding, Header, LogicalType, ReadOptions, RecordKind};
+use crate::read::{Encoding, Feature, Header, LogicalType, ReadOptions, RecordKind};
 use crate::transform::{
     ClusterSplit, DbFilter, DbRules, Dedup, Dropped, KeyFilter, KeyFilterCounts, OnDuplicate, RecordSink, SlotCounts,
     WriterSink, glob::Glob,
 };
-use crate::write::encode::EncodeOptions;
+use crate::write::encode::{EncodeOptions, Unrepresentable};
 use crate::write::{RdbWriter, WriterOptions};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -30,34 +30,27 @@ pub struct Problem {
     pub db: Option<u64>,
     /// The key, or `None` for a function library / module AUX record.
     pub key: Option<Vec<u8>>,
-    /// The feature the target lacks.
-    pub feature: String,
+    /// What the target cannot hold.
+    pub what: Unrepresentable,
+    /// The item, for messages: `function library "mylib"`, `module aux data of graphdata`; empty for a key.
+    pub item: String,
 }
 
-/// The part of a value's encoding that a target cannot hold even after re-encoding, if any.
-pub fn feature_gap(enc: Encoding, target: Header) -> Option<&'static str> {
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.key {
+            Some(k) => write!(f, "db {} key {}: {}", self.db.unwrap_or(0), crate::escape_bytes(k), self.what),
+            None => write!(f, "{}: {}", self.item, self.what),
+        }
+    }
+}
+
+/// The version feature a value's encoding needs that `target` lacks (so no re-encoding can hold it), if any.
+pub fn feature_gap(enc: Encoding, target: Header) -> Option<Feature> {
     if enc.allowed_in(target) {
         return None;
     }
-    let level = target.redis_level();
-    let ttl_target = matches!(
-        (target.flavor, target.version),
-        (crate::read::Flavor::Redis, 12..) | (crate::read::Flavor::Valkey, _)
-    );
-    match enc {
-        Encoding::StreamV1 | Encoding::StreamV2 | Encoding::StreamV3 if level < 9 => Some("stream (needs RDB 9+)"),
-        Encoding::Module2 if level < 8 => Some("module value (needs RDB 8+)"),
-        Encoding::HashMetadata
-        | Encoding::HashListpackEx
-        | Encoding::HashMetadataPreGa
-        | Encoding::HashListpackExPreGa
-        | Encoding::ValkeyHash2
-            if !ttl_target =>
-        {
-            Some("hash field TTLs (need REDIS0012 or VALKEY080)")
-        }
-        _ => None,
-    }
+    enc.feature().filter(|f| !target.supports(*f))
 }
 
 /// Which keys a job keeps: database rules, a glob, types, expiry.
@@ -286,7 +279,8 @@ impl<'o> Surveyor<'o> {
                         self.summary.problems.push(Problem {
                             db: Some(e.db),
                             key: Some(e.key.decode()?.into_owned()),
-                            feature: format!("module value of {name} (the target server lacks module {name})"),
+                            what: Unrepresentable::MissingModule(name.clone()),
+                            item: String::new(),
                         });
                     }
                     *self.summary.modules.entry(name).or_default() += 1;
@@ -297,29 +291,37 @@ impl<'o> Surveyor<'o> {
                     self.summary.problems.push(Problem {
                         db: Some(e.db),
                         key: Some(e.key.decode()?.into_owned()),
-                        feature: f.to_string(),
+                        what: Unrepresentable::Lacks(f),
+                        item: String::new(),
                     });
                 }
             }
             RecordKind::Function { code } => {
                 let code = code.decode()?;
                 let name = crate::read::function_name(&code).unwrap_or_else(|| "?".into());
-                if self.target.redis_level() < 10 {
+                if !self.target.supports(Feature::Functions) {
                     self.summary.problems.push(Problem {
                         db: None,
                         key: None,
-                        feature: format!("function library {name:?} (needs RDB 10+)"),
+                        what: Unrepresentable::Lacks(Feature::Functions),
+                        item: format!("function library {name:?}"),
                     });
                 }
                 self.summary.functions.push(name);
             }
             RecordKind::ModuleAux(aux) => {
                 let name = aux.name().0;
-                if self.target.redis_level() < 9 || self.missing(&name) {
+                if !self.target.supports(Feature::ModuleAux) || self.missing(&name) {
+                    let what = if self.target.supports(Feature::ModuleAux) {
+                        Unrepresentable::MissingModule(name.clone())
+                    } else {
+                        Unrepresentable::Lacks(Feature::ModuleAux)
+                    };
                     self.summary.problems.push(Problem {
                         db: None,
                         key: None,
-                        feature: format!("module aux data of {name} (needs RDB 9+ and module {name} on the target)"),
+                        what,
+                        item: format!("module aux data of {name}"),
                     });
                 }
                 self.summary.modules.entry(name).or_default();
@@ -504,27 +506,19 @@ fn refuse_problems(summaries: &[InputSummary], opts: &JobOptions) -> Result<()> 
     if opts.lossy {
         return Ok(());
     }
-    let problems: Vec<String> = summaries
-        .iter()
-        .flat_map(|s| {
-            s.problems.iter().map(move |p| match &p.key {
-                Some(k) => {
-                    format!("{}: db {} key {}: {}", s.name, p.db.unwrap_or(0), crate::escape_bytes(k), p.feature)
-                }
-                None => format!("{}: {}", s.name, p.feature),
-            })
-        })
-        .collect();
-    if problems.is_empty() {
+    let mut all = summaries.iter().flat_map(|s| s.problems.iter().map(move |p| (s, p)));
+    let Some((_, first)) = all.clone().next() else {
         return Ok(());
-    }
-    let shown = problems.iter().take(50).cloned().collect::<Vec<_>>().join("\n  ");
-    let more = if problems.len() > 50 { format!("\n  … and {} more", problems.len() - 50) } else { String::new() };
-    Err(Error::without_offset(ErrorKind::Unrepresentable(format!(
-        "{} item(s) cannot be written to {} (use --lossy to drop them):\n  {shown}{more}",
-        problems.len(),
-        opts.target.magic()
-    ))))
+    };
+    let count = all.clone().count() as u64;
+    let items =
+        all.by_ref().take(crate::error::UNREPRESENTABLE_SHOWN).map(|(s, p)| format!("{}: {p}", s.name)).collect();
+    Err(Error::without_offset(ErrorKind::Unrepresentable {
+        what: first.what.clone(),
+        target: opts.target,
+        items,
+        count,
+    }))
 }
 
 /// Counts the RDB bytes on the way to the output.
@@ -646,7 +640,7 @@ pub fn convert<W: FinishWrite>(inputs: &[Input], out: W, opts: &JobOptions) -> R
     // The checking pass validated already (when there is one).
     let read = if one_pass { opts.read_options() } else { ReadOptions::fast() };
     let mut f = match run_filters(inputs, opts, inputs.len() > 1, sink, one_pass, read) {
-        Err(e) if one_pass && !opts.lossy && matches!(e.kind(), ErrorKind::Unrepresentable(_)) => {
+        Err(e) if one_pass && !opts.lossy && matches!(e.kind(), ErrorKind::Unrepresentable { .. }) => {
             // Name everything the target cannot hold (the output is already dropped); a stream read once cannot
             // be read again, so its first refusal stands.
             if !inputs.iter().any(Input::is_stream) {
@@ -704,7 +698,7 @@ pub fn split<W: FinishWrite>(
     let splitter = ClusterSplit::new(layout, sinks, None)?;
     let f = match run_filters(inputs, &opts, inputs.len() > 1, splitter, true, opts.read_options()) {
         Ok(f) => f,
-        Err(e) if !opts.lossy && matches!(e.kind(), ErrorKind::Unrepresentable(_)) => {
+        Err(e) if !opts.lossy && matches!(e.kind(), ErrorKind::Unrepresentable { .. }) => {
             // The outputs are gone (dropped with the sinks); name everything the target cannot hold, as the
             // checking pass of the two-pass mode would have before writing (not for a stream, read only once).
             if !inputs.iter().any(Input::is_stream) {

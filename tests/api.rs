@@ -195,3 +195,24 @@ fn workflows_read_any_io_read() {
         assert_eq!(keys_of_slice(&out), want, "{what}");
     }
 }
+
+/// What a target cannot hold comes back typed, so a caller can branch on it (here: offer `--lossy`, or pick a
+/// newer target).
+#[test]
+fn unrepresentable_errors_are_typed() {
+    use rdbkit::ErrorKind;
+    use rdbkit::read::Feature;
+    let data = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/redis-7.0.rdb")).unwrap();
+    let target = Header::new(Flavor::Redis, 8);
+    assert!(!target.supports(Feature::Streams) && target.supports(Feature::ModuleValues));
+    let input = Input::from_bytes("redis-7.0", data).unwrap();
+    let err = workflow::convert(&[input], Vec::new(), &JobOptions::new(target)).err().expect("streams need RDB 9");
+    match err.kind() {
+        ErrorKind::Unrepresentable { what, target: t, count, .. } => {
+            assert_eq!(*t, target);
+            assert!(*count >= 1);
+            assert!(what.feature().is_some_and(|f| !target.supports(f)), "{what:?}");
+        }
+        other => panic!("not typed: {other:?}"),
+    }
+}

@@ -132,7 +132,7 @@ fn re_encode_every_fixture_at_every_version() {
                     }
                     Err(e) => {
                         assert!(
-                            matches!(e.kind(), rdbkit::ErrorKind::Unrepresentable(_)),
+                            matches!(e.kind(), rdbkit::ErrorKind::Unrepresentable { .. }),
                             "{} → {}: {e}",
                             common::short(&path),
                             target.magic()

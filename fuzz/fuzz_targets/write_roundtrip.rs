@@ -191,7 +191,7 @@ impl Case {
                 }
                 Err(e) => {
                     assert!(
-                        matches!(e.kind(), ErrorKind::Unrepresentable(_)),
+                        matches!(e.kind(), ErrorKind::Unrepresentable { .. }),
                         "{}: entry failed with a non-Unrepresentable error: {e}",
                         header.magic()
                     );

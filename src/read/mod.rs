@@ -25,7 +25,7 @@ pub mod warn;
 
 pub use chunked::ChunkedReader;
 pub(crate) use chunked::{Gunzip, Reopen};
-pub use header::{Flavor, Header};
+pub use header::{Feature, Flavor, Header};
 pub use parse::{EXPIRE_MAX, Encoding, LogicalType, ReadOptions};
 pub(crate) use slice::DeepCheck;
 pub use slice::SliceReader;

@@ -220,6 +220,21 @@ impl Encoding {
         }
     }
 
+    /// The version feature this encoding stands for, when it is more than a layout: streams, module values,
+    /// hash field TTLs. A target without it cannot hold the value in any encoding.
+    pub fn feature(&self) -> Option<crate::read::Feature> {
+        use crate::read::Feature;
+        use Encoding::*;
+        match self {
+            StreamV1 | StreamV2 | StreamV3 => Some(Feature::Streams),
+            Module2 => Some(Feature::ModuleValues),
+            HashMetadataPreGa | HashListpackExPreGa | HashMetadata | HashListpackEx | ValkeyHash2 => {
+                Some(Feature::FieldTtls)
+            }
+            _ => None,
+        }
+    }
+
     /// The first RDB version (Redis numbering; Valkey 80 counts as 11) whose files may hold this encoding.
     /// `ValkeyHash2` exists only in `VALKEY` files.
     pub fn min_redis_level(&self) -> u32 {

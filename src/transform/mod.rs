@@ -27,7 +27,8 @@ pub mod glob;
 use crate::cluster::ShardLayout;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::length::encode_length;
-use crate::read::{LogicalType, Record, RecordKind, SliceReader, StreamReader};
+use crate::read::{Feature, LogicalType, Record, RecordKind, SliceReader, StreamReader};
+use crate::write::encode::Unrepresentable;
 use crate::write::{Deferred, EntryMeta, Patch, RdbWriter};
 use glob::Glob;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -513,12 +514,10 @@ impl<W: Write> RecordSink for WriterSink<W> {
                 {
                     let key = e.key.decode()?;
                     if !lossy {
-                        return Err(Error::new(
-                            ErrorKind::Unrepresentable(format!("the target lacks module {name}")),
-                            rec.offset,
-                        )
-                        .in_db(e.db)
-                        .for_key(&key));
+                        return Err(Error::unrepresentable(Unrepresentable::MissingModule(name), header)
+                            .at(rec.offset)
+                            .in_db(e.db)
+                            .for_key(&key));
                     }
                     self.dropped.push(Dropped {
                         db: Some(e.db),
@@ -551,7 +550,7 @@ impl<W: Write> RecordSink for WriterSink<W> {
                                 });
                             }
                         }
-                        Err(err) if lossy && matches!(err.kind(), ErrorKind::Unrepresentable(_)) => {
+                        Err(err) if lossy && matches!(err.kind(), ErrorKind::Unrepresentable { .. }) => {
                             self.dropped.push(Dropped {
                                 db: Some(e.db),
                                 key: Some(key.to_vec()),
@@ -579,26 +578,27 @@ impl<W: Write> RecordSink for WriterSink<W> {
                 }
                 Ok(())
             }
-            RecordKind::Function { code } if header.redis_level() < 10 => {
+            RecordKind::Function { code } if !header.supports(Feature::Functions) => {
                 if lossy {
                     let code = code.decode()?;
                     let name = crate::read::function_name(&code).unwrap_or_default();
                     self.dropped.push(Dropped { db: None, key: None, what: format!("function library {name:?}") });
                     Ok(())
                 } else {
-                    Err(unrepresentable("function libraries", 10, header))
+                    Err(Error::unrepresentable(Unrepresentable::Lacks(Feature::Functions), header))
                 }
             }
-            RecordKind::ModuleAux(aux) if header.redis_level() < 9 || self.module_missing(aux.module_id).is_some() => {
+            RecordKind::ModuleAux(aux)
+                if !header.supports(Feature::ModuleAux) || self.module_missing(aux.module_id).is_some() =>
+            {
+                let name = aux.name().0;
                 if lossy {
-                    self.dropped.push(Dropped { db: None, key: None, what: format!("module aux of {}", aux.name().0) });
+                    self.dropped.push(Dropped { db: None, key: None, what: format!("module aux of {name}") });
                     Ok(())
+                } else if !header.supports(Feature::ModuleAux) {
+                    Err(Error::unrepresentable(Unrepresentable::Lacks(Feature::ModuleAux), header))
                 } else {
-                    Err(Error::without_offset(ErrorKind::Unrepresentable(format!(
-                        "module aux data of {} cannot be written to {} (needs RDB 9+ and the module on the target)",
-                        aux.name().0,
-                        header.magic()
-                    ))))
+                    Err(Error::unrepresentable(Unrepresentable::MissingModule(name), header))
                 }
             }
             _ => self.writer()?.raw_record(rec),
@@ -629,13 +629,6 @@ impl<W: Write> RecordSink for WriterSink<W> {
 
 fn finished() -> Error {
     Error::without_offset(ErrorKind::Invalid("sink already finished".into()))
-}
-
-fn unrepresentable(what: &str, min: u32, header: crate::read::Header) -> Error {
-    Error::without_offset(ErrorKind::Unrepresentable(format!(
-        "{what} cannot be written to {} (needs RDB {min} or later)",
-        header.magic()
-    )))
 }
 
 /// Appends a SELECTDB record for `db` to `out`.
