@@ -206,7 +206,9 @@ fn unrepresentable_errors_are_typed() {
     let target = Header::new(Flavor::Redis, 8);
     assert!(!target.supports(Feature::Streams) && target.supports(Feature::ModuleValues));
     let input = Input::from_bytes("redis-7.0", data).unwrap();
-    let err = workflow::convert(&[input], Vec::new(), &JobOptions::new(target)).err().expect("streams need RDB 9");
+    let Err(err) = workflow::convert(&[input], Vec::new(), &JobOptions::new(target)) else {
+        panic!("streams need RDB 9");
+    };
     match err.kind() {
         ErrorKind::Unrepresentable { what, target: t, count, .. } => {
             assert_eq!(*t, target);
