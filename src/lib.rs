@@ -45,6 +45,8 @@ pub mod format;
 pub mod input;
 pub mod io;
 pub mod read;
+#[cfg(feature = "render")]
+pub mod render;
 pub mod target;
 pub mod transform;
 pub mod workflow;

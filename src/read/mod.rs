@@ -21,6 +21,7 @@ mod slice;
 mod stream;
 pub mod stream_value;
 pub mod value;
+pub mod visit;
 pub mod warn;
 
 pub use chunked::ChunkedReader;
