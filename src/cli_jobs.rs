@@ -109,7 +109,9 @@ fn job_options(c: &Common, header: Header, db_limit: Option<u64>) -> Result<JobO
         Some("first") | Some("last") => OnDuplicate::First,
         Some(o) => return Err(usage(format!("--on-duplicate must be error, first or last, not {o:?}"))),
     };
-    let mut dbs = DbRules { limit: db_limit, only: c.db, moves: BTreeMap::new() };
+    let mut dbs = DbRules::default();
+    dbs.limit = db_limit;
+    dbs.only = c.db;
     for m in &c.move_db {
         let (a, b) = m
             .split_once(':')
@@ -837,26 +839,7 @@ pub fn import(
         }
     }
     if dry_run {
-        let mut report = Report { target: header.magic(), db_limit: opts.selection.dbs.limit, ..Report::default() };
-        for i in &ins {
-            // Validated as the real run would be, so a dry run's verdict is the real one.
-            report.inputs.push(workflow::survey_for_job(i, &opts).map_err(fail)?);
-        }
-        // What would be dropped, from the survey alone.
-        let mut kept = BTreeMap::new();
-        for s in &report.inputs {
-            for (db, n) in &s.keys {
-                let expired = s.expired.get(db).copied().unwrap_or(0);
-                match opts.selection.dbs.map(*db) {
-                    Some(t) => *kept.entry(t).or_insert(0) += n - expired,
-                    None => *report.dropped_db.entry(*db).or_insert(0) += n,
-                }
-                if opts.selection.dbs.map(*db).is_some() {
-                    report.filtered.expired += expired;
-                }
-            }
-        }
-        report.outputs.push(workflow::OutputSummary { keys: kept, ..Default::default() });
+        let report = workflow::plan(&ins, &opts).map_err(fail)?;
         let problems: usize = report.inputs.iter().map(|i| i.problems.len()).sum();
         print_report(out, &report, &[], layout.as_ref(), c, true, "import")?;
         if problems > 0 && !c.lossy {

@@ -61,6 +61,7 @@ impl std::fmt::Debug for Input {
 
 /// Everything known about an input once its EOF record was read ([`Input::read_to_end`]).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Finished {
     /// The file header.
     pub header: Header,

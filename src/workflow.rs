@@ -25,6 +25,7 @@ use std::io::Write;
 
 /// What the target version cannot hold of one key or record.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Problem {
     /// Database of the key, if it is a key.
     pub db: Option<u64>,
@@ -55,6 +56,7 @@ pub fn feature_gap(enc: Encoding, target: Header) -> Option<Feature> {
 
 /// Which keys a job keeps: database rules, a glob, types, expiry.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Selection {
     /// Database limit, selection and moves.
     pub dbs: DbRules,
@@ -100,6 +102,7 @@ impl Selection {
 
 /// What a survey found in one input.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct InputSummary {
     /// Input name.
     pub name: String,
@@ -390,6 +393,7 @@ impl<S: RecordSink> RecordSink for Progress<S> {
 
 /// Options shared by every writing job.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct JobOptions {
     /// The header to write.
     pub target: Header,
@@ -447,6 +451,7 @@ pub fn now_ms() -> i64 {
 
 /// One output written.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct OutputSummary {
     /// Keys written per database.
     pub keys: BTreeMap<u64, u64>,
@@ -459,6 +464,7 @@ pub struct OutputSummary {
 
 /// What a job did.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Report {
     /// The target magic.
     pub target: String,
@@ -669,6 +675,31 @@ pub fn convert<W: FinishWrite>(inputs: &[Input], out: W, opts: &JobOptions) -> R
     let tally = f.sink.into_output().ok_or_else(|| Error::without_offset(ErrorKind::Invalid("no output".into())))?;
     report.outputs.push(OutputSummary { keys, rdb_bytes: tally.bytes, rdb_checksum });
     Ok((tally.inner, report))
+}
+
+/// What a job with `opts` would write from `inputs`, without writing: each input surveyed (and validated) as the
+/// real run would, the databases dropped and the keys kept per database, from the survey alone. Nothing the target
+/// cannot hold is refused here: the report lists it under each input's `problems`.
+pub fn plan(inputs: &[Input], opts: &JobOptions) -> Result<Report> {
+    let mut report = Report { target: opts.target.magic(), db_limit: opts.selection.dbs.limit, ..Report::default() };
+    for i in inputs {
+        report.inputs.push(survey_for_job(i, opts)?);
+    }
+    let mut kept = BTreeMap::new();
+    for s in &report.inputs {
+        for (db, n) in &s.keys {
+            let expired = s.expired.get(db).copied().unwrap_or(0);
+            match opts.selection.dbs.map(*db) {
+                Some(t) => *kept.entry(t).or_insert(0) += n - expired,
+                None => *report.dropped_db.entry(*db).or_insert(0) += n,
+            }
+            if opts.selection.dbs.map(*db).is_some() {
+                report.filtered.expired += expired;
+            }
+        }
+    }
+    report.outputs.push(OutputSummary { keys: kept, ..Default::default() });
+    Ok(report)
 }
 
 /// Splits (and merges) `inputs` into one RDB per shard of `layout`: database 0 only, keys routed by hash slot,

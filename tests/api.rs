@@ -53,7 +53,7 @@ fn big_input(n: usize) -> Vec<u8> {
                 _ => OwnedValue::ZSet((0..10).map(|j| (format!("m{j}").into_bytes(), j as f64 * 0.5)).collect()),
             };
             let expiry = (i % 10 == 0).then_some(Expiry::Millis(4_102_444_800_000 + i as i64));
-            w.entry(key.as_bytes(), &value, EntryMeta { expiry, idle: None, freq: None }).unwrap();
+            w.entry(key.as_bytes(), &value, EntryMeta::expiring(expiry)).unwrap();
         }
     }
     w.finish().unwrap()
@@ -217,4 +217,33 @@ fn unrepresentable_errors_are_typed() {
         }
         other => panic!("not typed: {other:?}"),
     }
+}
+
+/// Names parse and print as the servers and the CLI spell them; `entries()` walks the keys alone.
+#[test]
+fn names_display_and_parse_and_entries_walk_the_keys() {
+    use rdbkit::read::LogicalType;
+    use rdbkit::target::Target;
+    for magic in ["REDIS0001", "REDIS0011", "REDIS0012", "VALKEY080"] {
+        let h: Header = magic.parse().unwrap();
+        assert_eq!(h.to_string(), magic);
+    }
+    assert!("REDIS0013".parse::<Header>().is_err() && "REDIS".parse::<Header>().is_err());
+    for t in ["string", "list", "set", "zset", "hash", "stream", "module"] {
+        assert_eq!(t.parse::<LogicalType>().unwrap().to_string(), t);
+    }
+    assert!("sorted".parse::<LogicalType>().is_err());
+    let t: Target = "redis-7.0".parse().unwrap();
+    assert_eq!((t.to_string(), t.header), ("redis-7.0".to_string(), Header::new(Flavor::Redis, 10)));
+    assert!("redis-99".parse::<Target>().is_err());
+
+    let data = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/redis-7.0.rdb")).unwrap();
+    let mut entries = SliceReader::new(&data).unwrap().entries();
+    let keys: Vec<_> = entries.by_ref().map(|e| e.unwrap().key.decode().unwrap().into_owned()).collect();
+    assert_eq!(keys.len(), keys_of_slice(&data).len());
+    assert!(matches!(entries.reader().checksum(), Some(Checksum::Ok(_))), "read to the end");
+    // A truncated file: the keys before the cut, then the error, then nothing.
+    let cut = &data[..data.len() * 2 / 3];
+    let got: Vec<_> = SliceReader::new(cut).unwrap().entries().collect();
+    assert!(got.last().unwrap().is_err() && got[..got.len() - 1].iter().all(Result::is_ok));
 }

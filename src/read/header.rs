@@ -5,6 +5,7 @@ use crate::error::{Error, ErrorKind, Result};
 /// Which server family's numbering a file uses. Type bytes 22/23 and opcodes 242/243 mean different things to
 /// Redis (≥ 7.4) and Valkey (≥ 9.0), so every dispatch looks at this first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Flavor {
     /// `REDIS` magic (written by Redis, and by Valkey before 9.0).
     Redis,
@@ -19,6 +20,32 @@ impl Flavor {
             Flavor::Redis => "REDIS",
             Flavor::Valkey => "VALKEY",
         }
+    }
+}
+
+/// `REDIS` or `VALKEY`.
+impl std::fmt::Display for Flavor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The magic, e.g. `REDIS0011`.
+impl std::fmt::Display for Header {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.magic())
+    }
+}
+
+/// A magic such as `REDIS0011` or `VALKEY080` ([`Header::parse`]).
+impl std::str::FromStr for Header {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> crate::Result<Header> {
+        if s.len() != MAGIC_LEN {
+            return Err(bad_magic(s.as_bytes()));
+        }
+        Header::parse(s.as_bytes())
     }
 }
 

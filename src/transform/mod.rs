@@ -301,6 +301,7 @@ pub(crate) fn drive_parallel_with<'a, W: Walk<'a>>(
 
 /// Something a conversion or filter left out, for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Dropped {
     /// Database, when the dropped thing belongs to one.
     pub db: Option<u64>,
@@ -640,6 +641,7 @@ fn select_db_bytes(db: u64, out: &mut Vec<u8>) {
 
 /// Which databases to keep and where to put them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DbRules {
     /// Keep only databases whose (remapped) index is below this (a server's `databases` setting).
     pub limit: Option<u64>,
@@ -744,6 +746,7 @@ impl<S: RecordSink> RecordSink for DbFilter<S> {
 
 /// Why a key filter dropped a key.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KeyFilterCounts {
     /// Keys not matching the glob.
     pub pattern: u64,
@@ -834,6 +837,7 @@ impl<S: RecordSink> RecordSink for KeyFilter<S> {
 
 /// What to do when a key appears twice in the same database (several inputs merged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum OnDuplicate {
     /// Fail, naming the key (Redis refuses such a file).
     #[default]

@@ -68,6 +68,7 @@ const STREAM_LISTPACK_MAX_SIZE: usize = 1 << 30;
 /// Encoding thresholds: the `*-max-listpack-*` style settings that decide when Redis leaves a compact
 /// encoding. [`Default`] gives Redis's (and Valkey's) defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Thresholds {
     /// `hash-max-listpack-entries` (also the ziplist/zipmap limit for older targets): 512.
     pub hash_max_listpack_entries: usize,
@@ -117,6 +118,7 @@ impl Default for Thresholds {
 
 /// Options of an [`Encoder`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EncodeOptions {
     /// Encoding thresholds.
     pub thresholds: Thresholds,
@@ -223,6 +225,7 @@ impl std::error::Error for Unrepresentable {}
 
 /// The outcome of [`Encoder::encode`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Encoded {
     /// The encoding written; the caller writes its [`Encoding::type_byte`].
     pub encoding: Encoding,

@@ -20,6 +20,7 @@ use std::io::Write;
 
 /// Whether the footer carries a real checksum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ChecksumMode {
     /// Compute and store the CRC-64 (RDB ≥ 5).
     Compute,
@@ -29,6 +30,7 @@ pub enum ChecksumMode {
 
 /// Options of an [`RdbWriter`].
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct WriterOptions {
     /// Value encoding options (thresholds, compression, lossy conversion).
     pub encode: EncodeOptions,
@@ -77,8 +79,10 @@ impl Placeholder {
     }
 }
 
-/// Expiry and eviction metadata of a key record.
+/// Expiry and eviction metadata of a key record: [`EntryMeta::default`] (none), [`EntryMeta::expiring`], or
+/// [`EntryMeta::of`] a record read; new fields may be added.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EntryMeta {
     /// Absolute expiry.
     pub expiry: Option<Expiry>,
@@ -86,6 +90,32 @@ pub struct EntryMeta {
     pub idle: Option<u64>,
     /// LFU counter (written for RDB ≥ 9 only).
     pub freq: Option<u8>,
+}
+
+impl EntryMeta {
+    /// Only an expiry (or none).
+    pub fn expiring(expiry: Option<Expiry>) -> Self {
+        EntryMeta { expiry, ..EntryMeta::default() }
+    }
+
+    /// The metadata of a key record as read: expiry, idle time and frequency.
+    pub fn of(entry: &crate::read::Entry<'_>) -> Self {
+        EntryMeta { expiry: entry.expiry, idle: entry.idle, freq: entry.freq }
+    }
+
+    /// With an LRU idle time.
+    #[must_use]
+    pub fn with_idle(mut self, idle: Option<u64>) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// With an LFU counter.
+    #[must_use]
+    pub fn with_freq(mut self, freq: Option<u8>) -> Self {
+        self.freq = freq;
+        self
+    }
 }
 
 /// Writes an RDB file to `W`, one record at a time. Memory holds one record, never the file.
