@@ -164,7 +164,6 @@ pub fn decode_length(bytes: &[u8]) -> crate::Result<(u64, usize)> {
     run_parser(bytes, "length", length)
 }
 
-
 /// Parses a LEN where only a plain length is valid. A `11xxxxxx` byte is read as its low 6 bits, as Redis's
 /// `rdbLoadLen` does (it ignores the "encoded" flag), and noted as a warning: no server writes it.
 #[inline]

@@ -128,7 +128,6 @@ pub fn decode_str(bytes: &[u8]) -> crate::Result<(RdbStr<'_>, usize)> {
     crate::format::length::run_parser(bytes, "string", rdb_str)
 }
 
-
 /// Parses one STR.
 #[inline]
 pub(crate) fn rdb_str(i: &[u8]) -> PResult<'_, RdbStr<'_>> {

@@ -26,7 +26,6 @@ pub mod glob;
 
 use crate::cluster::ShardLayout;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::length::encode_length;
 use crate::read::{Feature, LogicalType, Record, RecordKind, SliceReader, StreamReader};
 use crate::write::encode::Unrepresentable;
 use crate::write::{Deferred, EntryMeta, Patch, RdbWriter};
@@ -632,13 +631,6 @@ fn finished() -> Error {
     Error::without_offset(ErrorKind::Invalid("sink already finished".into()))
 }
 
-/// Appends a SELECTDB record for `db` to `out`.
-fn select_db_bytes(db: u64, out: &mut Vec<u8>) {
-    out.clear();
-    out.push(0xFE);
-    encode_length(db, out);
-}
-
 /// Which databases to keep and where to put them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -715,7 +707,7 @@ impl<S: RecordSink> RecordSink for DbFilter<S> {
                     if target == db {
                         self.next.record(rec)
                     } else {
-                        select_db_bytes(target, &mut self.buf);
+                        crate::format::opcode::select_db_record(target, &mut self.buf);
                         let synth =
                             Record { offset: rec.offset, raw: &self.buf, kind: RecordKind::SelectDb { db: target } };
                         self.next.record(&synth)
@@ -1080,14 +1072,11 @@ impl<S: RecordSink> ClusterSplit<S> {
 
     /// Writes SELECTDB 0 (and hints) to shard `i` before its first key.
     fn open(&mut self, i: usize, offset: u64) -> Result<()> {
-        select_db_bytes(0, &mut self.buf);
+        crate::format::opcode::select_db_record(0, &mut self.buf);
         let rec = Record { offset, raw: &self.buf, kind: RecordKind::SelectDb { db: 0 } };
         self.shards[i].record(&rec)?;
         if let Some(h) = self.hints.as_ref().map(|h| h[i].clone()) {
-            self.buf.clear();
-            self.buf.push(0xFB);
-            encode_length(h.keys, &mut self.buf);
-            encode_length(h.expires, &mut self.buf);
+            crate::format::opcode::resize_db_record(h.keys, h.expires, &mut self.buf);
             let rec = Record {
                 offset,
                 raw: &self.buf,
@@ -1095,11 +1084,7 @@ impl<S: RecordSink> ClusterSplit<S> {
             };
             self.shards[i].record(&rec)?;
             for (slot, (k, x)) in &h.slots {
-                self.buf.clear();
-                self.buf.push(0xF4);
-                encode_length(u64::from(*slot), &mut self.buf);
-                encode_length(*k, &mut self.buf);
-                encode_length(*x, &mut self.buf);
+                crate::format::opcode::slot_info_record(u64::from(*slot), *k, *x, &mut self.buf);
                 let rec = Record {
                     offset,
                     raw: &self.buf,

@@ -12,6 +12,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::crc::{Crc64, Crc64Kind};
 use crate::format::length::encode_length;
 use crate::format::lzf::Compressor;
+use crate::format::opcode;
 use crate::format::string::{Compression, encode_str};
 use crate::read::module::ModuleAux;
 use crate::read::{Encoding, Expiry, Feature, Flavor, Header, OwnedValue, Record, RecordKind};
@@ -241,7 +242,7 @@ impl<W: Write> RdbWriter<W> {
         if !self.header.supports(Feature::AuxAndResizeDb) {
             return Ok(());
         }
-        self.buf.push(0xFA);
+        self.buf.push(opcode::AUX);
         self.str(key);
         self.str(value);
         self.maybe_flush()
@@ -249,7 +250,7 @@ impl<W: Write> RdbWriter<W> {
 
     /// Writes SELECTDB.
     pub fn select_db(&mut self, db: u64) -> Result<()> {
-        self.buf.push(0xFE);
+        self.buf.push(opcode::SELECT_DB);
         encode_length(db, &mut self.buf);
         self.db = Some(db);
         self.maybe_flush()
@@ -265,7 +266,7 @@ impl<W: Write> RdbWriter<W> {
         if !self.header.supports(Feature::AuxAndResizeDb) {
             return Ok(());
         }
-        self.buf.push(0xFB);
+        self.buf.push(opcode::RESIZE_DB);
         encode_length(db_size, &mut self.buf);
         encode_length(expires_size, &mut self.buf);
         self.maybe_flush()
@@ -278,7 +279,7 @@ impl<W: Write> RdbWriter<W> {
         if !self.header.supports(Feature::AuxAndResizeDb) {
             return Ok(None);
         }
-        self.buf.push(0xFB);
+        self.buf.push(opcode::RESIZE_DB);
         // The 64-bit form only exists from RDB 8.
         let width = if self.header.redis_level() >= 8 { 9 } else { 5 };
         Ok(Some(self.placeholder(width)?))
@@ -290,7 +291,7 @@ impl<W: Write> RdbWriter<W> {
         if !self.header.supports(Feature::SlotInfo) {
             return Ok(None);
         }
-        self.buf.push(0xF4);
+        self.buf.push(opcode::SLOT_INFO);
         encode_length(u64::from(slot), &mut self.buf);
         Ok(Some(self.placeholder(5)?))
     }
@@ -315,7 +316,7 @@ impl<W: Write> RdbWriter<W> {
         if !self.header.supports(Feature::Functions) {
             return Err(unrepresentable(self.header, Feature::Functions));
         }
-        self.buf.push(0xF5);
+        self.buf.push(opcode::FUNCTION2);
         self.str(code);
         self.maybe_flush()
     }
@@ -325,7 +326,7 @@ impl<W: Write> RdbWriter<W> {
         if !self.header.supports(Feature::ModuleAux) {
             return Err(unrepresentable(self.header, Feature::ModuleAux));
         }
-        self.buf.push(0xF7);
+        self.buf.push(opcode::MODULE_AUX);
         encode_length(aux.module_id, &mut self.buf);
         encode_length(2, &mut self.buf);
         encode_length(aux.when, &mut self.buf);
@@ -338,7 +339,7 @@ impl<W: Write> RdbWriter<W> {
         if self.header.flavor != Flavor::Redis || self.header.version < 12 {
             return Ok(());
         }
-        self.buf.push(0xF4);
+        self.buf.push(opcode::SLOT_INFO);
         encode_length(slot, &mut self.buf);
         encode_length(size, &mut self.buf);
         encode_length(expires_size, &mut self.buf);
@@ -351,7 +352,7 @@ impl<W: Write> RdbWriter<W> {
         let mut dropped = None;
         if let Some(exp) = meta.expiry {
             if self.header.supports(Feature::MillisecondExpiry) {
-                self.buf.push(0xFC);
+                self.buf.push(opcode::EXPIRETIME_MS);
                 self.buf.extend_from_slice(&exp.as_millis().to_le_bytes());
             } else {
                 // RDB < 3 only has second precision: round up so the key never expires early.
@@ -365,17 +366,17 @@ impl<W: Write> RdbWriter<W> {
                     }
                     Err(_) => return Err(Unrepresentable::KeyExpiryOutOfRange { expire_ms: ms }),
                 };
-                self.buf.push(0xFD);
+                self.buf.push(opcode::EXPIRETIME);
                 self.buf.extend_from_slice(&secs.to_le_bytes());
             }
         }
         if self.header.supports(Feature::IdleAndFreq) {
             if let Some(idle) = meta.idle {
-                self.buf.push(0xF8);
+                self.buf.push(opcode::IDLE);
                 encode_length(idle, &mut self.buf);
             }
             if let Some(freq) = meta.freq {
-                self.buf.extend_from_slice(&[0xF9, freq]);
+                self.buf.extend_from_slice(&[opcode::FREQ, freq]);
             }
         }
         Ok(dropped)
@@ -505,7 +506,7 @@ impl<W: Write> RdbWriter<W> {
     /// writer's buffer are written directly, the others are returned as patches to apply to the output. The
     /// stored checksum is already that of the patched file.
     pub fn finish_deferred(mut self) -> Result<(W, Option<u64>, Vec<Patch>)> {
-        self.buf.push(0xFF);
+        self.buf.push(opcode::EOF);
         let mut patches = Vec::new();
         let mut fixed = Vec::with_capacity(18);
         for p in std::mem::take(&mut self.deferred) {
