@@ -20,6 +20,7 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::read::{Checksum, ChunkedReader, Header, ReadOptions, SliceReader, StreamReader, Trailing};
 use crate::transform::{RecordSink, RecordSource};
+#[cfg(feature = "mmap")]
 use memmap2::Mmap;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -34,6 +35,7 @@ enum Data {
     /// A regular file, read with positioned reads.
     File(Arc<File>),
     /// A regular file, memory-mapped ([`Input::open_mapped`]).
+    #[cfg(feature = "mmap")]
     Mapped(Mmap),
     /// A stream (stdin, FIFO, device), with what a spooling pass copied of it.
     Stream(Arc<Mutex<Replay>>),
@@ -109,6 +111,9 @@ impl Input {
     /// Nothing may truncate or modify the file while the returned `Input` (or any record borrowed from it) lives:
     /// a read past a new end raises SIGBUS and kills the process, and bytes changing under a shared reference
     /// break Rust's aliasing rules. Only map files this process controls (e.g. written by it and not shared).
+    ///
+    /// Feature `mmap`.
+    #[cfg(feature = "mmap")]
     pub unsafe fn open_mapped(path: impl AsRef<Path>) -> Result<Input> {
         let mut input = Self::open(path)?;
         if let Data::File(f) = &input.data
@@ -178,6 +183,7 @@ impl Input {
     /// The bytes, when the input was opened with [`Input::open_mapped`] and mapped.
     pub fn bytes(&self) -> Option<&[u8]> {
         match &self.data {
+            #[cfg(feature = "mmap")]
             Data::Mapped(m) => Some(&m[..]),
             _ => None,
         }
@@ -206,6 +212,7 @@ impl Input {
     pub fn read_to_end(&self, opts: ReadOptions, sink: &mut dyn RecordSink, parallel: bool) -> Result<Finished> {
         let multi_core = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
         match &self.data {
+            #[cfg(feature = "mmap")]
             Data::Mapped(m) => {
                 let mut r = SliceReader::with_options(&m[..], opts)?;
                 if parallel && parallel_pays(m.len()) {
@@ -246,6 +253,7 @@ impl Input {
 
     fn with_source_inner<T>(&self, opts: ReadOptions, f: impl FnOnce(&mut dyn Source) -> Result<T>) -> Result<T> {
         match &self.data {
+            #[cfg(feature = "mmap")]
             Data::Mapped(m) => f(&mut SliceReader::with_options(&m[..], opts)?),
             Data::File(file) => f(&mut StreamReader::with_options(At { file: file.clone(), pos: 0 }, opts)?),
             Data::Stream(s) => {
@@ -387,6 +395,7 @@ impl Read for ReplayReader {
 }
 
 /// A spool file in `$TMPDIR`, with a recognisable name, unlinked at once (the open file is all that remains).
+#[cfg(feature = "fs")]
 fn new_spool() -> io::Result<File> {
     let dir = std::env::temp_dir();
     let named = tempfile::Builder::new()
@@ -396,6 +405,15 @@ fn new_spool() -> io::Result<File> {
     let (file, path) = named.into_parts();
     path.close()?;
     Ok(file)
+}
+
+/// Without the `fs` feature a stream cannot be read twice.
+#[cfg(not(feature = "fs"))]
+fn new_spool() -> io::Result<File> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "reading a stream twice needs a spool file, and rdbkit was built without its `fs` feature",
+    ))
 }
 
 /// Inputs smaller than this are parsed on the calling thread: starting a thread would cost more than it saves.

@@ -35,6 +35,22 @@
 //! assert!(hashes_with_field_ttls > 0);
 //! # Ok(()) }
 //! ```
+//!
+//! # Cargo features
+//!
+//! With `default-features = false` the crate builds on `nom`, `thiserror` and `crc-fast` only: every reader,
+//! [`read::Value`], the writer, the transforms, the workflows over [`input::Input`] and any
+//! [`io::FinishWrite`], page alignment and the CRC-64 digest. The rest is opt-in:
+//!
+//! | feature | adds | pulls in |
+//! |---------|------|----------|
+//! | `gzip` | gzip inputs in every reader (without it they are refused at byte 0), `io::GzipWriter`, `io::ParallelGzipWriter` | `flate2` (zlib-rs) |
+//! | `fs` | `io::AtomicFile`, `io::publish` (locks, file sets published all or nothing), removal of temporary files on signals, a stream [`input::Input`] read twice (spooled to a file) | `tempfile`, `libc` |
+//! | `mmap` | `input::Input::open_mapped`; the duplicate-key table of a large input in huge pages | `memmap2` |
+//! | `lua` | deep validation compiles function libraries with Lua 5.1, as the servers do | `mlua` (vendored Lua) |
+//! | `cli` | the `rdbkit` binary; enables `fs`, `gzip` and `mmap` | `clap`, `clap_complete`, `clap_mangen`, `serde_json`, `indicatif` |
+//!
+//! The default features are `cli` and `lua`, so everything.
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
