@@ -338,7 +338,7 @@ pub fn dump(path: &str, opts: &DumpOptions, out: &mut dyn Write) -> Result<(), F
 /// Tells on stderr how many keys were written as RESTORE because ordinary commands cannot recreate them exactly.
 fn report_fallbacks(counts: &[u64; Fallback::ALL.len()]) {
     let total: u64 = counts.iter().sum();
-    if total == 0 {
+    if total == 0 || crate::cli_common::quiet() {
         return;
     }
     let why: Vec<String> =

@@ -168,7 +168,9 @@ fn open_inputs(paths: &[String], reverse: bool) -> Result<Vec<Input>, Failure> {
     }
     let mut v = Vec::new();
     for p in paths {
-        v.push(Input::open(p).map_err(|e| fail(e.in_file(p)))?);
+        let input = Input::open(p).map_err(|e| fail(e.in_file(p)))?;
+        crate::cli_common::opened(&input);
+        v.push(input);
     }
     if reverse {
         // `--on-duplicate last` = `first` over the inputs in reverse order.
