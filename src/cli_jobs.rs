@@ -879,6 +879,9 @@ pub fn import(
             let (r, f, l) = run_set(&ins, &opts, l, d, &prefix, Blob::Plain, &guard)?;
             (r, f, Some(l))
         }
+        (None, _, Some(_)) => {
+            return Err(usage("--out-dir is for a cluster (with --shards/--nodes); import to one server takes -o OUT"));
+        }
         (None, _, _) => return Err(usage("import to one server needs -o OUT")),
         (Some(_), _, _) => return Err(usage("import to a cluster (--shards/--nodes) needs --out-dir DIR")),
     };

@@ -29,7 +29,8 @@ use std::process::ExitCode;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success (also when the output pipe is closed early)
+  0  success (info, verify, dump: also when the output pipe is closed early; a convert to
+     stdout whose reader goes away fails with 2, as its output is incomplete)
   1  the input is not a valid RDB file: corrupt, truncated, or a checksum mismatch
   2  usage error, or an I/O error (file not found, unreadable, output failure)
 
