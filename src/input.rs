@@ -16,6 +16,46 @@
 //!
 //! A workflow whose output cannot be taken back (stdout, gzip) reads an input twice — a check pass before anything
 //! is written, then the writing pass — so an [`Input`] can hand out a fresh record source as often as needed.
+//!
+//! ```
+//! use rdbkit::input::Input;
+//! use rdbkit::read::{Checksum, ReadOptions, Record, RecordKind};
+//! use rdbkit::transform::RecordSink;
+//! use std::collections::BTreeMap;
+//!
+//! /// Counts keys per database.
+//! #[derive(Default)]
+//! struct KeysPerDb(BTreeMap<u64, u64>);
+//!
+//! impl RecordSink for KeysPerDb {
+//!     fn record(&mut self, rec: &Record<'_>) -> rdbkit::Result<()> {
+//!         if let RecordKind::Entry(e) = &rec.kind {
+//!             *self.0.entry(e.db).or_default() += 1;
+//!         }
+//!         Ok(())
+//!     }
+//!     fn finish(&mut self) -> rdbkit::Result<()> {
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # fn main() -> rdbkit::Result<()> {
+//! // A file: deep validation (the servers' verdict) and the checksum, with the records handed to the sink.
+//! let file = Input::open("testdata/redis-7.0.rdb")?;
+//! let mut keys = KeysPerDb::default();
+//! let end = file.read_to_end(ReadOptions::default(), &mut keys, false)?;
+//! assert!(matches!(end.checksum, Checksum::Ok(_)));
+//! assert_eq!(keys.0[&0], 43);
+//!
+//! // Any `io::Read` (here bytes in memory) is a stream: read as it arrives.
+//! let bytes = std::fs::read("testdata/redis-7.0.rdb")?;
+//! let stream = Input::from_stream("in-memory", std::io::Cursor::new(bytes))?;
+//! assert!(stream.is_stream());
+//! let mut again = KeysPerDb::default();
+//! stream.read_to_end(ReadOptions::default(), &mut again, false)?;
+//! assert_eq!(again.0, keys.0);
+//! # Ok(()) }
+//! ```
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::read::{Checksum, ChunkedReader, Header, ReadOptions, SliceReader, StreamReader, Trailing};
