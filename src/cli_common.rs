@@ -17,10 +17,10 @@ pub struct OutputArgs {
     /// printed on stderr.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Print less: no progress bar, warnings or notes; errors only.
+    /// Print less: no progress bar, warnings or notes; `verify` nothing when the file is sound.
     ///
-    /// `verify` prints nothing when the file is sound, the writing commands only their one-line summary, and
-    /// no command prints warnings or notes on stderr. Errors are always printed.
+    /// The writing commands print only their one-line summary, `info` and `dump` their output, and no command
+    /// prints warnings or notes on stderr. Errors are always printed.
     #[arg(long, short, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Print more on stderr: each input as it is opened, and the time taken.
