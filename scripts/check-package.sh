@@ -13,7 +13,7 @@ expected=$(
     git ls-files -- 'src/*.rs'
     printf '%s\n' .cargo_vcs_info.json Cargo.lock Cargo.toml Cargo.toml.orig README.md CHANGELOG.md \
       LICENSE-MIT LICENSE-APACHE
-  } | LC_ALL=C sort
+  } | LC_ALL=C sort -u
 )
 actual=$(cargo package --list --quiet "$@" | LC_ALL=C sort)
 if [[ "$expected" != "$actual" ]]; then

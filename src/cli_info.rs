@@ -153,7 +153,7 @@ pub fn info(path: &str, json: bool, out: &mut dyn Write) -> Result<(), Failure> 
     let mut crc = Crc64::new();
     let mut started = false;
     // Checksum verification off: the CRC is computed here so that a mismatch is a verdict, not an error.
-    let opts = ReadOptions { deep: false, verify_checksum: false, duplicate_keys: false };
+    let opts = ReadOptions::fast().with_checksum(false);
     let summary = for_each_record(path, opts, |header, rec| {
         if !started {
             crc.update(&header.magic_bytes());
@@ -334,7 +334,7 @@ fn verify_inner(path: &str, vopts: VerifyOptions, out: &mut dyn Write, err: &mut
     let mut keys = 0u64;
     let mut dbs = BTreeSet::new();
     let mut empty = 0u64;
-    let opts = ReadOptions { duplicate_keys: !vopts.no_duplicate_check, ..ReadOptions::default() };
+    let opts = ReadOptions::default().with_duplicate_keys(!vopts.no_duplicate_check);
     let summary = for_each_record(path, opts, |_, rec| {
         match rec.kind {
             RecordKind::Aux { key, value } => {

@@ -14,6 +14,9 @@
 //!   invalid byte. [`Input::drive`], the writing pass, never spools: a job that reads its inputs once (every job
 //!   into files) reads a stream with no copy at all.
 //!
+//! - **Bytes in memory** ([`Input::from_bytes`]) are read in place; **any `io::Read`** ([`Input::from_stream`]: a
+//!   socket, a decompressor, a download) is streamed like standard input.
+//!
 //! A workflow whose output cannot be taken back (stdout, gzip) reads an input twice — a check pass before anything
 //! is written, then the writing pass — so an [`Input`] can hand out a fresh record source as often as needed.
 //!
@@ -77,6 +80,8 @@ enum Data {
     /// A regular file, memory-mapped ([`Input::open_mapped`]).
     #[cfg(feature = "mmap")]
     Mapped(Mmap),
+    /// Bytes in memory ([`Input::from_bytes`]): read in place, or as a stream when gzip-compressed.
+    Memory(Arc<[u8]>),
     /// A stream (stdin, FIFO, device), with what a spooling pass copied of it.
     Stream(Arc<Mutex<Replay>>),
 }
@@ -98,6 +103,7 @@ impl std::fmt::Debug for Input {
 
 /// Everything known about an input once its EOF record was read ([`Input::read_to_end`]).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Finished {
     /// The file header.
     pub header: Header,
@@ -168,6 +174,25 @@ impl Input {
         Ok(input)
     }
 
+    /// An input held in memory, read in place (zero-copy) and as often as a job needs; gzip-compressed bytes are
+    /// decompressed as they are read. `name` is what messages call it.
+    ///
+    /// # Errors
+    /// The bytes do not start with an RDB magic (or the gzip magic).
+    ///
+    /// ```
+    /// let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/redis-7.0.rdb")).unwrap();
+    /// let input = rdbkit::input::Input::from_bytes("snapshot", bytes).unwrap();
+    /// assert_eq!(input.header().unwrap().version, 10);
+    /// ```
+    pub fn from_bytes(name: &str, data: impl Into<Arc<[u8]>>) -> Result<Input> {
+        let data: Arc<[u8]> = data.into();
+        let gzip = data.starts_with(&[0x1f, 0x8b]);
+        let header = read_header(&mut &data[..], gzip)?;
+        let file_len = data.len() as u64;
+        Ok(Input { name: name.to_string(), data: Data::Memory(data), file_len, gzip, header })
+    }
+
     /// A streamed input read from `reader` (used for stdin and non-regular files; also for tests). Its first
     /// bytes are read and checked now.
     ///
@@ -220,11 +245,13 @@ impl Input {
         matches!(self.data, Data::Stream(_))
     }
 
-    /// The bytes, when the input was opened with [`Input::open_mapped`] and mapped.
+    /// The RDB bytes, when they are in memory: an input opened with [`Input::open_mapped`] and mapped, or made by
+    /// [`Input::from_bytes`] (not gzip-compressed).
     pub fn bytes(&self) -> Option<&[u8]> {
         match &self.data {
             #[cfg(feature = "mmap")]
             Data::Mapped(m) => Some(&m[..]),
+            Data::Memory(m) if !self.gzip => Some(&m[..]),
             _ => None,
         }
     }
@@ -253,14 +280,18 @@ impl Input {
         let multi_core = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
         match &self.data {
             #[cfg(feature = "mmap")]
-            Data::Mapped(m) => {
-                let mut r = SliceReader::with_options(&m[..], opts)?;
-                if parallel && parallel_pays(m.len()) {
-                    crate::transform::drive_parallel(&mut r, sink)?;
+            Data::Mapped(m) => drive_slice(&m[..], opts, sink, parallel),
+            Data::Memory(m) if !self.gzip => drive_slice(m, opts, sink, parallel),
+            Data::Memory(m) => {
+                // gzip: decompressed as a stream.
+                let src = io::Cursor::new(m.clone());
+                if parallel && multi_core {
+                    chunked(ChunkedReader::new(src, opts)?, sink, || self.file_len)
                 } else {
+                    let mut r = StreamReader::with_options(src, opts)?;
                     crate::transform::drive(&mut r, sink)?;
+                    finished(r.header(), r.checksum(), r.trailing(), r.position(), self.file_len, r.warnings())
                 }
-                finished(r.header(), r.checksum(), r.trailing(), r.position(), self.file_len, r.warnings())
             }
             Data::File(f) => {
                 let src = At { file: f.clone(), pos: 0 };
@@ -295,12 +326,25 @@ impl Input {
         match &self.data {
             #[cfg(feature = "mmap")]
             Data::Mapped(m) => f(&mut SliceReader::with_options(&m[..], opts)?),
+            Data::Memory(m) if !self.gzip => f(&mut SliceReader::with_options(m, opts)?),
+            Data::Memory(m) => f(&mut StreamReader::with_options(io::Cursor::new(m.clone()), opts)?),
             Data::File(file) => f(&mut StreamReader::with_options(At { file: file.clone(), pos: 0 }, opts)?),
             Data::Stream(s) => {
                 f(&mut StreamReader::with_options(ReplayReader { shared: s.clone(), pos: 0, tee: true }, opts)?)
             }
         }
     }
+}
+
+/// Drives a reader over `bytes` (in place) to its end into `sink`.
+fn drive_slice(bytes: &[u8], opts: ReadOptions, sink: &mut dyn RecordSink, parallel: bool) -> Result<Finished> {
+    let mut r = SliceReader::with_options(bytes, opts)?;
+    if parallel && parallel_pays(bytes.len()) {
+        crate::transform::drive_parallel(&mut r, sink)?;
+    } else {
+        crate::transform::drive(&mut r, sink)?;
+    }
+    finished(r.header(), r.checksum(), r.trailing(), r.position(), bytes.len() as u64, r.warnings())
 }
 
 /// Drives `r` to its end into `sink`; `input_bytes` tells, afterwards, how much of the input was read.

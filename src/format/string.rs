@@ -171,6 +171,7 @@ pub fn raw_str_exact(i: &[u8], n: usize) -> PResult<'_, &[u8]> {
 
 /// How the string encoder treats long strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Compression {
     /// Never LZF-compress (Redis `rdbcompression no`).
     Off,

@@ -147,6 +147,7 @@ pub struct HashField<'a> {
 
 /// A value decoded into owned Rust data.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum OwnedValue {
     /// String bytes.
     String(Vec<u8>),

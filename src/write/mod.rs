@@ -14,12 +14,13 @@ use crate::format::length::encode_length;
 use crate::format::lzf::Compressor;
 use crate::format::string::{Compression, encode_str};
 use crate::read::module::ModuleAux;
-use crate::read::{Encoding, Expiry, Flavor, Header, OwnedValue, Record, RecordKind};
+use crate::read::{Encoding, Expiry, Feature, Flavor, Header, OwnedValue, Record, RecordKind};
 use encode::{EncodeOptions, Encoder, Unrepresentable};
 use std::io::Write;
 
 /// Whether the footer carries a real checksum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ChecksumMode {
     /// Compute and store the CRC-64 (RDB ≥ 5).
     Compute,
@@ -29,6 +30,7 @@ pub enum ChecksumMode {
 
 /// Options of an [`RdbWriter`].
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct WriterOptions {
     /// Value encoding options (thresholds, compression, lossy conversion).
     pub encode: EncodeOptions,
@@ -77,8 +79,10 @@ impl Placeholder {
     }
 }
 
-/// Expiry and eviction metadata of a key record.
+/// Expiry and eviction metadata of a key record: [`EntryMeta::default`] (none), [`EntryMeta::expiring`], or
+/// [`EntryMeta::of`] a record read; new fields may be added.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EntryMeta {
     /// Absolute expiry.
     pub expiry: Option<Expiry>,
@@ -86,6 +90,32 @@ pub struct EntryMeta {
     pub idle: Option<u64>,
     /// LFU counter (written for RDB ≥ 9 only).
     pub freq: Option<u8>,
+}
+
+impl EntryMeta {
+    /// Only an expiry (or none).
+    pub fn expiring(expiry: Option<Expiry>) -> Self {
+        EntryMeta { expiry, ..EntryMeta::default() }
+    }
+
+    /// The metadata of a key record as read: expiry, idle time and frequency.
+    pub fn of(entry: &crate::read::Entry<'_>) -> Self {
+        EntryMeta { expiry: entry.expiry, idle: entry.idle, freq: entry.freq }
+    }
+
+    /// With an LRU idle time.
+    #[must_use]
+    pub fn with_idle(mut self, idle: Option<u64>) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// With an LFU counter.
+    #[must_use]
+    pub fn with_freq(mut self, freq: Option<u8>) -> Self {
+        self.freq = freq;
+        self
+    }
 }
 
 /// Writes an RDB file to `W`, one record at a time. Memory holds one record, never the file.
@@ -208,7 +238,7 @@ impl<W: Write> RdbWriter<W> {
 
     /// Writes an AUX field (RDB ≥ 7; silently skipped for older targets, which have no AUX records).
     pub fn aux(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        if self.header.redis_level() < 7 {
+        if !self.header.supports(Feature::AuxAndResizeDb) {
             return Ok(());
         }
         self.buf.push(0xFA);
@@ -232,7 +262,7 @@ impl<W: Write> RdbWriter<W> {
 
     /// Writes RESIZEDB hints (RDB ≥ 7; skipped for older targets).
     pub fn resize_db(&mut self, db_size: u64, expires_size: u64) -> Result<()> {
-        if self.header.redis_level() < 7 {
+        if !self.header.supports(Feature::AuxAndResizeDb) {
             return Ok(());
         }
         self.buf.push(0xFB);
@@ -245,7 +275,7 @@ impl<W: Write> RdbWriter<W> {
     /// been written (a split shard, a filtered copy); set them with [`RdbWriter::fill`], then finish with
     /// [`RdbWriter::finish_deferred`] and apply its patches. `None` for targets without RESIZEDB (RDB < 7).
     pub fn defer_resize_db(&mut self) -> Result<Option<Deferred>> {
-        if self.header.redis_level() < 7 {
+        if !self.header.supports(Feature::AuxAndResizeDb) {
             return Ok(None);
         }
         self.buf.push(0xFB);
@@ -257,7 +287,7 @@ impl<W: Write> RdbWriter<W> {
     /// Writes SLOT_INFO for `slot` with placeholder counts (see [`RdbWriter::defer_resize_db`]). `None` for
     /// targets without SLOT_INFO (anything but Redis RDB ≥ 12).
     pub fn defer_slot_info(&mut self, slot: u16) -> Result<Option<Deferred>> {
-        if self.header.flavor != Flavor::Redis || self.header.version < 12 {
+        if !self.header.supports(Feature::SlotInfo) {
             return Ok(None);
         }
         self.buf.push(0xF4);
@@ -282,8 +312,8 @@ impl<W: Write> RdbWriter<W> {
 
     /// Writes a function library (RDB ≥ 10).
     pub fn function(&mut self, code: &[u8]) -> Result<()> {
-        if self.header.redis_level() < 10 {
-            return Err(unrepresentable(self.header, "function libraries", 10));
+        if !self.header.supports(Feature::Functions) {
+            return Err(unrepresentable(self.header, Feature::Functions));
         }
         self.buf.push(0xF5);
         self.str(code);
@@ -292,8 +322,8 @@ impl<W: Write> RdbWriter<W> {
 
     /// Writes a module AUX record (RDB ≥ 9), payload passed through.
     pub fn module_aux(&mut self, aux: &ModuleAux<'_>) -> Result<()> {
-        if self.header.redis_level() < 9 {
-            return Err(unrepresentable(self.header, "module aux data", 9));
+        if !self.header.supports(Feature::ModuleAux) {
+            return Err(unrepresentable(self.header, Feature::ModuleAux));
         }
         self.buf.push(0xF7);
         encode_length(aux.module_id, &mut self.buf);
@@ -320,7 +350,7 @@ impl<W: Write> RdbWriter<W> {
     fn meta(&mut self, meta: EntryMeta) -> std::result::Result<Option<Unrepresentable>, Unrepresentable> {
         let mut dropped = None;
         if let Some(exp) = meta.expiry {
-            if self.header.redis_level() >= 3 {
+            if self.header.supports(Feature::MillisecondExpiry) {
                 self.buf.push(0xFC);
                 self.buf.extend_from_slice(&exp.as_millis().to_le_bytes());
             } else {
@@ -339,7 +369,7 @@ impl<W: Write> RdbWriter<W> {
                 self.buf.extend_from_slice(&secs.to_le_bytes());
             }
         }
-        if self.header.redis_level() >= 9 {
+        if self.header.supports(Feature::IdleAndFreq) {
             if let Some(idle) = meta.idle {
                 self.buf.push(0xF8);
                 encode_length(idle, &mut self.buf);
@@ -352,12 +382,7 @@ impl<W: Write> RdbWriter<W> {
     }
 
     fn unrepresentable_key(&self, key: &[u8], u: Unrepresentable) -> Error {
-        Error::without_offset(ErrorKind::Unrepresentable(format!(
-            "key {} cannot be written to {}: {u}",
-            crate::escape_bytes(key),
-            self.header.magic()
-        )))
-        .for_key(key)
+        Error::unrepresentable(u, self.header).for_key(key)
     }
 
     /// Writes a key with an already-encoded value body (`raw`, as in [`crate::read::Value::raw`]).
@@ -428,9 +453,9 @@ impl<W: Write> RdbWriter<W> {
                         rec.offset,
                     ));
                 }
-                let level = self.header.redis_level();
-                if (level < 9 && (e.idle.is_some() || e.freq.is_some()))
-                    || (level < 3 && matches!(e.expiry, Some(Expiry::Millis(_))))
+                let h = self.header;
+                if (!h.supports(Feature::IdleAndFreq) && (e.idle.is_some() || e.freq.is_some()))
+                    || (!h.supports(Feature::MillisecondExpiry) && matches!(e.expiry, Some(Expiry::Millis(_))))
                 {
                     // IDLE/FREQ opcodes do not exist before RDB 9, ms expiries before RDB 3: rewrite the prefix.
                     let key = e.key.decode()?;
@@ -443,16 +468,16 @@ impl<W: Write> RdbWriter<W> {
                 }
             }
             RecordKind::SelectDb { db } => self.db = Some(db),
-            RecordKind::Function { .. } if self.header.redis_level() < 10 => {
-                return Err(unrepresentable(self.header, "function libraries", 10));
+            RecordKind::Function { .. } if !self.header.supports(Feature::Functions) => {
+                return Err(unrepresentable(self.header, Feature::Functions));
             }
-            RecordKind::ModuleAux(_) if self.header.redis_level() < 9 => {
-                return Err(unrepresentable(self.header, "module aux data", 9));
+            RecordKind::ModuleAux(_) if !self.header.supports(Feature::ModuleAux) => {
+                return Err(unrepresentable(self.header, Feature::ModuleAux));
             }
-            RecordKind::Aux { .. } | RecordKind::ResizeDb { .. } if self.header.redis_level() < 7 => return Ok(()),
-            RecordKind::SlotInfo { .. } if self.header.flavor != Flavor::Redis || self.header.version < 12 => {
+            RecordKind::Aux { .. } | RecordKind::ResizeDb { .. } if !self.header.supports(Feature::AuxAndResizeDb) => {
                 return Ok(());
             }
+            RecordKind::SlotInfo { .. } if !self.header.supports(Feature::SlotInfo) => return Ok(()),
             _ => {}
         }
         self.buf.extend_from_slice(rec.raw);
@@ -528,9 +553,6 @@ fn finished_error() -> Error {
     Error::without_offset(ErrorKind::Invalid("writer already finished".into()))
 }
 
-fn unrepresentable(header: Header, what: &str, min: u32) -> Error {
-    Error::without_offset(ErrorKind::Unrepresentable(format!(
-        "{what} cannot be written to {} (needs RDB {min} or later)",
-        header.magic()
-    )))
+fn unrepresentable(header: Header, feature: Feature) -> Error {
+    Error::unrepresentable(Unrepresentable::Lacks(feature), header)
 }
