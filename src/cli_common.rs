@@ -1,10 +1,71 @@
-//! What every subcommand shares: opening an input (file, `.gz`, or `-` for stdin), the record loop over either
-//! reader, the error type with its exit code, and small output helpers (JSON byte strings, base64).
+//! What every subcommand shares: the output flags (`--json`, `-q`, `-v`), opening an input (file, `.gz`, or `-`
+//! for stdin), the record loop over either reader, the error type with its exit code, and small output helpers
+//! (JSON byte strings, base64).
 
 use rdbkit::input::Input;
 use rdbkit::read::{Checksum, Header, ReadOptions, Record, Trailing};
 use rdbkit::{Error, ErrorKind};
 use std::io;
+use std::sync::atomic::{AtomicI8, Ordering};
+
+/// The output flags every command takes (global: before or after the subcommand's name).
+#[derive(clap::Args, Debug, Clone, Copy, Default)]
+pub struct OutputArgs {
+    /// Print the result as JSON on stdout (one object; `dump`: one per line).
+    ///
+    /// `verify` prints its verdict as an object for an invalid file too (`"ok": false`). Errors are also
+    /// printed on stderr.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print less: no progress bar, warnings or notes; `verify` nothing when the file is sound.
+    ///
+    /// The writing commands print only their one-line summary, `info` and `dump` their output, and no command
+    /// prints warnings or notes on stderr. Errors are always printed.
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more on stderr: each input as it is opened, and the time taken.
+    ///
+    /// Each input's kind (regular file or stream), size, compression and version.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+}
+
+/// -1 quiet, 0 normal, 1 verbose: set once by `main` from [`OutputArgs`], read where stderr is written.
+static VERBOSITY: AtomicI8 = AtomicI8::new(0);
+
+impl OutputArgs {
+    /// Makes these flags the process's verbosity (for [`quiet`] and [`detail`]).
+    pub fn install(&self) {
+        let v = if self.quiet { -1 } else { i8::from(self.verbose) };
+        VERBOSITY.store(v, Ordering::Relaxed);
+    }
+}
+
+/// Whether `-q` was given: warnings and notes on stderr are left out.
+pub fn quiet() -> bool {
+    VERBOSITY.load(Ordering::Relaxed) < 0
+}
+
+/// With `-v`: prints `rdbkit: MSG` on stderr.
+pub fn detail(msg: impl FnOnce() -> String) {
+    if VERBOSITY.load(Ordering::Relaxed) > 0 {
+        eprintln!("rdbkit: {}", msg());
+    }
+}
+
+/// With `-v`: what `input` is (called as each input is opened).
+pub fn opened(input: &Input) {
+    detail(|| {
+        let kind = if input.is_stream() {
+            "a stream".to_string()
+        } else {
+            format!("a regular file of {} bytes", input.file_len())
+        };
+        let magic = input.header().map(|h| h.magic()).unwrap_or_default();
+        let gz = if input.is_gzip() { ", gzip-compressed" } else { "" };
+        format!("{}: {kind}{gz}, {magic}", input.name())
+    });
+}
 
 /// Exit code: the input is not a sound RDB file.
 pub const EXIT_INVALID: i32 = 1;
@@ -154,10 +215,12 @@ impl rdbkit::transform::RecordSink for NullSink {
 }
 
 fn open_input(path: &str) -> Result<Input, Failure> {
-    Input::open(path).map_err(|e| match e.kind() {
+    let input = Input::open(path).map_err(|e| match e.kind() {
         ErrorKind::Io(_) if e.offset().is_none() => Failure::Io(format!("cannot open: {e}")),
         _ => Failure::from(e),
-    })
+    })?;
+    opened(&input);
+    Ok(input)
 }
 
 fn records_of(
@@ -171,7 +234,7 @@ fn records_of(
         Ok(f) => f,
         Err(e) => return Err(sink.failure.take().unwrap_or_else(|| e.into())),
     };
-    if f.trailing.beyond_limit {
+    if f.trailing.beyond_limit && !quiet() {
         // Endless padding, a gzip bomb or an appended file: the RDB is complete, the rest is not read.
         eprintln!(
             "rdbkit: warning: more than {} bytes follow the checksum; they are ignored and were not read to their end",

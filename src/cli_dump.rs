@@ -51,7 +51,7 @@ pub fn dump(path: &str, opts: &DumpOptions, out: &mut dyn Write) -> Result<(), F
 fn report_fallbacks(renderer: &Renderer) {
     let counts = renderer.fallbacks();
     let total: u64 = counts.iter().map(|(_, n)| n).sum();
-    if total == 0 {
+    if total == 0 || crate::cli_common::quiet() {
         return;
     }
     let why: Vec<String> = counts.iter().map(|(f, n)| format!("{n} {}", f.why())).collect();

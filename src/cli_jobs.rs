@@ -170,7 +170,9 @@ fn open_inputs(paths: &[String], reverse: bool) -> Result<Vec<Input>, Failure> {
     }
     let mut v = Vec::new();
     for p in paths {
-        v.push(Input::open(p).map_err(|e| fail(e.in_file(p)))?);
+        let input = Input::open(p).map_err(|e| fail(e.in_file(p)))?;
+        crate::cli_common::opened(&input);
+        v.push(input);
     }
     if reverse {
         // `--on-duplicate last` = `first` over the inputs in reverse order.
@@ -860,6 +862,9 @@ pub fn import(
             let prefix = default_prefix(inputs);
             let (r, f, l) = run_set(&ins, &opts, l, d, &prefix, Blob::Plain, &guard)?;
             (r, f, Some(l))
+        }
+        (None, _, Some(_)) => {
+            return Err(usage("--out-dir is for a cluster (with --shards/--nodes); import to one server takes -o OUT"));
         }
         (None, _, _) => return Err(usage("import to one server needs -o OUT")),
         (Some(_), _, _) => return Err(usage("import to a cluster (--shards/--nodes) needs --out-dir DIR")),

@@ -19,10 +19,51 @@
 //!
 //! A workflow whose output cannot be taken back (stdout, gzip) reads an input twice — a check pass before anything
 //! is written, then the writing pass — so an [`Input`] can hand out a fresh record source as often as needed.
+//!
+//! ```
+//! use rdbkit::input::Input;
+//! use rdbkit::read::{Checksum, ReadOptions, Record, RecordKind};
+//! use rdbkit::transform::RecordSink;
+//! use std::collections::BTreeMap;
+//!
+//! /// Counts keys per database.
+//! #[derive(Default)]
+//! struct KeysPerDb(BTreeMap<u64, u64>);
+//!
+//! impl RecordSink for KeysPerDb {
+//!     fn record(&mut self, rec: &Record<'_>) -> rdbkit::Result<()> {
+//!         if let RecordKind::Entry(e) = &rec.kind {
+//!             *self.0.entry(e.db).or_default() += 1;
+//!         }
+//!         Ok(())
+//!     }
+//!     fn finish(&mut self) -> rdbkit::Result<()> {
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # fn main() -> rdbkit::Result<()> {
+//! // A file: deep validation (the servers' verdict) and the checksum, with the records handed to the sink.
+//! let file = Input::open("testdata/redis-7.0.rdb")?;
+//! let mut keys = KeysPerDb::default();
+//! let end = file.read_to_end(ReadOptions::default(), &mut keys, false)?;
+//! assert!(matches!(end.checksum, Checksum::Ok(_)));
+//! assert_eq!(keys.0[&0], 43);
+//!
+//! // Any `io::Read` (here bytes in memory) is a stream: read as it arrives.
+//! let bytes = std::fs::read("testdata/redis-7.0.rdb")?;
+//! let stream = Input::from_stream("in-memory", std::io::Cursor::new(bytes))?;
+//! assert!(stream.is_stream());
+//! let mut again = KeysPerDb::default();
+//! stream.read_to_end(ReadOptions::default(), &mut again, false)?;
+//! assert_eq!(again.0, keys.0);
+//! # Ok(()) }
+//! ```
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::read::{Checksum, ChunkedReader, Header, ReadOptions, SliceReader, StreamReader, Trailing};
 use crate::transform::{RecordSink, RecordSource};
+#[cfg(feature = "mmap")]
 use memmap2::Mmap;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -37,6 +78,7 @@ enum Data {
     /// A regular file, read with positioned reads.
     File(Arc<File>),
     /// A regular file, memory-mapped ([`Input::open_mapped`]).
+    #[cfg(feature = "mmap")]
     Mapped(Mmap),
     /// Bytes in memory ([`Input::from_bytes`]): read in place, or as a stream when gzip-compressed.
     Memory(Arc<[u8]>),
@@ -115,6 +157,9 @@ impl Input {
     /// Nothing may truncate or modify the file while the returned `Input` (or any record borrowed from it) lives:
     /// a read past a new end raises SIGBUS and kills the process, and bytes changing under a shared reference
     /// break Rust's aliasing rules. Only map files this process controls (e.g. written by it and not shared).
+    ///
+    /// Feature `mmap`.
+    #[cfg(feature = "mmap")]
     pub unsafe fn open_mapped(path: impl AsRef<Path>) -> Result<Input> {
         let mut input = Self::open(path)?;
         if let Data::File(f) = &input.data
@@ -204,6 +249,7 @@ impl Input {
     /// [`Input::from_bytes`] (not gzip-compressed).
     pub fn bytes(&self) -> Option<&[u8]> {
         match &self.data {
+            #[cfg(feature = "mmap")]
             Data::Mapped(m) => Some(&m[..]),
             Data::Memory(m) if !self.gzip => Some(&m[..]),
             _ => None,
@@ -233,6 +279,7 @@ impl Input {
     pub fn read_to_end(&self, opts: ReadOptions, sink: &mut dyn RecordSink, parallel: bool) -> Result<Finished> {
         let multi_core = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
         match &self.data {
+            #[cfg(feature = "mmap")]
             Data::Mapped(m) => drive_slice(&m[..], opts, sink, parallel),
             Data::Memory(m) if !self.gzip => drive_slice(m, opts, sink, parallel),
             Data::Memory(m) => {
@@ -277,6 +324,7 @@ impl Input {
 
     fn with_source_inner<T>(&self, opts: ReadOptions, f: impl FnOnce(&mut dyn Source) -> Result<T>) -> Result<T> {
         match &self.data {
+            #[cfg(feature = "mmap")]
             Data::Mapped(m) => f(&mut SliceReader::with_options(&m[..], opts)?),
             Data::Memory(m) if !self.gzip => f(&mut SliceReader::with_options(m, opts)?),
             Data::Memory(m) => f(&mut StreamReader::with_options(io::Cursor::new(m.clone()), opts)?),
@@ -431,6 +479,7 @@ impl Read for ReplayReader {
 }
 
 /// A spool file in `$TMPDIR`, with a recognisable name, unlinked at once (the open file is all that remains).
+#[cfg(feature = "fs")]
 fn new_spool() -> io::Result<File> {
     let dir = std::env::temp_dir();
     let named = tempfile::Builder::new()
@@ -440,6 +489,15 @@ fn new_spool() -> io::Result<File> {
     let (file, path) = named.into_parts();
     path.close()?;
     Ok(file)
+}
+
+/// Without the `fs` feature a stream cannot be read twice.
+#[cfg(not(feature = "fs"))]
+fn new_spool() -> io::Result<File> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "reading a stream twice needs a spool file, and rdbkit was built without its `fs` feature",
+    ))
 }
 
 /// Inputs smaller than this are parsed on the calling thread: starting a thread would cost more than it saves.

@@ -8,6 +8,36 @@
 //! writing anything. Either way the inputs are deep-validated ([`JobOptions::validate`]) before an output is
 //! published: a file `rdbkit verify` refuses is never copied. Outputs are written through
 //! caller-provided writers; the CLI gives them [`crate::io::AtomicFile`]s so a failure leaves no file behind.
+//!
+//! A convert of database 5 alone, for Redis 6.2, into memory (`lossy`: the input's function library, which
+//! RDB 9 cannot hold, is dropped and reported instead of refused):
+//!
+//! ```
+//! use rdbkit::input::Input;
+//! use rdbkit::read::SliceReader;
+//! use rdbkit::target::header_for_version;
+//! use rdbkit::workflow::{JobOptions, convert};
+//!
+//! # fn main() -> rdbkit::Result<()> {
+//! let inputs = [Input::open("testdata/redis-7.0.rdb")?];
+//! let mut opts = JobOptions::new(header_for_version(9)?); // REDIS0009, what Redis 6.2 writes
+//! opts.selection.dbs.only = Some(5);
+//! opts.lossy = true;
+//! let (out, report) = convert(&inputs, Vec::new(), &opts)?;
+//! assert_eq!(report.outputs[0].keys[&5], 3);
+//! assert!(report.lossy[0].what.contains("function library"), "{:?}", report.lossy);
+//! assert_eq!(report.dropped_db.values().sum::<u64>(), 51);
+//!
+//! // The output is an RDB file like any other.
+//! let mut reader = SliceReader::new(&out)?;
+//! assert_eq!(reader.header().magic(), "REDIS0009");
+//! let mut records = 0;
+//! while reader.next_record()?.is_some() {
+//!     records += 1;
+//! }
+//! assert!(records > 3);
+//! # Ok(()) }
+//! ```
 
 use crate::cluster::ShardLayout;
 use crate::error::{Error, ErrorKind, Result};

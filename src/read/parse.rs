@@ -1181,7 +1181,7 @@ impl<'b, 'd> Grouping<'b, 'd> {
     /// After a successful validation of `n` elements; `elems` walks them again (only when two keys share a hash).
     fn finish<I: Iterator<Item = Result<Elem<'b>>>>(self, n: usize, elems: impl FnOnce() -> I) -> Result<()> {
         let (group, what) = (self.group, self.what);
-        if n % group != 0 {
+        if !n.is_multiple_of(group) {
             return Err(Error::corrupt(what, format!("{n} elements is not a multiple of {group}"), 0));
         }
         if self.dups.suspect() {
