@@ -10,6 +10,7 @@
 //! * [`write`](mod@write): [`write::RdbWriter`] for any version from `REDIS0001` to `REDIS0012` and `VALKEY080`, raw
 //!   pass-through or re-encoding the way Redis would for that version.
 //! * [`transform`]: record sinks — database limits and moves, key filters, merges, cluster split by hash slot.
+//! * `diff` (feature `diff`): the logical comparison of two inputs, whatever their versions and encodings.
 //! * [`io`]: byte sinks — 512-byte page alignment, gzip, atomic files.
 //! * [`workflow`]: convert, split, export and import as library calls with reports ([`input`] opens files, gzip
 //!   and stdin; [`target`] knows which server loads which version; [`cluster`] lays out shards).
@@ -39,6 +40,8 @@
 #![warn(missing_docs)]
 
 pub mod cluster;
+#[cfg(feature = "diff")]
+pub mod diff;
 pub mod dump;
 pub mod error;
 pub mod format;

@@ -10,11 +10,13 @@
 //! rdbkit split dump.rdb --out-dir shards --shards 3        one RDB per cluster shard, by hash slot
 //! rdbkit export dump.rdb --prefix backup --out-dir out --blob page|gzip
 //! rdbkit import a.rdb.gz -o ready.rdb --target redis-7.0 --tier p2 [--dry-run] [--json]
+//! rdbkit diff a.rdb b.rdb.gz [--json] [--ttl-tolerance MS]  same logical data? (exit 0 equal, 1 differ)
 //! ```
 //!
 //! Every command takes `-` for stdin and reads gzip-compressed input transparently.
 
 mod cli_common;
+mod cli_diff;
 mod cli_dump;
 mod cli_info;
 mod cli_jobs;
@@ -185,6 +187,52 @@ enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Compare the logical data of two inputs (any RDB version or family, `.gz`, padded, one may be `-`): keys
+    /// only in A, only in B, and keys whose type, value or expiry differ, per database; function libraries and
+    /// module values too. Encodings, the order of set/hash/zset members and AUX fields are ignored. Both inputs
+    /// are deep-validated as `verify` does. Memory stays within --max-memory (plus a few MiB) whatever the input
+    /// sizes: per-key digests are partitioned by key hash to temporary files in $TMPDIR when they do not fit.
+    #[command(after_help = DIFF_EXIT_CODES)]
+    Diff {
+        /// First input (`-` for stdin; `.gz` accepted).
+        a: String,
+        /// Second input (`-` for stdin; `.gz` accepted).
+        b: String,
+        /// Print one JSON object: {"equal", "only_in_a", "only_in_b", "different"}, keys as `dump --format json`
+        /// writes them.
+        #[arg(long)]
+        json: bool,
+        /// Expiries equal within this many milliseconds count as equal.
+        #[arg(long, value_name = "MS", default_value_t = 0)]
+        ttl_tolerance: u64,
+        /// Memory for per-key records (e.g. 64M, 2G); beyond it they go to temporary files.
+        #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = byte_size)]
+        max_memory: usize,
+    },
+}
+
+const DIFF_EXIT_CODES: &str = "\
+Exit codes:
+  0  the inputs hold the same data
+  1  they differ
+  2  error: an input is not a valid RDB file (the message names it and the byte), usage or I/O error
+
+Either input may be `-` for stdin; gzip-compressed input is detected and decompressed.";
+
+/// `--max-memory SIZE`: bytes, with an optional K, M or G suffix (powers of 1024).
+fn byte_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.eq_ignore_ascii_case(&'k') => (&t[..i], 1usize << 10),
+        Some((i, c)) if c.eq_ignore_ascii_case(&'m') => (&t[..i], 1 << 20),
+        Some((i, c)) if c.eq_ignore_ascii_case(&'g') => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    num.parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{s:?} is not a size (bytes, or a number with K, M or G)"))
 }
 
 /// Options of the writing commands.
@@ -326,6 +374,24 @@ fn main() -> ExitCode {
     raise_open_file_limit();
     // Writing commands name the file in each message themselves (they have several inputs and outputs).
     let no_file = String::new();
+    if let Command::Diff { a, b, json, ttl_tolerance, max_memory } = &cli.command {
+        let args = cli_diff::DiffArgs {
+            a: a.clone(),
+            b: b.clone(),
+            json: *json,
+            ttl_tolerance_ms: *ttl_tolerance,
+            max_memory: *max_memory,
+        };
+        let mut equal = false;
+        return match with_stdout(|out| cli_diff::run(&args, out).map(|e| equal = e)) {
+            Ok(()) => ExitCode::from(u8::from(!equal)),
+            Err(Failure::BrokenPipe) => ExitCode::from(EXIT_IO as u8),
+            Err(Failure::Invalid(m) | Failure::Io(m)) => {
+                eprintln!("rdbkit: {m}");
+                ExitCode::from(EXIT_IO as u8)
+            }
+        };
+    }
     let (file, result) = match &cli.command {
         Command::Info { file, json } => (file, with_stdout(|out| cli_info::info(file, *json, out))),
         Command::Verify { file, strict, no_duplicate_check } => {
@@ -377,6 +443,7 @@ fn main() -> ExitCode {
             });
             (&no_file, r)
         }
+        Command::Diff { .. } => unreachable!("handled above"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
