@@ -374,24 +374,6 @@ fn main() -> ExitCode {
     raise_open_file_limit();
     // Writing commands name the file in each message themselves (they have several inputs and outputs).
     let no_file = String::new();
-    if let Command::Diff { a, b, json, ttl_tolerance, max_memory } = &cli.command {
-        let args = cli_diff::DiffArgs {
-            a: a.clone(),
-            b: b.clone(),
-            json: *json,
-            ttl_tolerance_ms: *ttl_tolerance,
-            max_memory: *max_memory,
-        };
-        let mut equal = false;
-        return match with_stdout(|out| cli_diff::run(&args, out).map(|e| equal = e)) {
-            Ok(()) => ExitCode::from(u8::from(!equal)),
-            Err(Failure::BrokenPipe) => ExitCode::from(EXIT_IO as u8),
-            Err(Failure::Invalid(m) | Failure::Io(m)) => {
-                eprintln!("rdbkit: {m}");
-                ExitCode::from(EXIT_IO as u8)
-            }
-        };
-    }
     let (file, result) = match &cli.command {
         Command::Info { file, json } => (file, with_stdout(|out| cli_info::info(file, *json, out))),
         Command::Verify { file, strict, no_duplicate_check } => {
@@ -443,7 +425,16 @@ fn main() -> ExitCode {
             });
             (&no_file, r)
         }
-        Command::Diff { .. } => unreachable!("handled above"),
+        Command::Diff { a, b, json, ttl_tolerance, max_memory } => {
+            let args = cli_diff::DiffArgs {
+                a: a.clone(),
+                b: b.clone(),
+                json: *json,
+                ttl_tolerance_ms: *ttl_tolerance,
+                max_memory: *max_memory,
+            };
+            return diff_command(&args);
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -454,6 +445,19 @@ fn main() -> ExitCode {
                 Failure::BrokenPipe => {}
             }
             ExitCode::from(f.exit_code() as u8)
+        }
+    }
+}
+
+/// `rdbkit diff`: exit 0 when equal, 1 when different, 2 on any error (a corrupt input included).
+fn diff_command(args: &cli_diff::DiffArgs) -> ExitCode {
+    let mut equal = false;
+    match with_stdout(|out| cli_diff::run(args, out).map(|e| equal = e)) {
+        Ok(()) => ExitCode::from(u8::from(!equal)),
+        Err(Failure::BrokenPipe) => ExitCode::from(EXIT_IO as u8),
+        Err(Failure::Invalid(m) | Failure::Io(m)) => {
+            eprintln!("rdbkit: {m}");
+            ExitCode::from(EXIT_IO as u8)
         }
     }
 }

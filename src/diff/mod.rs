@@ -9,7 +9,7 @@
 //!
 //! # How: digests partitioned by key hash
 //! The two files list their keys in different orders and may each be larger than memory, so neither data set is
-//! held. Each input is read once, deep-validated as `verify` validates it, and reduced to one small record per key
+//! held. Each input is read once (the two at the same time, on two threads), deep-validated as `verify` validates it, and reduced to one small record per key
 //! — database, key, type tag, expiry, a 128-bit order-independent digest of the value, the record's offset — which
 //! goes to one of 64 partitions by a hash of the database and key. The partitions stay in memory while both inputs'
 //! records fit half of [`DiffOptions::memory_budget`] each; beyond that every partition goes to an unlinked
@@ -249,8 +249,17 @@ pub fn read_options() -> ReadOptions {
 /// in a database, or a temporary file cannot be written in `$TMPDIR`.
 pub fn diff(a: &Input, b: &Input, opts: &DiffOptions) -> Result<DiffReport> {
     let budget = opts.memory_budget.max(1);
-    let mut pa = read_input(a, budget / 2)?;
-    let mut pb = read_input(b, budget / 2)?;
+    // The inputs are read at the same time, each into at most half the budget.
+    let (ra, rb) = std::thread::scope(|s| {
+        let tb = s.spawn(|| read_input(b, budget / 2));
+        let ra = read_input(a, budget / 2);
+        let rb = tb.join().unwrap_or_else(|_| {
+            Err(Error::without_offset(ErrorKind::Invalid(format!("diff: reading {} failed (panic)", b.name()))))
+        });
+        (ra, rb)
+    });
+    // A's error first, whichever came first: the message does not depend on timing.
+    let (mut pa, mut pb) = (ra?, rb?);
     let mut stats = DiffStats::default();
     stats.peak_held_bytes = stats.peak_held_bytes.max(held_estimate(&pa) + held_estimate(&pb));
     if pa.spilled() || pb.spilled() {
