@@ -497,51 +497,101 @@ fn cli_json_schema_text_and_exit_codes() {
     assert!(err.contains("dup.rdb") && err.contains("duplicate key"), "{err}");
 }
 
-/// A real Redis 7.0 loads the fixture and saves it again: the saved file holds the same data.
+/// A server started by [`Server::start`] in its own directory; stopped when dropped (also when a test fails).
+struct Server {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Server {
+    /// Starts `name` on a free port of 8300-8399 with `file` as its `dump.rdb` (loaded at start).
+    fn start(name: &str, file: &Path) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(file, dir.path().join("dump.rdb")).unwrap();
+        for port in 8300..8400u16 {
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+                continue;
+            }
+            let o = common::run_bounded(
+                Command::new(common::manifest_dir().join("scripts/servers.sh")).args([
+                    "start",
+                    name,
+                    &port.to_string(),
+                    dir.path().to_str().unwrap(),
+                ]),
+                std::time::Duration::from_secs(60),
+                "servers.sh start",
+            );
+            if o.status.success() {
+                return Server { dir, port };
+            }
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(err.contains("already in use") || err.contains("exited during startup"), "{name}: {err}");
+        }
+        panic!("no free port in 8300-8399");
+    }
+
+    /// Runs one command with redis-cli (bounded); returns its output.
+    fn cli(&self, args: &[&str]) -> String {
+        let o = common::run_bounded(
+            Command::new("timeout").args(["20", "redis-cli", "-p", &self.port.to_string()]).args(args),
+            std::time::Duration::from_secs(30),
+            "redis-cli",
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// SAVEs and returns a copy of the file written, at `out`.
+    fn save(&self, out: PathBuf) -> PathBuf {
+        assert!(self.cli(&["SAVE"]).contains("OK"), "SAVE failed");
+        std::fs::copy(self.dir.path().join("dump.rdb"), &out).unwrap();
+        out
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = common::run_bounded(
+            Command::new(common::manifest_dir().join("scripts/servers.sh"))
+                .args(["stop", self.dir.path().to_str().unwrap()]),
+            std::time::Duration::from_secs(60),
+            "servers.sh stop",
+        );
+    }
+}
+
+/// Real servers load a fixture and save it again: the saved file (new AUX fields, its own key order and
+/// encodings) holds the same data; after one command changes a key, the diff names exactly that key.
 #[test]
-fn a_file_saved_by_redis_7_0_equals_the_file_it_loaded() {
-    if !common::real_servers_available("a_file_saved_by_redis_7_0_equals_the_file_it_loaded") {
+fn a_file_saved_by_a_real_server_equals_the_file_it_loaded() {
+    if !common::real_servers_available("a_file_saved_by_a_real_server_equals_the_file_it_loaded") {
         return;
     }
-    let root = common::manifest_dir();
-    let src = testdata("redis-7.0.rdb");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(&src, dir.path().join("dump.rdb")).unwrap();
-    let dirs = dir.path().to_str().unwrap().to_string();
-    let mut port = None;
-    for p in 8300..8400u16 {
-        if std::net::TcpListener::bind(("127.0.0.1", p)).is_err() {
-            continue;
+    for (server, fixture) in
+        [("redis-7.0", "redis-7.0.rdb"), ("valkey-9.1", "valkey-9.1.rdb"), ("redis-8.2", "redis-8.2-nomodule.rdb")]
+    {
+        let src = testdata(fixture);
+        let s = Server::start(server, &src);
+        let keep = tempfile::tempdir().unwrap();
+        let saved = s.save(keep.path().join("saved.rdb"));
+        assert_ne!(common::read(&saved), common::read(&src), "{server} wrote a file of its own");
+        let (r, mut got) = diff_files(&src, &saved, &DiffOptions::default());
+        if server == "redis-8.2" {
+            // Module values are compared by their raw payload, and the vector-set module writes the HNSW graph
+            // it rebuilt on load, not the bytes it read: vector sets may differ, nothing else may.
+            got.retain(|(c, k, w)| !(*c == "different" && k.starts_with("0 vset:") && *w == "value"));
         }
-        let o = common::run_bounded(
-            Command::new(root.join("scripts/servers.sh")).args(["start", "redis-7.0", &p.to_string(), &dirs]),
-            std::time::Duration::from_secs(60),
-            "servers.sh start redis-7.0",
-        );
-        if o.status.success() {
-            port = Some(p);
-            break;
-        }
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains("already in use") || err.contains("exited during startup"), "{err}");
+        assert!(got.is_empty(), "{server}: {got:?}");
+        assert_eq!(r.records_a, r.records_b);
+        assert!(r.is_equal() || server == "redis-8.2", "{server}");
+        let (code, out, err) = run(&[src.to_str().unwrap(), saved.to_str().unwrap(), "--json"], None);
+        assert_eq!(code, i32::from(!r.is_equal()), "{server}: {out}{err}");
+
+        assert_eq!(s.cli(&["-n", "5", "SET", "shared", "changed"]).trim(), "OK");
+        let changed = s.save(keep.path().join("changed.rdb"));
+        drop(s);
+        let (_, mut got) = diff_files(&src, &changed, &DiffOptions::default());
+        got.retain(|(_, k, _)| !k.starts_with("0 vset:"));
+        assert_eq!(got, set(&[("different", "5 shared", "value")]), "{server}");
     }
-    let port = port.expect("a free port in 8300-8399");
-    let saved = common::run_bounded(
-        Command::new("timeout").args(["20", "redis-cli", "-p", &port.to_string(), "SAVE"]),
-        std::time::Duration::from_secs(30),
-        "redis-cli SAVE",
-    );
-    let _ = common::run_bounded(
-        Command::new(root.join("scripts/servers.sh")).args(["stop", &dirs]),
-        std::time::Duration::from_secs(60),
-        "servers.sh stop",
-    );
-    assert!(String::from_utf8_lossy(&saved.stdout).contains("OK"), "SAVE: {saved:?}");
-    let saved = dir.path().join("dump.rdb");
-    assert_ne!(common::read(&saved), common::read(&src), "the server wrote a new file (its own AUX fields, order)");
-    let (r, got) = diff_files(&src, &saved, &DiffOptions::default());
-    assert!(r.is_equal(), "{got:?}");
-    assert_eq!(r.records_a, 55);
-    let (code, out, err) = run(&[src.to_str().unwrap(), saved.to_str().unwrap(), "--json"], None);
-    assert_eq!(code, 0, "{out}{err}");
 }

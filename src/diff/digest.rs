@@ -39,10 +39,9 @@ pub fn value_digest(value: &Value<'_>) -> Result<u128> {
             let mut h = Xxh3::new();
             let mut n = 0u64;
             for it in value.elements()? {
-                let it = it?;
-                let b = it.as_bytes();
-                h.update(&(b.len() as u64).to_le_bytes());
-                h.update(&b);
+                scratch.clear();
+                push_item(&mut scratch, &it?);
+                h.update(&scratch);
                 n += 1;
             }
             h.update(&n.to_le_bytes());
@@ -51,7 +50,9 @@ pub fn value_digest(value: &Value<'_>) -> Result<u128> {
         LogicalType::Set => {
             let mut acc = Unordered::default();
             for it in value.elements()? {
-                acc.add(xxh3_128(&it?.as_bytes()));
+                scratch.clear();
+                it?.write_to(&mut scratch);
+                acc.add(xxh3_128(&scratch));
             }
             acc.finish()
         }
@@ -95,11 +96,13 @@ pub fn value_digest(value: &Value<'_>) -> Result<u128> {
     })
 }
 
-/// Length-prefixed logical bytes of an element.
+/// Length-prefixed logical bytes of an element (an integer as its decimal text, without allocating).
 fn push_item(out: &mut Vec<u8>, it: &Item<'_>) {
-    let b = it.as_bytes();
-    out.extend_from_slice(&(b.len() as u64).to_le_bytes());
-    out.extend_from_slice(&b);
+    let at = out.len();
+    out.extend_from_slice(&[0; 8]);
+    it.write_to(out);
+    let len = (out.len() - at - 8) as u64;
+    out[at..at + 8].copy_from_slice(&len.to_le_bytes());
 }
 
 /// An order-independent accumulator: the sum of the members' hashes, and their count.

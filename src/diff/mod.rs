@@ -47,6 +47,7 @@ use crate::transform::RecordSink;
 use spill::{FANOUT, INDEX_COST, MAX_LEVEL, Partitions, Rec};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, Write};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// The database number records of function libraries are filed under (no real database has it).
 pub const FUNCTIONS_DB: u64 = u64::MAX;
@@ -249,17 +250,21 @@ pub fn read_options() -> ReadOptions {
 /// in a database, or a temporary file cannot be written in `$TMPDIR`.
 pub fn diff(a: &Input, b: &Input, opts: &DiffOptions) -> Result<DiffReport> {
     let budget = opts.memory_budget.max(1);
-    // The inputs are read at the same time, each into at most half the budget.
+    // The inputs are read at the same time, each into at most half the budget; the first to fail stops the other.
+    let failed = AtomicU8::new(0);
     let (ra, rb) = std::thread::scope(|s| {
-        let tb = s.spawn(|| read_input(b, budget / 2));
-        let ra = read_input(a, budget / 2);
+        let tb = s.spawn(|| read_input(b, budget / 2, &failed, 2));
+        let ra = read_input(a, budget / 2, &failed, 1);
         let rb = tb.join().unwrap_or_else(|_| {
             Err(Error::without_offset(ErrorKind::Invalid(format!("diff: reading {} failed (panic)", b.name()))))
         });
         (ra, rb)
     });
-    // A's error first, whichever came first: the message does not depend on timing.
-    let (mut pa, mut pb) = (ra?, rb?);
+    let (mut pa, mut pb) = match (ra, rb) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) if failed.load(Ordering::Relaxed) != 2 => return Err(e),
+        (_, Err(e)) | (Err(e), _) => return Err(e),
+    };
     let mut stats = DiffStats::default();
     stats.peak_held_bytes = stats.peak_held_bytes.max(held_estimate(&pa) + held_estimate(&pb));
     if pa.spilled() || pb.spilled() {
@@ -286,21 +291,30 @@ fn held_estimate(p: &Partitions) -> u64 {
     (0..FANOUT).map(|i| p.size(i)).map(|(b, n)| b + n * INDEX_COST as u64).sum()
 }
 
-/// Reads one input into partitions.
-fn read_input(input: &Input, limit: usize) -> Result<Partitions> {
-    let mut sink = KeySink { parts: Partitions::new(0, limit), key: Vec::new() };
-    input.drive(read_options(), &mut sink, true)?;
-    Ok(sink.parts)
+/// Reads one input (`side` 1 or 2) into partitions; records in `failed` that it failed, unless the other side
+/// failed first, and stops as soon as `failed` is set.
+fn read_input(input: &Input, limit: usize, failed: &AtomicU8, side: u8) -> Result<Partitions> {
+    let mut sink = KeySink { parts: Partitions::new(0, limit), key: Vec::new(), stop: failed };
+    let r = input.drive(read_options(), &mut sink, true);
+    if r.is_err() {
+        let _ = failed.compare_exchange(0, side, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    r.map(|()| sink.parts)
 }
 
 /// Turns key records and function libraries into partition records.
-struct KeySink {
+struct KeySink<'s> {
     parts: Partitions,
     key: Vec<u8>,
+    /// Set when an input failed.
+    stop: &'s AtomicU8,
 }
 
-impl RecordSink for KeySink {
+impl RecordSink for KeySink<'_> {
     fn record(&mut self, rec: &Record<'_>) -> Result<()> {
+        if self.stop.load(Ordering::Relaxed) != 0 {
+            return Err(Error::without_offset(ErrorKind::Invalid("diff: stopped (the other input failed)".into())));
+        }
         match rec.kind {
             RecordKind::Entry(e) => {
                 self.key.clear();
