@@ -18,8 +18,8 @@
 //! of the hash (up to nine levels). Key names travel in the records, so the report needs no second pass over the
 //! inputs (stdin is read once).
 //!
-//! Peak memory, independent of the inputs' sizes: the budget (records held for comparison, 8 bytes of index per
-//! record included) + 2 × 64 partition write buffers of at most 64 KiB (8 MiB) + the readers' buffers + the largest
+//! Peak memory, independent of the inputs' sizes: the budget (records held for comparison, their 16-byte index
+//! entries included) + 2 × 64 partition write buffers of at most 64 KiB (8 MiB) + the readers' buffers + the largest
 //! single record of either input (which any reader holds, decoded once to digest it) + the report's samples.
 //! The full lists of differences go to temporary files too ([`DiffOptions::keep_all`]).
 //!
@@ -171,8 +171,8 @@ impl DiffReport {
         self.counts[class.index()]
     }
 
-    /// The first [`DiffOptions::samples`] differences of `class` (in partition order: sorted by database and key
-    /// within a partition, partitions in hash order).
+    /// The first [`DiffOptions::samples`] differences of `class` (in the order of the key hashes: stable from run to run, unrelated to
+    /// either file's order).
     pub fn samples(&self, class: Class) -> &[Difference] {
         &self.samples[class.index()]
     }
@@ -266,7 +266,7 @@ pub fn diff(a: &Input, b: &Input, opts: &DiffOptions) -> Result<DiffReport> {
         (_, Err(e)) | (Err(e), _) => return Err(e),
     };
     let mut stats = DiffStats::default();
-    stats.peak_held_bytes = stats.peak_held_bytes.max(held_estimate(&pa) + held_estimate(&pb));
+    stats.peak_held_bytes = (pa.held() + pb.held()) as u64;
     if pa.spilled() || pb.spilled() {
         pa.spill()?;
         pb.spill()?;
@@ -281,14 +281,6 @@ pub fn diff(a: &Input, b: &Input, opts: &DiffOptions) -> Result<DiffReport> {
     stats.spilled_bytes += pa.spilled_bytes + pb.spilled_bytes;
     let (counts, samples, spools) = out.finish()?;
     Ok(DiffReport { records_a, records_b, stats, counts, samples, spools })
-}
-
-/// Bytes an unspilled set of partitions holds.
-fn held_estimate(p: &Partitions) -> u64 {
-    if p.spilled() {
-        return 0;
-    }
-    (0..FANOUT).map(|i| p.size(i)).map(|(b, n)| b + n * INDEX_COST as u64).sum()
 }
 
 /// Reads one input (`side` 1 or 2) into partitions; records in `failed` that it failed, unless the other side
@@ -398,7 +390,7 @@ impl Compare<'_> {
             }
             let a = pa.load(i, &mut abuf)?;
             let b = pb.load(i, &mut bbuf)?;
-            self.pair(a, b)?;
+            self.pair((a, an), (b, bn))?;
             pa.release(i);
             pb.release(i);
         }
@@ -406,27 +398,15 @@ impl Compare<'_> {
     }
 
     /// Compares one pair of partitions held in memory.
-    fn pair(&mut self, a: &[u8], b: &[u8]) -> Result<()> {
-        let ra = self.sorted(a, 0)?;
-        let rb = self.sorted(b, 1)?;
+    fn pair(&mut self, (a, an): (&[u8], u64), (b, bn): (&[u8], u64)) -> Result<()> {
+        let ia = self.sorted(a, an, 0)?;
+        let ib = self.sorted(b, bn, 1)?;
         let (mut i, mut j) = (0, 0);
-        while i < ra.len() || j < rb.len() {
-            let ord = match (ra.get(i), rb.get(j)) {
-                (Some(x), Some(y)) => (x.db, x.key).cmp(&(y.db, y.key)),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                _ => std::cmp::Ordering::Greater,
-            };
-            match ord {
-                std::cmp::Ordering::Less => {
-                    self.out.push(Class::OnlyInA, ra[i].db, ra[i].key, None)?;
-                    i += 1;
-                }
-                std::cmp::Ordering::Greater => {
-                    self.out.push(Class::OnlyInB, rb[j].db, rb[j].key, None)?;
-                    j += 1;
-                }
-                std::cmp::Ordering::Equal => {
-                    let (x, y) = (&ra[i], &rb[j]);
+        while i < ia.len() || j < ib.len() {
+            let x = ia.get(i).map(|e| record_at(a, e.1)).transpose()?;
+            let y = ib.get(j).map(|e| record_at(b, e.1)).transpose()?;
+            match (x, y) {
+                (Some(x), Some(y)) if order(&x, &y) == std::cmp::Ordering::Equal => {
                     let what = if x.ty != y.ty {
                         Some(What::Type)
                     } else if x.digest != y.digest {
@@ -442,39 +422,61 @@ impl Compare<'_> {
                     i += 1;
                     j += 1;
                 }
+                (Some(x), y) if y.is_none_or(|y| order(&x, &y) == std::cmp::Ordering::Less) => {
+                    self.out.push(Class::OnlyInA, x.db, x.key, None)?;
+                    i += 1;
+                }
+                (_, Some(y)) => {
+                    self.out.push(Class::OnlyInB, y.db, y.key, None)?;
+                    j += 1;
+                }
+                (_, None) => break,
             }
         }
         Ok(())
     }
 
-    /// The records of a partition, sorted by database and key; a key found twice is an error of input `side`.
-    fn sorted<'b>(&self, bytes: &'b [u8], side: usize) -> Result<Vec<Rec<'b>>> {
-        let mut recs = Vec::new();
-        let mut b = bytes;
-        while !b.is_empty() {
-            let (r, n) = Rec::decode(b)?;
-            recs.push(r);
-            b = &b[n..];
+    /// The index of a partition's records — (hash, offset), [`INDEX_COST`] bytes each — sorted by hash, database
+    /// and key; a key found twice is an error of input `side`.
+    fn sorted(&self, bytes: &[u8], count: u64, side: usize) -> Result<Vec<(u64, usize)>> {
+        let mut idx = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+        let mut off = 0;
+        while off < bytes.len() {
+            let (r, n) = Rec::decode(&bytes[off..])?;
+            idx.push((r.hash, off));
+            off += n;
         }
-        recs.sort_unstable_by(|x, y| (x.db, x.key, x.offset).cmp(&(y.db, y.key, y.offset)));
-        for w in recs.windows(2) {
-            if (w[0].db, w[0].key) == (w[1].db, w[1].key) {
-                let what = if w[0].db == FUNCTIONS_DB {
-                    format!("duplicate function library: the same library is at byte {}", w[0].offset)
-                } else {
-                    format!(
-                        "duplicate key: the same key is in this database at byte {} (servers abort loading)",
-                        w[0].offset
-                    )
-                };
-                let mut e = Error::new(ErrorKind::Invalid(what), w[1].offset);
-                if w[1].db != FUNCTIONS_DB {
-                    e = e.in_db(w[1].db).for_key(w[1].key);
-                }
-                return Err(e.in_file(self.names[side]));
+        let rec = |e: &(u64, usize)| Rec::decode(&bytes[e.1..]).map(|(r, _)| r).ok();
+        // Ties on the hash (the same key, or a rare collision) are broken by database, key and offset.
+        idx.sort_unstable_by(|x, y| {
+            x.0.cmp(&y.0).then_with(|| match (rec(x), rec(y)) {
+                (Some(a), Some(b)) => order(&a, &b).then(a.offset.cmp(&b.offset)),
+                _ => std::cmp::Ordering::Equal,
+            })
+        });
+        for w in idx.windows(2) {
+            if w[0].0 != w[1].0 {
+                continue;
             }
+            let (Some(first), Some(second)) = (rec(&w[0]), rec(&w[1])) else { continue };
+            if order(&first, &second) != std::cmp::Ordering::Equal {
+                continue;
+            }
+            let what = if first.db == FUNCTIONS_DB {
+                format!("duplicate function library: the same library is at byte {}", first.offset)
+            } else {
+                format!(
+                    "duplicate key: the same key is in this database at byte {} (servers abort loading)",
+                    first.offset
+                )
+            };
+            let mut e = Error::new(ErrorKind::Invalid(what), second.offset);
+            if second.db != FUNCTIONS_DB {
+                e = e.in_db(second.db).for_key(second.key);
+            }
+            return Err(e.in_file(self.names[side]));
         }
-        Ok(recs)
+        Ok(idx)
     }
 
     fn expiry_equal(&self, a: Option<i64>, b: Option<i64>) -> bool {
@@ -484,6 +486,16 @@ impl Compare<'_> {
             _ => false,
         }
     }
+}
+
+/// The record at `off` of a partition's bytes.
+fn record_at(bytes: &[u8], off: usize) -> Result<Rec<'_>> {
+    Ok(Rec::decode(&bytes[off..])?.0)
+}
+
+/// The order of records in a compared partition: hash, then database and key.
+fn order(a: &Rec<'_>, b: &Rec<'_>) -> std::cmp::Ordering {
+    (a.hash, a.db, a.key).cmp(&(b.hash, b.db, b.key))
 }
 
 type Finished = ([u64; 3], [Vec<Difference>; 3], [Option<File>; 3]);

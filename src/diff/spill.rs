@@ -18,8 +18,8 @@ const BITS: u32 = 6;
 pub const MAX_LEVEL: u32 = 9;
 /// Bytes of a record before its key.
 pub const FIXED: usize = 8 + 8 + 8 + 1 + 1 + 8 + 16 + 4;
-/// What a record costs in memory beyond its bytes, when compared (its index entry).
-pub const INDEX_COST: usize = 8;
+/// What a record costs in memory beyond its bytes, when compared: its index entry (hash, offset).
+pub const INDEX_COST: usize = std::mem::size_of::<(u64, usize)>();
 
 /// One key's record, borrowed from a partition's bytes.
 #[derive(Debug, Clone, Copy)]
@@ -52,11 +52,6 @@ impl<'a> Rec<'a> {
         out.extend_from_slice(&self.digest.to_le_bytes());
         out.extend_from_slice(&(self.key.len() as u32).to_le_bytes());
         out.extend_from_slice(self.key);
-    }
-
-    /// Bytes the record takes.
-    pub fn len(&self) -> usize {
-        FIXED + self.key.len()
     }
 
     /// Decodes the record at the start of `b`, with its length. Only bytes this module wrote are decoded, so a
@@ -129,7 +124,7 @@ impl Partitions {
     /// Adds a record.
     pub fn push(&mut self, rec: &Rec<'_>) -> Result<()> {
         let p = &mut self.parts[partition_of(rec.hash, self.level)];
-        let before = p.mem.len();
+        let (before, cap) = (p.mem.len(), p.mem.capacity());
         rec.encode(&mut p.mem);
         p.bytes += (p.mem.len() - before) as u64;
         p.count += 1;
@@ -138,7 +133,8 @@ impl Partitions {
                 self.spilled_bytes += flush(p)?;
             }
         } else {
-            self.held += rec.len() + INDEX_COST;
+            // What is allocated counts (a growing buffer holds up to twice its bytes), and the index to come.
+            self.held += p.mem.capacity() - cap + INDEX_COST;
             if self.held > self.limit {
                 self.spill()?;
             }
@@ -155,6 +151,11 @@ impl Partitions {
         self.spilled = true;
         self.held = 0;
         Ok(())
+    }
+
+    /// Bytes held in memory while not spilled (allocated buffers and the index they will need).
+    pub fn held(&self) -> usize {
+        self.held
     }
 
     /// Whether the records went to temporary files.
@@ -192,6 +193,8 @@ impl Partitions {
             None => Ok(&p.mem),
             Some(f) => {
                 buf.clear();
+                buf.shrink_to(0);
+                buf.reserve_exact(usize::try_from(p.bytes).unwrap_or(usize::MAX));
                 f.rewind().map_err(tmp_err)?;
                 f.read_to_end(buf).map_err(tmp_err)?;
                 Ok(buf)
