@@ -265,8 +265,7 @@ pub fn diff(a: &Input, b: &Input, opts: &DiffOptions) -> Result<DiffReport> {
         (Err(e), _) if failed.load(Ordering::Relaxed) != 2 => return Err(e),
         (_, Err(e)) | (Err(e), _) => return Err(e),
     };
-    let mut stats = DiffStats::default();
-    stats.peak_held_bytes = (pa.held() + pb.held()) as u64;
+    let mut stats = DiffStats { peak_held_bytes: (pa.held() + pb.held()) as u64, ..Default::default() };
     if pa.spilled() || pb.spilled() {
         pa.spill()?;
         pb.spill()?;
