@@ -228,3 +228,48 @@ impl StreamMeta {
         ENTRIES_READ_INVALID
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(ms: u64, seq: u64) -> StreamId {
+        StreamId { ms, seq }
+    }
+
+    #[test]
+    fn entries_read_is_estimated_as_redis_does() {
+        let m = StreamMeta {
+            length: 3,
+            last_id: id(9, 0),
+            first_id: id(5, 0),
+            max_deleted: StreamId::default(),
+            entries_added: 10,
+        };
+        assert_eq!(m.estimate_entries_read(id(9, 0)), 10, "the last entry");
+        assert_eq!(m.estimate_entries_read(id(9, 1)), ENTRIES_READ_INVALID, "a future ID");
+        assert_eq!(m.estimate_entries_read(id(1, 0)), 7, "before the first entry");
+        assert_eq!(m.estimate_entries_read(id(5, 0)), 8, "the first entry");
+        assert_eq!(m.estimate_entries_read(id(6, 0)), ENTRIES_READ_INVALID, "inside the stream");
+        let tomb = StreamMeta { max_deleted: id(7, 0), ..m };
+        assert_eq!(tomb.estimate_entries_read(id(1, 0)), ENTRIES_READ_INVALID, "a deletion after the first entry");
+        let never = StreamMeta { entries_added: 0, length: 0, ..m };
+        assert_eq!(never.estimate_entries_read(id(3, 0)), 0, "a never-used stream");
+        let emptied = StreamMeta { length: 0, ..m };
+        assert_eq!(emptied.estimate_entries_read(id(8, 0)), 10, "an emptied stream, at or before its last ID");
+    }
+
+    #[test]
+    fn the_unordered_sum_ignores_order_but_not_members_or_count() {
+        let digest = |items: &[&[u8]]| {
+            let mut acc = Unordered::default();
+            for i in items {
+                acc.add(xxh3_128(i));
+            }
+            acc.finish()
+        };
+        assert_eq!(digest(&[b"a", b"b", b"c"]), digest(&[b"c", b"a", b"b"]));
+        assert_ne!(digest(&[b"a", b"b"]), digest(&[b"a", b"c"]));
+        assert_ne!(digest(&[b"a"]), digest(&[]));
+    }
+}

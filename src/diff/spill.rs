@@ -264,3 +264,68 @@ fn tmp_err(e: io::Error) -> Error {
 fn show(p: &Path) -> String {
     p.display().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(key: &[u8], hash: u64, expiry: Option<i64>) -> Rec<'_> {
+        Rec { hash, db: 3, offset: 77, ty: 4, expiry, digest: u128::MAX - 5, key }
+    }
+
+    #[test]
+    fn records_round_trip_and_a_short_buffer_is_an_error() {
+        for (key, expiry) in [(&b""[..], None), (&b"k\x00\xff"[..], Some(-1)), (&b"key"[..], Some(i64::MAX))] {
+            let r = rec(key, 0xdead_beef, expiry);
+            let mut b = Vec::new();
+            r.encode(&mut b);
+            assert_eq!(b.len(), FIXED + key.len());
+            let (d, n) = Rec::decode(&b).unwrap();
+            assert_eq!(n, b.len());
+            assert_eq!(
+                (d.hash, d.db, d.offset, d.ty, d.expiry, d.digest, d.key),
+                (r.hash, 3, 77, 4, expiry, r.digest, key)
+            );
+            for cut in 0..b.len() {
+                assert!(Rec::decode(&b[..cut]).is_err(), "cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn each_level_uses_the_next_six_bits() {
+        let h = 0b101010_000011_u64 << 52;
+        assert_eq!(partition_of(h, 0), 0b101010);
+        assert_eq!(partition_of(h, 1), 0b000011);
+        assert_eq!(partition_of(u64::MAX, MAX_LEVEL), FANOUT - 1);
+    }
+
+    #[test]
+    fn spilled_partitions_give_back_what_was_pushed() {
+        let mut p = Partitions::new(0, 256);
+        let keys: Vec<Vec<u8>> = (0..200u32).map(|i| format!("key-{i}").into_bytes()).collect();
+        for (i, k) in keys.iter().enumerate() {
+            p.push(&rec(k, (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15), None)).unwrap();
+        }
+        assert!(p.spilled());
+        p.finish().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = Vec::new();
+        for i in 0..FANOUT {
+            let size = p.size(i).0;
+            let bytes = p.load(i, &mut buf).unwrap();
+            assert_eq!(bytes.len() as u64, size);
+            let mut b = bytes;
+            while !b.is_empty() {
+                let (r, n) = Rec::decode(b).unwrap();
+                assert_eq!(partition_of(r.hash, 0), i);
+                seen.push(r.key.to_vec());
+                b = &b[n..];
+            }
+        }
+        seen.sort();
+        let mut want = keys.clone();
+        want.sort();
+        assert_eq!(seen, want);
+    }
+}
