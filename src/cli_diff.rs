@@ -43,7 +43,7 @@ pub fn run(args: &DiffArgs, out: &mut dyn Write) -> Result<bool, Failure> {
     if args.json {
         json(&mut report, out)?;
     } else {
-        text(&args.a, &args.b, &report, out).map_err(out_err)?;
+        text(a.name(), b.name(), &report, out).map_err(out_err)?;
     }
     Ok(report.is_equal())
 }
