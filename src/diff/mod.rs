@@ -19,9 +19,11 @@
 //! inputs (stdin is read once).
 //!
 //! Peak memory, independent of the inputs' sizes: the budget (records held for comparison, their 16-byte index
-//! entries included) + 2 × 64 partition write buffers of at most 64 KiB (8 MiB) + the readers' buffers + the largest
-//! single record of either input (which any reader holds, decoded once to digest it) + the report's samples.
-//! The full lists of differences go to temporary files too ([`DiffOptions::keep_all`]).
+//! entries included) + 2 × 64 partition write buffers of at most 64 KiB (8 MiB) + the readers' buffers (a large
+//! file is read in 8 MiB chunks, a few in flight per input) + the largest single record of either input (which any
+//! reader holds, decoded once to digest it) + the report's samples. The full lists of differences go to temporary
+//! files too ([`DiffOptions::keep_all`]). Measured on two 105 MB inputs of 800 k keys: 52 MB resident with a 1 MiB
+//! budget, 57 MB with 8 MiB, 164 MB with the default 256 MiB (everything held, nothing spilled).
 //!
 //! ```
 //! use rdbkit::diff::{Class, DiffOptions, diff};
