@@ -190,8 +190,9 @@ enum Command {
     /// Compare the logical data of two inputs (any RDB version or family, `.gz`, padded, one may be `-`): keys
     /// only in A, only in B, and keys whose type, value or expiry differ, per database; function libraries and
     /// module values too. Encodings, the order of set/hash/zset members and AUX fields are ignored. Both inputs
-    /// are deep-validated as `verify` does. Memory stays within --max-memory plus about 50 MiB of read buffers whatever
-    /// the input sizes: per-key digests are partitioned by key hash to temporary files in $TMPDIR when they do not fit.
+    /// are deep-validated as `verify` does. Memory stays within --max-memory plus about 50 MiB of read buffers,
+    /// whatever the input sizes: per-key digests are partitioned by key hash to temporary files in $TMPDIR when
+    /// they do not fit.
     #[command(after_help = DIFF_EXIT_CODES)]
     Diff {
         /// First input (`-` for stdin; `.gz` accepted).

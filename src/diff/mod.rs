@@ -9,10 +9,10 @@
 //!
 //! # How: digests partitioned by key hash
 //! The two files list their keys in different orders and may each be larger than memory, so neither data set is
-//! held. Each input is read once (the two at the same time, on two threads), deep-validated as `verify` validates it, and reduced to one small record per key
-//! — database, key, type tag, expiry, a 128-bit order-independent digest of the value, the record's offset — which
-//! goes to one of 64 partitions by a hash of the database and key. The partitions stay in memory while both inputs'
-//! records fit half of [`DiffOptions::memory_budget`] each; beyond that every partition goes to an unlinked
+//! held. Each input is read once (the two at the same time, on two threads), deep-validated as `verify` validates
+//! it, and reduced to one small record per key — database, key, type tag, expiry, a 128-bit order-independent
+//! digest of the value, the record's offset — which goes to one of 64 partitions by a hash of the database and key.
+//! The partitions stay in memory while both inputs' records fit half of [`DiffOptions::memory_budget`] each; beyond that every partition goes to an unlinked
 //! temporary file in `$TMPDIR`. Then the partitions are compared pairwise (A's partition *i* with B's), holding one
 //! pair at a time, sorted by database and key; a pair larger than the budget is split again by the next six bits
 //! of the hash (up to nine levels). Key names travel in the records, so the report needs no second pass over the
@@ -173,8 +173,8 @@ impl DiffReport {
         self.counts[class.index()]
     }
 
-    /// The first [`DiffOptions::samples`] differences of `class` (in the order of the key hashes: stable from run to run, unrelated to
-    /// either file's order).
+    /// The first [`DiffOptions::samples`] differences of `class`, in the order of the key hashes (stable from run to
+    /// run, unrelated to either file's order).
     pub fn samples(&self, class: Class) -> &[Difference] {
         &self.samples[class.index()]
     }
