@@ -12,11 +12,11 @@
 //! held. Each input is read once (the two at the same time, on two threads), deep-validated as `verify` validates
 //! it, and reduced to one small record per key — database, key, type tag, expiry, a 128-bit order-independent
 //! digest of the value, the record's offset — which goes to one of 64 partitions by a hash of the database and key.
-//! The partitions stay in memory while both inputs' records fit half of [`DiffOptions::memory_budget`] each; beyond that every partition goes to an unlinked
-//! temporary file in `$TMPDIR`. Then the partitions are compared pairwise (A's partition *i* with B's), holding one
-//! pair at a time, sorted by database and key; a pair larger than the budget is split again by the next six bits
-//! of the hash (up to nine levels). Key names travel in the records, so the report needs no second pass over the
-//! inputs (stdin is read once).
+//! The partitions stay in memory while both inputs' records fit half of [`DiffOptions::memory_budget`] each;
+//! beyond that every partition goes to an unlinked temporary file in `$TMPDIR`. Then the partitions are compared
+//! pairwise (A's partition *i* with B's), holding one pair at a time, sorted by key hash, database and key; a pair
+//! larger than the budget is split again by the next six bits of the hash (up to nine levels). Key names travel in
+//! the records, so the report needs no second pass over the inputs (stdin is read once).
 //!
 //! Peak memory, independent of the inputs' sizes: the budget (records held for comparison, their 16-byte index
 //! entries included) + 2 × 64 partition write buffers of at most 64 KiB (8 MiB) + the readers' buffers (a large
