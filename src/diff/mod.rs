@@ -367,7 +367,8 @@ impl Compare<'_> {
                 continue;
             }
             let need = ab + bb + (an + bn) * INDEX_COST as u64;
-            if pa.spilled() && need > self.budget as u64 && level < MAX_LEVEL {
+            // Splitting helps only a pair of more than one record on a side.
+            if pa.spilled() && need > self.budget as u64 && level < MAX_LEVEL && an.max(bn) > 1 {
                 // Too large to hold: split the pair again by the next bits of the hash.
                 let half = self.budget / 2;
                 let mut ca = Partitions::new(level + 1, half);

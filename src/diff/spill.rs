@@ -238,8 +238,12 @@ impl Partitions {
     }
 }
 
-/// Appends a partition's buffer to its file (created on first use); returns the bytes written.
+/// Appends a partition's buffer to its file (created on first use: an empty partition gets none); returns the
+/// bytes written.
 fn flush(p: &mut Part) -> Result<u64> {
+    if p.mem.is_empty() {
+        return Ok(0);
+    }
     if p.file.is_none() {
         p.file = Some(temp_file()?);
     }
