@@ -246,6 +246,13 @@ fn a_tiny_memory_budget_spills_and_gives_the_same_result() {
         assert!(r.stats.peak_held_bytes <= budget as u64, "budget {budget}: held {}", r.stats.peak_held_bytes);
     }
 
+    // A budget smaller than one record: every pair is compared as it is, without splitting it any further.
+    let t = std::time::Instant::now();
+    let (r, one) = diff_files(&src, &copy, &DiffOptions { memory_budget: 1, ..Default::default() });
+    assert_eq!(one, got);
+    assert!(r.stats.max_level <= 1, "split {} levels deep", r.stats.max_level);
+    assert!(t.elapsed() < std::time::Duration::from_secs(20), "took {:?}", t.elapsed());
+
     // Many keys, listed in opposite orders by the two files, a few differing.
     let n = 20_000u64;
     let write = |path: &Path, reverse: bool| {
