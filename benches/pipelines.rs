@@ -78,7 +78,7 @@ fn re_encode(data: &[u8]) -> u64 {
             RecordKind::Entry(e) => {
                 let key = e.key.decode().expect("key");
                 let value = e.value.to_owned_value().expect("value");
-                let meta = EntryMeta { expiry: e.expiry, idle: e.idle, freq: e.freq };
+                let meta = EntryMeta::of(&e);
                 w.entry(&key, &value, meta).expect("re-encode");
             }
             _ => w.raw_record(&rec).expect("pass-through"),
@@ -93,7 +93,8 @@ fn re_encode(data: &[u8]) -> u64 {
 fn split_workflow<W: FinishWrite>(input: &Input, outputs: Vec<W>, parallel: bool) -> u64 {
     let header = input.header().expect("header");
     let layout = ShardLayout::even(outputs.len()).expect("layout");
-    let opts = JobOptions { parallel, ..JobOptions::new(header) };
+    let mut opts = JobOptions::new(header);
+    opts.parallel = parallel;
     let (outs, report) = workflow::split(std::slice::from_ref(input), layout, outputs, &opts).expect("split");
     for o in outs {
         Box::new(o).finish_write().expect("finish");

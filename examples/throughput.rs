@@ -104,11 +104,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "full-iter" => walk_slice(data, ReadOptions::default(), Visit::Iter)?,
             "verify" => walk_slice(data, ReadOptions::default(), Visit::Walk)?,
             "keys" => walk_slice(data, ReadOptions::fast(), Visit::Walk)?,
-            "keys-nocrc" => walk_slice(
-                data,
-                ReadOptions { deep: false, verify_checksum: false, duplicate_keys: false },
-                Visit::Walk,
-            )?,
+            "keys-nocrc" => walk_slice(data, ReadOptions::fast().with_checksum(false), Visit::Walk)?,
             "stream" | "stream-iter" | "stream-verify" => {
                 let visit = match mode {
                     "stream" => Visit::Owned,

@@ -2,9 +2,10 @@
 //! the whole comparison as one JSON object. Exit 0 when the inputs hold the same data, 1 when they differ, 2 on any
 //! error (a corrupt input included).
 
-use crate::cli_common::{Failure, json_bytes, out_err, push_u64};
+use crate::cli_common::{Failure, out_err};
 use rdbkit::diff::{Class, DiffOptions, DiffReport, Difference, Scope, diff};
 use rdbkit::input::Input;
+use rdbkit::render::text::{json_bytes, push_u64};
 use rdbkit::{Error, ErrorKind};
 use std::io::Write;
 
@@ -20,6 +21,8 @@ pub struct DiffArgs {
     pub b: String,
     /// One JSON object instead of text.
     pub json: bool,
+    /// Text: only the summary line.
+    pub quiet: bool,
     /// Expiry tolerance, ms.
     pub ttl_tolerance_ms: u64,
     /// Memory budget for per-key records, bytes.
@@ -43,7 +46,7 @@ pub fn run(args: &DiffArgs, out: &mut dyn Write) -> Result<bool, Failure> {
     if args.json {
         json(&mut report, out)?;
     } else {
-        text(a.name(), b.name(), &report, out).map_err(out_err)?;
+        text(a.name(), b.name(), &report, args.quiet, out).map_err(out_err)?;
     }
     Ok(report.is_equal())
 }
@@ -62,11 +65,11 @@ fn where_text(d: &Difference) -> String {
     }
 }
 
-fn text(a: &str, b: &str, r: &DiffReport, out: &mut dyn Write) -> std::io::Result<()> {
+fn text(a: &str, b: &str, r: &DiffReport, quiet: bool, out: &mut dyn Write) -> std::io::Result<()> {
     let titles = [format!("only in {a}"), format!("only in {b}"), "different".to_string()];
     for (class, title) in Class::ALL.into_iter().zip(titles) {
         let n = r.count(class);
-        if n == 0 {
+        if n == 0 || quiet {
             continue;
         }
         writeln!(out, "{title}: {n}")?;

@@ -153,7 +153,7 @@ pub fn info(path: &str, json: bool, out: &mut dyn Write) -> Result<(), Failure> 
     let mut crc = Crc64::new();
     let mut started = false;
     // Checksum verification off: the CRC is computed here so that a mismatch is a verdict, not an error.
-    let opts = ReadOptions { deep: false, verify_checksum: false, duplicate_keys: false };
+    let opts = ReadOptions::fast().with_checksum(false);
     let summary = for_each_record(path, opts, |header, rec| {
         if !started {
             crc.update(&header.magic_bytes());
@@ -304,22 +304,37 @@ fn info_text(path: &str, info: &Info, s: &Summary, checksum: &str) -> Vec<u8> {
     o
 }
 
-/// How `verify` reads.
+/// How `verify` reads and reports.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct VerifyOptions {
     /// Any warning makes the file invalid (exit 1).
     pub strict: bool,
     /// Skip the duplicate-key check (it takes memory per key).
     pub no_duplicate_check: bool,
+    /// `--json`: the verdict as one JSON object on `out`, for a sound file and for an invalid one.
+    pub json: bool,
+    /// `-q`: nothing on `out` for a sound file, no warnings on `err`.
+    pub quiet: bool,
 }
 
 /// `rdbkit verify FILE`: the one-line summary on success; each warning (what the servers load although no server
-/// writes it, see `rdbkit::read::Warning`) on `err`, which with `--strict` fails the file.
+/// writes it, see `rdbkit::read::Warning`) on `err`, which with `--strict` fails the file. With `--json`, one
+/// object: `{"file", "ok": true, "magic", "keys", …, "warnings": […]}`, or `{"file", "ok": false, "error"}` for
+/// an invalid file (the error is on stderr too, and the exit code 1).
 pub fn verify(path: &str, vopts: VerifyOptions, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Failure> {
+    let r = verify_inner(path, vopts, out, err);
+    if let (true, Err(Failure::Invalid(m))) = (vopts.json, &r) {
+        let v = serde_json::json!({ "file": path, "ok": false, "error": m });
+        writeln!(out, "{v}").map_err(out_err)?;
+    }
+    r
+}
+
+fn verify_inner(path: &str, vopts: VerifyOptions, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Failure> {
     let mut keys = 0u64;
     let mut dbs = BTreeSet::new();
     let mut empty = 0u64;
-    let opts = ReadOptions { duplicate_keys: !vopts.no_duplicate_check, ..ReadOptions::default() };
+    let opts = ReadOptions::default().with_duplicate_keys(!vopts.no_duplicate_check);
     let summary = for_each_record(path, opts, |_, rec| {
         match rec.kind {
             RecordKind::Aux { key, value } => {
@@ -367,15 +382,38 @@ pub fn verify(path: &str, vopts: VerifyOptions, out: &mut dyn Write, err: &mut d
         );
     }
     let w = &summary.warnings;
-    for one in w.first() {
-        let _ = writeln!(err, "rdbkit: {path}: {one}");
-    }
-    if w.count() > w.first().len() as u64 {
-        let _ = writeln!(err, "rdbkit: {path}: … and {} more warning(s)", w.count() - w.first().len() as u64);
+    if !vopts.quiet && !vopts.json {
+        for one in w.first() {
+            let _ = writeln!(err, "rdbkit: {path}: {one}");
+        }
+        if w.count() > w.first().len() as u64 {
+            let _ = writeln!(err, "rdbkit: {path}: … and {} more warning(s)", w.count() - w.first().len() as u64);
+        }
     }
     if vopts.strict && !w.is_empty() {
         let first = &w.first()[0];
         return Err(Failure::Invalid(format!("{} warning(s), refused by --strict; the first: {first}", w.count())));
+    }
+    if vopts.json {
+        let v = serde_json::json!({
+            "file": path,
+            "ok": true,
+            "magic": summary.header.magic(),
+            "version": summary.header.version,
+            "keys": keys,
+            "databases": dbs,
+            "checksum": summary.checksum.status(),
+            "bytes": summary.stream_bytes,
+            "input_bytes": summary.input_bytes,
+            "trailing_bytes": summary.trailing.len,
+            "empty_collection_keys": empty,
+            "warning_count": w.count(),
+            "warnings": w.first().iter().map(|one| one.to_string()).collect::<Vec<_>>(),
+        });
+        return writeln!(out, "{v}").map_err(out_err);
+    }
+    if vopts.quiet {
+        return Ok(());
     }
     if !w.is_empty() {
         line += &format!(", {} warning{} (on stderr)", w.count(), if w.count() == 1 { "" } else { "s" });

@@ -73,7 +73,7 @@ fn usage(msg: impl Into<String>) -> Failure {
 
 fn fail(e: rdbkit::Error) -> Failure {
     match e.kind() {
-        rdbkit::ErrorKind::Invalid(_) | rdbkit::ErrorKind::Unrepresentable(_) => Failure::Invalid(e.to_string()),
+        rdbkit::ErrorKind::Invalid(_) | rdbkit::ErrorKind::Unrepresentable { .. } => Failure::Invalid(e.to_string()),
         _ => Failure::from(e),
     }
 }
@@ -109,7 +109,9 @@ fn job_options(c: &Common, header: Header, db_limit: Option<u64>) -> Result<JobO
         Some("first") | Some("last") => OnDuplicate::First,
         Some(o) => return Err(usage(format!("--on-duplicate must be error, first or last, not {o:?}"))),
     };
-    let mut dbs = DbRules { limit: db_limit, only: c.db, moves: BTreeMap::new() };
+    let mut dbs = DbRules::default();
+    dbs.limit = db_limit;
+    dbs.only = c.db;
     for m in &c.move_db {
         let (a, b) = m
             .split_once(':')
@@ -168,7 +170,9 @@ fn open_inputs(paths: &[String], reverse: bool) -> Result<Vec<Input>, Failure> {
     }
     let mut v = Vec::new();
     for p in paths {
-        v.push(Input::open(p).map_err(|e| fail(e.in_file(p)))?);
+        let input = Input::open(p).map_err(|e| fail(e.in_file(p)))?;
+        crate::cli_common::opened(&input);
+        v.push(input);
     }
     if reverse {
         // `--on-duplicate last` = `first` over the inputs in reverse order.
@@ -525,7 +529,8 @@ fn report_json(report: &Report, files: &[OutFile], layout: Option<&ShardLayout>,
                 "keys": keys_json(&i.keys), "expires": keys_json(&i.expires), "expired": keys_json(&i.expired),
                 "functions": i.functions, "modules": i.modules,
                 "problems": i.problems.iter().map(|p| json!({
-                    "db": p.db, "key": p.key.as_deref().map(bytes_json), "feature": p.feature,
+                    "db": p.db, "key": p.key.as_deref().map(bytes_json),
+                    "item": (!p.item.is_empty()).then_some(&p.item), "feature": p.what.to_string(),
                 })).collect::<Vec<_>>(),
             })
         })
@@ -836,26 +841,7 @@ pub fn import(
         }
     }
     if dry_run {
-        let mut report = Report { target: header.magic(), db_limit: opts.selection.dbs.limit, ..Report::default() };
-        for i in &ins {
-            // Validated as the real run would be, so a dry run's verdict is the real one.
-            report.inputs.push(workflow::survey_for_job(i, &opts).map_err(fail)?);
-        }
-        // What would be dropped, from the survey alone.
-        let mut kept = BTreeMap::new();
-        for s in &report.inputs {
-            for (db, n) in &s.keys {
-                let expired = s.expired.get(db).copied().unwrap_or(0);
-                match opts.selection.dbs.map(*db) {
-                    Some(t) => *kept.entry(t).or_insert(0) += n - expired,
-                    None => *report.dropped_db.entry(*db).or_insert(0) += n,
-                }
-                if opts.selection.dbs.map(*db).is_some() {
-                    report.filtered.expired += expired;
-                }
-            }
-        }
-        report.outputs.push(workflow::OutputSummary { keys: kept, ..Default::default() });
+        let report = workflow::plan(&ins, &opts).map_err(fail)?;
         let problems: usize = report.inputs.iter().map(|i| i.problems.len()).sum();
         print_report(out, &report, &[], layout.as_ref(), c, true, "import")?;
         if problems > 0 && !c.lossy {
@@ -876,6 +862,9 @@ pub fn import(
             let prefix = default_prefix(inputs);
             let (r, f, l) = run_set(&ins, &opts, l, d, &prefix, Blob::Plain, &guard)?;
             (r, f, Some(l))
+        }
+        (None, _, Some(_)) => {
+            return Err(usage("--out-dir is for a cluster (with --shards/--nodes); import to one server takes -o OUT"));
         }
         (None, _, _) => return Err(usage("import to one server needs -o OUT")),
         (Some(_), _, _) => return Err(usage("import to a cluster (--shards/--nodes) needs --out-dir DIR")),

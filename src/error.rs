@@ -86,9 +86,39 @@ pub enum ErrorKind {
     /// A request the caller made that cannot be honoured (bad option, bad argument).
     #[error("{0}")]
     Invalid(String),
-    /// Data the target RDB version cannot represent (a conversion would lose it).
-    #[error("{0}")]
-    Unrepresentable(String),
+    /// Data the target cannot hold (a conversion would lose it): a feature its RDB version lacks, a module it
+    /// does not have, a value out of its range. Branch on `what`.
+    #[error("{}", unrepresentable_text(what, target, items, *count))]
+    Unrepresentable {
+        /// What the target cannot hold (the first item, when a checking pass listed several).
+        what: crate::write::encode::Unrepresentable,
+        /// The target file format.
+        target: crate::read::Header,
+        /// When a checking pass listed everything before writing: the first items (at most
+        /// [`UNREPRESENTABLE_SHOWN`]), one line each (`input: db N key K: reason`). Empty when the error is about
+        /// one item (named by the error's context).
+        items: Vec<String>,
+        /// How many items were refused in all (1 for a single item).
+        count: u64,
+    },
+}
+
+/// How many refused items an [`ErrorKind::Unrepresentable`] error lists.
+pub const UNREPRESENTABLE_SHOWN: usize = 50;
+
+fn unrepresentable_text(
+    what: &crate::write::encode::Unrepresentable,
+    target: &crate::read::Header,
+    items: &[String],
+    count: u64,
+) -> String {
+    if items.is_empty() {
+        return format!("cannot be written to {}: {what}", target.magic());
+    }
+    let shown = items.join("\n  ");
+    let rest = count.saturating_sub(items.len() as u64);
+    let more = if rest > 0 { format!("\n  … and {rest} more") } else { String::new() };
+    format!("{count} item(s) cannot be written to {} (use --lossy to drop them):\n  {shown}{more}", target.magic())
 }
 
 /// An error with its position: byte offset in the input, and the database and key being read when known.
@@ -123,6 +153,11 @@ impl Error {
     /// Shorthand for a [`ErrorKind::Corrupt`] error.
     pub fn corrupt(structure: &'static str, detail: impl Into<String>, offset: u64) -> Self {
         Error::new(ErrorKind::Corrupt { structure, detail: detail.into() }, offset)
+    }
+
+    /// An [`ErrorKind::Unrepresentable`] error about one item.
+    pub(crate) fn unrepresentable(what: crate::write::encode::Unrepresentable, target: crate::read::Header) -> Self {
+        Error::without_offset(ErrorKind::Unrepresentable { what, target, items: Vec::new(), count: 1 })
     }
 
     /// Shorthand for a [`ErrorKind::Truncated`] error.
@@ -224,14 +259,9 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.0.kind {
-            ErrorKind::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// The message already includes the I/O cause (`I/O error: …`), so it is not repeated as a `source()`: error
+/// reporters that print the chain print it once. The `io::Error` itself is in [`ErrorKind::Io`].
+impl std::error::Error for Error {}
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {

@@ -14,12 +14,56 @@
 //!   invalid byte. [`Input::drive`], the writing pass, never spools: a job that reads its inputs once (every job
 //!   into files) reads a stream with no copy at all.
 //!
+//! - **Bytes in memory** ([`Input::from_bytes`]) are read in place; **any `io::Read`** ([`Input::from_stream`]: a
+//!   socket, a decompressor, a download) is streamed like standard input.
+//!
 //! A workflow whose output cannot be taken back (stdout, gzip) reads an input twice — a check pass before anything
 //! is written, then the writing pass — so an [`Input`] can hand out a fresh record source as often as needed.
+//!
+//! ```
+//! use rdbkit::input::Input;
+//! use rdbkit::read::{Checksum, ReadOptions, Record, RecordKind};
+//! use rdbkit::transform::RecordSink;
+//! use std::collections::BTreeMap;
+//!
+//! /// Counts keys per database.
+//! #[derive(Default)]
+//! struct KeysPerDb(BTreeMap<u64, u64>);
+//!
+//! impl RecordSink for KeysPerDb {
+//!     fn record(&mut self, rec: &Record<'_>) -> rdbkit::Result<()> {
+//!         if let RecordKind::Entry(e) = &rec.kind {
+//!             *self.0.entry(e.db).or_default() += 1;
+//!         }
+//!         Ok(())
+//!     }
+//!     fn finish(&mut self) -> rdbkit::Result<()> {
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # fn main() -> rdbkit::Result<()> {
+//! // A file: deep validation (the servers' verdict) and the checksum, with the records handed to the sink.
+//! let file = Input::open("testdata/redis-7.0.rdb")?;
+//! let mut keys = KeysPerDb::default();
+//! let end = file.read_to_end(ReadOptions::default(), &mut keys, false)?;
+//! assert!(matches!(end.checksum, Checksum::Ok(_)));
+//! assert_eq!(keys.0[&0], 43);
+//!
+//! // Any `io::Read` (here bytes in memory) is a stream: read as it arrives.
+//! let bytes = std::fs::read("testdata/redis-7.0.rdb")?;
+//! let stream = Input::from_stream("in-memory", std::io::Cursor::new(bytes))?;
+//! assert!(stream.is_stream());
+//! let mut again = KeysPerDb::default();
+//! stream.read_to_end(ReadOptions::default(), &mut again, false)?;
+//! assert_eq!(again.0, keys.0);
+//! # Ok(()) }
+//! ```
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::read::{Checksum, ChunkedReader, Header, ReadOptions, SliceReader, StreamReader, Trailing};
 use crate::transform::{RecordSink, RecordSource};
+#[cfg(feature = "mmap")]
 use memmap2::Mmap;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -34,7 +78,10 @@ enum Data {
     /// A regular file, read with positioned reads.
     File(Arc<File>),
     /// A regular file, memory-mapped ([`Input::open_mapped`]).
+    #[cfg(feature = "mmap")]
     Mapped(Mmap),
+    /// Bytes in memory ([`Input::from_bytes`]): read in place, or as a stream when gzip-compressed.
+    Memory(Arc<[u8]>),
     /// A stream (stdin, FIFO, device), with what a spooling pass copied of it.
     Stream(Arc<Mutex<Replay>>),
 }
@@ -56,6 +103,7 @@ impl std::fmt::Debug for Input {
 
 /// Everything known about an input once its EOF record was read ([`Input::read_to_end`]).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Finished {
     /// The file header.
     pub header: Header,
@@ -109,6 +157,9 @@ impl Input {
     /// Nothing may truncate or modify the file while the returned `Input` (or any record borrowed from it) lives:
     /// a read past a new end raises SIGBUS and kills the process, and bytes changing under a shared reference
     /// break Rust's aliasing rules. Only map files this process controls (e.g. written by it and not shared).
+    ///
+    /// Feature `mmap`.
+    #[cfg(feature = "mmap")]
     pub unsafe fn open_mapped(path: impl AsRef<Path>) -> Result<Input> {
         let mut input = Self::open(path)?;
         if let Data::File(f) = &input.data
@@ -121,6 +172,25 @@ impl Input {
             input.data = Data::Mapped(map);
         }
         Ok(input)
+    }
+
+    /// An input held in memory, read in place (zero-copy) and as often as a job needs; gzip-compressed bytes are
+    /// decompressed as they are read. `name` is what messages call it.
+    ///
+    /// # Errors
+    /// The bytes do not start with an RDB magic (or the gzip magic).
+    ///
+    /// ```
+    /// let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/redis-7.0.rdb")).unwrap();
+    /// let input = rdbkit::input::Input::from_bytes("snapshot", bytes).unwrap();
+    /// assert_eq!(input.header().unwrap().version, 10);
+    /// ```
+    pub fn from_bytes(name: &str, data: impl Into<Arc<[u8]>>) -> Result<Input> {
+        let data: Arc<[u8]> = data.into();
+        let gzip = data.starts_with(&[0x1f, 0x8b]);
+        let header = read_header(&mut &data[..], gzip)?;
+        let file_len = data.len() as u64;
+        Ok(Input { name: name.to_string(), data: Data::Memory(data), file_len, gzip, header })
     }
 
     /// A streamed input read from `reader` (used for stdin and non-regular files; also for tests). Its first
@@ -175,10 +245,13 @@ impl Input {
         matches!(self.data, Data::Stream(_))
     }
 
-    /// The bytes, when the input was opened with [`Input::open_mapped`] and mapped.
+    /// The RDB bytes, when they are in memory: an input opened with [`Input::open_mapped`] and mapped, or made by
+    /// [`Input::from_bytes`] (not gzip-compressed).
     pub fn bytes(&self) -> Option<&[u8]> {
         match &self.data {
+            #[cfg(feature = "mmap")]
             Data::Mapped(m) => Some(&m[..]),
+            Data::Memory(m) if !self.gzip => Some(&m[..]),
             _ => None,
         }
     }
@@ -206,14 +279,19 @@ impl Input {
     pub fn read_to_end(&self, opts: ReadOptions, sink: &mut dyn RecordSink, parallel: bool) -> Result<Finished> {
         let multi_core = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
         match &self.data {
-            Data::Mapped(m) => {
-                let mut r = SliceReader::with_options(&m[..], opts)?;
-                if parallel && parallel_pays(m.len()) {
-                    crate::transform::drive_parallel(&mut r, sink)?;
+            #[cfg(feature = "mmap")]
+            Data::Mapped(m) => drive_slice(&m[..], opts, sink, parallel),
+            Data::Memory(m) if !self.gzip => drive_slice(m, opts, sink, parallel),
+            Data::Memory(m) => {
+                // gzip: decompressed as a stream.
+                let src = io::Cursor::new(m.clone());
+                if parallel && multi_core {
+                    chunked(ChunkedReader::new(src, opts)?, sink, || self.file_len)
                 } else {
+                    let mut r = StreamReader::with_options(src, opts)?;
                     crate::transform::drive(&mut r, sink)?;
+                    finished(r.header(), r.checksum(), r.trailing(), r.position(), self.file_len, r.warnings())
                 }
-                finished(r.header(), r.checksum(), r.trailing(), r.position(), self.file_len, r.warnings())
             }
             Data::File(f) => {
                 let src = At { file: f.clone(), pos: 0 };
@@ -246,13 +324,27 @@ impl Input {
 
     fn with_source_inner<T>(&self, opts: ReadOptions, f: impl FnOnce(&mut dyn Source) -> Result<T>) -> Result<T> {
         match &self.data {
+            #[cfg(feature = "mmap")]
             Data::Mapped(m) => f(&mut SliceReader::with_options(&m[..], opts)?),
+            Data::Memory(m) if !self.gzip => f(&mut SliceReader::with_options(m, opts)?),
+            Data::Memory(m) => f(&mut StreamReader::with_options(io::Cursor::new(m.clone()), opts)?),
             Data::File(file) => f(&mut StreamReader::with_options(At { file: file.clone(), pos: 0 }, opts)?),
             Data::Stream(s) => {
                 f(&mut StreamReader::with_options(ReplayReader { shared: s.clone(), pos: 0, tee: true }, opts)?)
             }
         }
     }
+}
+
+/// Drives a reader over `bytes` (in place) to its end into `sink`.
+fn drive_slice(bytes: &[u8], opts: ReadOptions, sink: &mut dyn RecordSink, parallel: bool) -> Result<Finished> {
+    let mut r = SliceReader::with_options(bytes, opts)?;
+    if parallel && parallel_pays(bytes.len()) {
+        crate::transform::drive_parallel(&mut r, sink)?;
+    } else {
+        crate::transform::drive(&mut r, sink)?;
+    }
+    finished(r.header(), r.checksum(), r.trailing(), r.position(), bytes.len() as u64, r.warnings())
 }
 
 /// Drives `r` to its end into `sink`; `input_bytes` tells, afterwards, how much of the input was read.
@@ -387,6 +479,7 @@ impl Read for ReplayReader {
 }
 
 /// A spool file in `$TMPDIR`, with a recognisable name, unlinked at once (the open file is all that remains).
+#[cfg(feature = "fs")]
 fn new_spool() -> io::Result<File> {
     let dir = std::env::temp_dir();
     let named = tempfile::Builder::new()
@@ -396,6 +489,15 @@ fn new_spool() -> io::Result<File> {
     let (file, path) = named.into_parts();
     path.close()?;
     Ok(file)
+}
+
+/// Without the `fs` feature a stream cannot be read twice.
+#[cfg(not(feature = "fs"))]
+fn new_spool() -> io::Result<File> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "reading a stream twice needs a spool file, and rdbkit was built without its `fs` feature",
+    ))
 }
 
 /// Inputs smaller than this are parsed on the calling thread: starting a thread would cost more than it saves.

@@ -36,7 +36,26 @@
 //! assert!(hashes_with_field_ttls > 0);
 //! # Ok(()) }
 //! ```
+//!
+//! # Cargo features
+//!
+//! With `default-features = false` the crate builds on `nom`, `thiserror` and `crc-fast` only: every reader,
+//! [`read::Value`], the writer, the transforms, the workflows over [`input::Input`] and any
+//! [`io::FinishWrite`], page alignment and the CRC-64 digest. The rest is opt-in:
+//!
+//! | feature | adds | pulls in |
+//! |---------|------|----------|
+//! | `gzip` | gzip inputs in every reader (without it they are refused at byte 0), `io::GzipWriter`, `io::ParallelGzipWriter` | `flate2` (zlib-rs) |
+//! | `fs` | `io::AtomicFile`, `io::publish` (locks, file sets published all or nothing), removal of temporary files on signals, a stream [`input::Input`] read twice (spooled to a file) | `tempfile`, `libc` |
+//! | `mmap` | `input::Input::open_mapped`; the duplicate-key table of a large input in huge pages | `memmap2` |
+//! | `render` | `render`: keys as JSON lines and as the RESP commands that recreate them | `serde_json` |
+//! | `lua` | deep validation compiles function libraries with Lua 5.1, as the servers do | `mlua` (vendored Lua) |
+//! | `cli` | the `rdbkit` binary; enables `fs`, `gzip`, `mmap` and `render` | `clap`, `clap_complete`, `clap_mangen`, `serde_json`, `indicatif` |
+//!
+//! The default features are `cli` and `lua`, so everything.
 #![forbid(unsafe_op_in_unsafe_fn)]
+// The docs are written for every feature (as docs.rs builds them); with fewer, links to what is left out dangle.
+#![cfg_attr(not(all(feature = "fs", feature = "gzip", feature = "mmap")), allow(rustdoc::broken_intra_doc_links))]
 #![warn(missing_docs)]
 
 pub mod cluster;
@@ -48,6 +67,8 @@ pub mod format;
 pub mod input;
 pub mod io;
 pub mod read;
+#[cfg(feature = "render")]
+pub mod render;
 pub mod target;
 pub mod transform;
 pub mod workflow;

@@ -13,7 +13,9 @@
 //! rdbkit diff a.rdb b.rdb.gz [--json] [--ttl-tolerance MS]  same logical data? (exit 0 equal, 1 differ)
 //! ```
 //!
-//! Every command takes `-` for stdin and reads gzip-compressed input transparently.
+//! Every command takes `-` for stdin and reads gzip-compressed input transparently, and the global flags
+//! `--json`, `-q/--quiet` and `-v/--verbose`. `rdbkit completions SHELL` and `rdbkit man` print shell
+//! completions and a man page generated from the same definition.
 
 mod cli_common;
 mod cli_diff;
@@ -21,15 +23,16 @@ mod cli_dump;
 mod cli_info;
 mod cli_jobs;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use cli_common::{EXIT_IO, Failure, out_err};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use cli_common::{EXIT_IO, Failure, OutputArgs, out_err};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success (also when the output pipe is closed early)
+  0  success (info, verify, dump: also when the output pipe is closed early; a convert to
+     stdout whose reader goes away fails with 2, as its output is incomplete)
   1  the input is not a valid RDB file: corrupt, truncated, or a checksum mismatch
   2  usage error, or an I/O error (file not found, unreadable, output failure)
 
@@ -38,42 +41,51 @@ Errors are reported on stderr as `rdbkit: FILE: error at byte N: ...`.";
 
 /// Inspect, verify and export Redis/Valkey RDB snapshot files.
 #[derive(Parser, Debug)]
-#[command(name = "rdbkit", version, after_help = EXIT_CODES)]
+#[command(name = "rdbkit", version, after_help = EXIT_CODES, max_term_width = 100)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    out: OutputArgs,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Show the header, AUX fields, key counts per database, type and encoding, checksum status and sizes.
+    /// Show what the file holds: header, AUX fields, keys, types, checksum, sizes.
+    ///
+    /// With --json, one JSON object instead of text.
     #[command(after_help = EXIT_CODES)]
     Info {
         /// RDB file (`-` for stdin; `.gz` accepted).
         file: String,
-        /// Print one JSON object instead of text.
-        #[arg(long)]
-        json: bool,
     },
-    /// Check the whole file: deep validation of every structure (every value's bytes, as Redis's
-    /// `sanitize-dump-payload yes` checks them) and the checksum.
-    /// Prints a one-line summary and exits 0 when the file is sound.
+    /// Check the whole file as the servers do: deep validation and the checksum.
+    ///
+    /// Deep validation checks every structure (every value's bytes, as Redis's `sanitize-dump-payload yes`
+    /// checks them, duplicate keys, function libraries). Prints a one-line summary (with --json, one object;
+    /// with -q, nothing) and exits 0 when the file is sound.
     #[command(after_help = EXIT_CODES)]
     Verify {
         /// RDB file (`-` for stdin; `.gz` accepted).
         file: String,
-        /// Fail (exit 1) on any warning: bytes the servers load although no server writes them (a length in the
-        /// string-encoding form, an empty LZF string, a text score with extra bytes…). Without it, warnings go to
-        /// stderr and the exit code is 0.
+        /// Fail (exit 1) on any warning.
+        ///
+        /// Warnings are bytes the servers load although no server writes them (a length in the string-encoding
+        /// form, an empty LZF string, a text score with extra bytes…). Without --strict they go to stderr and the
+        /// exit code is 0.
         #[arg(long)]
         strict: bool,
-        /// Do not check that no database holds the same key twice (the check keeps a 64-bit hash per key in a table
-        /// at most 3/4 full: 11-21 bytes per key for a file, twice that for stdin and other streams).
+        /// Do not check that no database holds the same key twice.
+        ///
+        /// The check keeps a 64-bit hash per key in a table at most 3/4 full: 11-21 bytes per key for a file,
+        /// twice that for stdin and other streams.
         #[arg(long)]
         no_duplicate_check: bool,
     },
-    /// Export every key: JSON lines, or RESP commands that `redis-cli --pipe` loads into a live server. The whole
-    /// input is deep-validated first (as `verify` does), so a damaged file writes nothing, unless --no-validate.
+    /// Export every key as JSON lines, or as RESP commands for `redis-cli --pipe`.
+    ///
+    /// The whole input is deep-validated first (as `verify` does), so a damaged file writes nothing, unless
+    /// --no-validate. --json is --format json.
     #[command(after_help = EXIT_CODES)]
     Dump {
         /// RDB file (`-` for stdin; `.gz` accepted).
@@ -84,18 +96,23 @@ enum Command {
         /// Only keys of this database (function libraries are exported whatever the database).
         #[arg(long)]
         db: Option<u64>,
-        /// RESP only: recreate every value with `RESTORE key ttl payload ABSTTL REPLACE` (DUMP payloads built from
-        /// the file's bytes) instead of ordinary commands. Module values always use RESTORE.
+        /// RESP only: recreate every value with RESTORE instead of ordinary commands.
+        ///
+        /// `RESTORE key ttl payload ABSTTL REPLACE`, with DUMP payloads built from the file's bytes. Module values
+        /// always use RESTORE.
         #[arg(long)]
         restore: bool,
-        /// Skip the deep validation of the whole input that comes before any output (for trusted inputs: a
-        /// damaged one may then fail after part of the output was written).
+        /// Skip the deep validation that comes before any output (trusted inputs only).
+        ///
+        /// A damaged input may then fail after part of the output was written.
         #[arg(long)]
         no_validate: bool,
     },
-    /// Rewrite (and merge) RDB files for a target version, with optional filters; output is written to a
-    /// temporary file and renamed at the end (`-` writes to stdout; a device, FIFO or `/dev/fd/N` is written
-    /// through, never replaced). Inputs are deep-validated first (as `verify` does) unless --no-validate.
+    /// Rewrite (and merge) RDB files for a target version, with optional filters.
+    ///
+    /// The output is written to a temporary file and renamed at the end (`-` writes to stdout; a device, FIFO or
+    /// `/dev/fd/N` is written through, never replaced). Inputs are deep-validated first (as `verify` does)
+    /// unless --no-validate.
     #[command(after_help = EXIT_CODES)]
     Convert {
         /// Input RDB files (`-` for stdin; `.gz` accepted). Several inputs are merged.
@@ -113,8 +130,9 @@ enum Command {
         #[arg(long)]
         gzip: bool,
     },
-    /// Split RDB files into one file per cluster shard, by hash slot (database 0 only), with a manifest.
-    /// The set is published all or nothing: the shards get names of this run's generation
+    /// Split RDB files into one file per cluster shard, by hash slot, with a manifest.
+    ///
+    /// Database 0 only.     /// The set is published all or nothing: the shards get names of this run's generation
     /// (`P-gGEN-shard-NNN.rdb`), the manifest naming them is renamed into place last, then the previous set
     /// is removed. One run at a time per directory and prefix (a lock file `.P.rdbkit-lock`).
     #[command(after_help = EXIT_CODES)]
@@ -137,8 +155,9 @@ enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
-    /// Export for blob storage: `P.rdb` zero-padded to 512 bytes (page blob) or `P.rdb.gz` (block blob), one file
-    /// per shard with --shards/--nodes.
+    /// Export for blob storage: a page blob (`P.rdb`) or a block blob (`P.rdb.gz`).
+    ///
+    /// `P.rdb` is padded with zeros to a multiple of 512 bytes; one file per shard with --shards/--nodes.
     #[command(after_help = EXIT_CODES)]
     Export {
         /// Input RDB files.
@@ -162,8 +181,9 @@ enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
-    /// Prepare RDB files for import into a target server or cluster: version check and conversion, database
-    /// limit of the tier, merge, cluster split, expired keys dropped; prints what is kept and what is dropped.
+    /// Prepare RDB files for a target server or cluster; report what is kept and dropped.
+    ///
+    /// Version check and conversion, the tier's database limit, merge, cluster split, expired keys dropped.
     #[command(after_help = EXIT_CODES)]
     Import {
         /// Input RDB files (`.gz` and page-padded files accepted).
@@ -187,22 +207,21 @@ enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
-    /// Compare the logical data of two inputs (any RDB version or family, `.gz`, padded, one may be `-`): keys
-    /// only in A, only in B, and keys whose type, value or expiry differ, per database; function libraries and
-    /// module values too. Encodings, the order of set/hash/zset members and AUX fields are ignored. Both inputs
-    /// are deep-validated as `verify` does. Memory stays within --max-memory plus about 50 MiB of read buffers,
-    /// whatever the input sizes: per-key digests are partitioned by key hash to temporary files in $TMPDIR when
-    /// they do not fit.
+    /// Compare the logical data of two inputs: keys only in A, only in B, and differing.
+    ///
+    /// A and B are any inputs (any RDB version or family, `.gz`, padded, one may be `-`). Per database: keys
+    /// only in one input, and keys whose type, value or expiry differ; function libraries and module values
+    /// too. Encodings, the order of set/hash/zset members and AUX fields are ignored. Both inputs are
+    /// deep-validated as `verify` does. Memory stays within --max-memory plus about 50 MiB of read buffers,
+    /// whatever the input sizes: per-key digests go to temporary files in $TMPDIR when they do not fit. With
+    /// --json, one object {"equal", "only_in_a", "only_in_b", "different"}, keys as `dump` writes them; with -q,
+    /// only the summary line.
     #[command(after_help = DIFF_EXIT_CODES)]
     Diff {
         /// First input (`-` for stdin; `.gz` accepted).
         a: String,
         /// Second input (`-` for stdin; `.gz` accepted).
         b: String,
-        /// Print one JSON object: {"equal", "only_in_a", "only_in_b", "different"}, keys as `dump --format json`
-        /// writes them.
-        #[arg(long)]
-        json: bool,
         /// Expiries equal within this many milliseconds count as equal.
         #[arg(long, value_name = "MS", default_value_t = 0)]
         ttl_tolerance: u64,
@@ -210,13 +229,24 @@ enum Command {
         #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = byte_size)]
         max_memory: usize,
     },
+    /// Print a shell completion script for rdbkit.
+    ///
+    /// For example `rdbkit completions bash > ~/.local/share/bash-completion/completions/rdbkit`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print rdbkit's man page (roff), e.g. `rdbkit man > rdbkit.1`.
+    #[command(hide = true)]
+    Man,
 }
 
 const DIFF_EXIT_CODES: &str = "\
 Exit codes:
   0  the inputs hold the same data
   1  they differ
-  2  error: an input is not a valid RDB file (the message names it and the byte), usage or I/O error
+  2  error: an input is not a valid RDB file (the message names it and the byte), usage or
+     I/O error
 
 Either input may be `-` for stdin; gzip-compressed input is detected and decompressed.";
 
@@ -272,26 +302,21 @@ struct CommonArgs {
     /// Drop keys that have already expired.
     #[arg(long)]
     drop_expired: bool,
-    /// Print the report as one JSON object.
-    #[arg(long)]
-    json: bool,
-    /// Print only the one-line summary (and no progress bar).
-    #[arg(long, short)]
-    quiet: bool,
     /// With --target: the target server also has this module loaded (repeatable), e.g. graphdata.
     #[arg(long = "with-module", value_name = "NAME")]
     with_modules: Vec<String>,
     /// Replace an existing output that is not an RDB file (or a manifest that is not rdbkit's).
     #[arg(long)]
     force: bool,
-    /// Skip the deep validation of the inputs (trusted inputs only; the checksum is still checked). By default
-    /// every input gets `verify`'s checks before any output is published.
+    /// Skip the deep validation of the inputs (trusted inputs only; the checksum is still checked).
+    ///
+    /// By default every input gets `verify`'s checks before any output is published.
     #[arg(long)]
     no_validate: bool,
 }
 
 impl CommonArgs {
-    fn into_common(self) -> cli_jobs::Common {
+    fn into_common(self, out: OutputArgs) -> cli_jobs::Common {
         cli_jobs::Common {
             rdb_version: self.rdb_version,
             target: self.target,
@@ -304,8 +329,8 @@ impl CommonArgs {
             pattern: self.pattern,
             types: self.types,
             drop_expired: self.drop_expired,
-            json: self.json,
-            quiet: self.quiet,
+            json: out.json,
+            quiet: out.quiet,
             with_modules: self.with_modules,
             force: self.force,
             no_validate: self.no_validate,
@@ -369,39 +394,68 @@ fn raise_open_file_limit() {
 }
 
 fn main() -> ExitCode {
+    let started = std::time::Instant::now();
     let cli = Cli::parse();
+    let out = cli.out;
+    out.install();
+    // Generated from the definition above; nothing else to set up.
+    match &cli.command {
+        Command::Completions { shell } => return print_generated(|w| generate_completions(*shell, w)),
+        Command::Man => return print_generated(|w| clap_mangen::Man::new(Cli::command()).render(w)),
+        _ => {}
+    }
     // SIGINT/SIGTERM/SIGHUP remove this run's temporary files before ending the process.
     rdbkit::io::remove_on_signal();
     raise_open_file_limit();
+    if let Command::Diff { a, b, ttl_tolerance, max_memory } = &cli.command {
+        let args = cli_diff::DiffArgs {
+            a: a.clone(),
+            b: b.clone(),
+            json: out.json,
+            quiet: out.quiet,
+            ttl_tolerance_ms: *ttl_tolerance,
+            max_memory: *max_memory,
+        };
+        return diff_command(&args);
+    }
     // Writing commands name the file in each message themselves (they have several inputs and outputs).
     let no_file = String::new();
     let (file, result) = match &cli.command {
-        Command::Info { file, json } => (file, with_stdout(|out| cli_info::info(file, *json, out))),
+        Command::Info { file } => (file, with_stdout(|w| cli_info::info(file, out.json, w))),
         Command::Verify { file, strict, no_duplicate_check } => {
-            let v = cli_info::VerifyOptions { strict: *strict, no_duplicate_check: *no_duplicate_check };
-            (file, with_stdout(|out| cli_info::verify(file, v, out, &mut io::stderr().lock())))
+            let v = cli_info::VerifyOptions {
+                strict: *strict,
+                no_duplicate_check: *no_duplicate_check,
+                json: out.json,
+                quiet: out.quiet,
+            };
+            (file, with_stdout(|w| cli_info::verify(file, v, w, &mut io::stderr().lock())))
         }
         Command::Dump { file, format, db, restore, no_validate } => {
             if *restore && *format != Format::Resp {
                 eprintln!("rdbkit: --restore needs --format resp");
                 return ExitCode::from(EXIT_IO as u8);
             }
+            if out.json && *format != Format::Json {
+                eprintln!("rdbkit: --json writes JSON lines (--format json), not --format resp");
+                return ExitCode::from(EXIT_IO as u8);
+            }
             let opts = cli_dump::DumpOptions { format: *format, db: *db, restore: *restore, validate: !*no_validate };
-            (file, with_stdout(|out| cli_dump::dump(file, &opts, out)))
+            (file, with_stdout(|w| cli_dump::dump(file, &opts, w)))
         }
         Command::Convert { inputs, output, common, page_align, gzip } => {
-            let c = common.clone().into_common();
+            let c = common.clone().into_common(out);
             (&no_file, with_stdout(|out| cli_jobs::convert(inputs, output, &c, *page_align, *gzip, out)))
         }
         Command::Split { inputs, out_dir, shards, nodes, prefix, common } => {
-            let c = common.clone().into_common();
+            let c = common.clone().into_common(out);
             let r = with_stdout(|out| {
                 cli_jobs::split(inputs, out_dir, *shards, nodes.as_deref(), prefix.as_deref(), &c, out)
             });
             (&no_file, r)
         }
         Command::Export { inputs, prefix, out_dir, blob, shards, nodes, common } => {
-            let c = common.clone().into_common();
+            let c = common.clone().into_common(out);
             let blob = match blob {
                 BlobArg::Page => cli_jobs::Blob::Page,
                 BlobArg::Gzip => cli_jobs::Blob::Gzip,
@@ -411,7 +465,7 @@ fn main() -> ExitCode {
             (&no_file, r)
         }
         Command::Import { inputs, output, out_dir, shards, nodes, dry_run, common } => {
-            let c = common.clone().into_common();
+            let c = common.clone().into_common(out);
             let r = with_stdout(|out| {
                 cli_jobs::import(
                     inputs,
@@ -426,17 +480,9 @@ fn main() -> ExitCode {
             });
             (&no_file, r)
         }
-        Command::Diff { a, b, json, ttl_tolerance, max_memory } => {
-            let args = cli_diff::DiffArgs {
-                a: a.clone(),
-                b: b.clone(),
-                json: *json,
-                ttl_tolerance_ms: *ttl_tolerance,
-                max_memory: *max_memory,
-            };
-            return diff_command(&args);
-        }
+        Command::Completions { .. } | Command::Man | Command::Diff { .. } => unreachable!("handled above"),
     };
+    cli_common::detail(|| format!("finished in {:.2} s", started.elapsed().as_secs_f64()));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
@@ -446,6 +492,25 @@ fn main() -> ExitCode {
                 Failure::BrokenPipe => {}
             }
             ExitCode::from(f.exit_code() as u8)
+        }
+    }
+}
+
+/// Writes the completion script for `shell`.
+fn generate_completions(shell: clap_complete::Shell, w: &mut dyn Write) -> io::Result<()> {
+    clap_complete::generate(shell, &mut Cli::command(), "rdbkit", w);
+    Ok(())
+}
+
+/// Prints what `f` generates (completions, the man page) on stdout: exit 0, or 2 when stdout fails.
+fn print_generated(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> ExitCode {
+    match with_stdout(|w| f(w).map_err(out_err)) {
+        Ok(()) | Err(Failure::BrokenPipe) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Failure::Io(m) | Failure::Invalid(m) = &e {
+                eprintln!("rdbkit: {m}");
+            }
+            ExitCode::from(e.exit_code() as u8)
         }
     }
 }

@@ -49,6 +49,22 @@ pub const TARGETS: &[Target] = &[
     Target { name: "valkey-9.1", header: Header { flavor: Flavor::Valkey, version: 80 }, builtin_modules: &[] },
 ];
 
+/// A server name ([`Target::from_name`]).
+impl std::str::FromStr for Target {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Target> {
+        Target::from_name(s)
+    }
+}
+
+/// The server name, e.g. `redis-7.0`.
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
 impl Target {
     /// Looks a target up by name (`redis-7.0`, `valkey-9.0`, …; `redis-7` and `valkey-9` name the first of
     /// their series).

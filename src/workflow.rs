@@ -8,60 +8,85 @@
 //! writing anything. Either way the inputs are deep-validated ([`JobOptions::validate`]) before an output is
 //! published: a file `rdbkit verify` refuses is never copied. Outputs are written through
 //! caller-provided writers; the CLI gives them [`crate::io::AtomicFile`]s so a failure leaves no file behind.
+//!
+//! A convert of database 5 alone, for Redis 6.2, into memory (`lossy`: the input's function library, which
+//! RDB 9 cannot hold, is dropped and reported instead of refused):
+//!
+//! ```
+//! use rdbkit::input::Input;
+//! use rdbkit::read::SliceReader;
+//! use rdbkit::target::header_for_version;
+//! use rdbkit::workflow::{JobOptions, convert};
+//!
+//! # fn main() -> rdbkit::Result<()> {
+//! let inputs = [Input::open("testdata/redis-7.0.rdb")?];
+//! let mut opts = JobOptions::new(header_for_version(9)?); // REDIS0009, what Redis 6.2 writes
+//! opts.selection.dbs.only = Some(5);
+//! opts.lossy = true;
+//! let (out, report) = convert(&inputs, Vec::new(), &opts)?;
+//! assert_eq!(report.outputs[0].keys[&5], 3);
+//! assert!(report.lossy[0].what.contains("function library"), "{:?}", report.lossy);
+//! assert_eq!(report.dropped_db.values().sum::<u64>(), 51);
+//!
+//! // The output is an RDB file like any other.
+//! let mut reader = SliceReader::new(&out)?;
+//! assert_eq!(reader.header().magic(), "REDIS0009");
+//! let mut records = 0;
+//! while reader.next_record()?.is_some() {
+//!     records += 1;
+//! }
+//! assert!(records > 3);
+//! # Ok(()) }
+//! ```
 
 use crate::cluster::ShardLayout;
 use crate::error::{Error, ErrorKind, Result};
 use crate::input::Input;
 use crate::io::FinishWrite;
-use crate::read::{Encoding, Header, LogicalType, ReadOptions, RecordKind};
+use crate::read::{Encoding, Feature, Header, LogicalType, ReadOptions, RecordKind};
 use crate::transform::{
     ClusterSplit, DbFilter, DbRules, Dedup, Dropped, KeyFilter, KeyFilterCounts, OnDuplicate, RecordSink, SlotCounts,
     WriterSink, glob::Glob,
 };
-use crate::write::encode::EncodeOptions;
-use crate::write::{Patch, RdbWriter, WriterOptions};
+use crate::write::encode::{EncodeOptions, Unrepresentable};
+use crate::write::{RdbWriter, WriterOptions};
 use std::collections::BTreeMap;
 use std::io::Write;
 
 /// What the target version cannot hold of one key or record.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Problem {
     /// Database of the key, if it is a key.
     pub db: Option<u64>,
     /// The key, or `None` for a function library / module AUX record.
     pub key: Option<Vec<u8>>,
-    /// The feature the target lacks.
-    pub feature: String,
+    /// What the target cannot hold.
+    pub what: Unrepresentable,
+    /// The item, for messages: `function library "mylib"`, `module aux data of graphdata`; empty for a key.
+    pub item: String,
 }
 
-/// The part of a value's encoding that a target cannot hold even after re-encoding, if any.
-pub fn feature_gap(enc: Encoding, target: Header) -> Option<&'static str> {
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.key {
+            Some(k) => write!(f, "db {} key {}: {}", self.db.unwrap_or(0), crate::escape_bytes(k), self.what),
+            None => write!(f, "{}: {}", self.item, self.what),
+        }
+    }
+}
+
+/// The version feature a value's encoding needs that `target` lacks (so no re-encoding can hold it), if any.
+pub fn feature_gap(enc: Encoding, target: Header) -> Option<Feature> {
     if enc.allowed_in(target) {
         return None;
     }
-    let level = target.redis_level();
-    let ttl_target = matches!(
-        (target.flavor, target.version),
-        (crate::read::Flavor::Redis, 12..) | (crate::read::Flavor::Valkey, _)
-    );
-    match enc {
-        Encoding::StreamV1 | Encoding::StreamV2 | Encoding::StreamV3 if level < 9 => Some("stream (needs RDB 9+)"),
-        Encoding::Module2 if level < 8 => Some("module value (needs RDB 8+)"),
-        Encoding::HashMetadata
-        | Encoding::HashListpackEx
-        | Encoding::HashMetadataPreGa
-        | Encoding::HashListpackExPreGa
-        | Encoding::ValkeyHash2
-            if !ttl_target =>
-        {
-            Some("hash field TTLs (need REDIS0012 or VALKEY080)")
-        }
-        _ => None,
-    }
+    enc.feature().filter(|f| !target.supports(*f))
 }
 
 /// Which keys a job keeps: database rules, a glob, types, expiry.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Selection {
     /// Database limit, selection and moves.
     pub dbs: DbRules,
@@ -107,6 +132,7 @@ impl Selection {
 
 /// What a survey found in one input.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct InputSummary {
     /// Input name.
     pub name: String,
@@ -286,7 +312,8 @@ impl<'o> Surveyor<'o> {
                         self.summary.problems.push(Problem {
                             db: Some(e.db),
                             key: Some(e.key.decode()?.into_owned()),
-                            feature: format!("module value of {name} (the target server lacks module {name})"),
+                            what: Unrepresentable::MissingModule(name.clone()),
+                            item: String::new(),
                         });
                     }
                     *self.summary.modules.entry(name).or_default() += 1;
@@ -297,29 +324,37 @@ impl<'o> Surveyor<'o> {
                     self.summary.problems.push(Problem {
                         db: Some(e.db),
                         key: Some(e.key.decode()?.into_owned()),
-                        feature: f.to_string(),
+                        what: Unrepresentable::Lacks(f),
+                        item: String::new(),
                     });
                 }
             }
             RecordKind::Function { code } => {
                 let code = code.decode()?;
                 let name = crate::read::function_name(&code).unwrap_or_else(|| "?".into());
-                if self.target.redis_level() < 10 {
+                if !self.target.supports(Feature::Functions) {
                     self.summary.problems.push(Problem {
                         db: None,
                         key: None,
-                        feature: format!("function library {name:?} (needs RDB 10+)"),
+                        what: Unrepresentable::Lacks(Feature::Functions),
+                        item: format!("function library {name:?}"),
                     });
                 }
                 self.summary.functions.push(name);
             }
             RecordKind::ModuleAux(aux) => {
                 let name = aux.name().0;
-                if self.target.redis_level() < 9 || self.missing(&name) {
+                if !self.target.supports(Feature::ModuleAux) || self.missing(&name) {
+                    let what = if self.target.supports(Feature::ModuleAux) {
+                        Unrepresentable::MissingModule(name.clone())
+                    } else {
+                        Unrepresentable::Lacks(Feature::ModuleAux)
+                    };
                     self.summary.problems.push(Problem {
                         db: None,
                         key: None,
-                        feature: format!("module aux data of {name} (needs RDB 9+ and module {name} on the target)"),
+                        what,
+                        item: format!("module aux data of {name}"),
                     });
                 }
                 self.summary.modules.entry(name).or_default();
@@ -388,6 +423,7 @@ impl<S: RecordSink> RecordSink for Progress<S> {
 
 /// Options shared by every writing job.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct JobOptions {
     /// The header to write.
     pub target: Header,
@@ -445,6 +481,7 @@ pub fn now_ms() -> i64 {
 
 /// One output written.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct OutputSummary {
     /// Keys written per database.
     pub keys: BTreeMap<u64, u64>,
@@ -457,6 +494,7 @@ pub struct OutputSummary {
 
 /// What a job did.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Report {
     /// The target magic.
     pub target: String,
@@ -504,27 +542,19 @@ fn refuse_problems(summaries: &[InputSummary], opts: &JobOptions) -> Result<()> 
     if opts.lossy {
         return Ok(());
     }
-    let problems: Vec<String> = summaries
-        .iter()
-        .flat_map(|s| {
-            s.problems.iter().map(move |p| match &p.key {
-                Some(k) => {
-                    format!("{}: db {} key {}: {}", s.name, p.db.unwrap_or(0), crate::escape_bytes(k), p.feature)
-                }
-                None => format!("{}: {}", s.name, p.feature),
-            })
-        })
-        .collect();
-    if problems.is_empty() {
+    let mut all = summaries.iter().flat_map(|s| s.problems.iter().map(move |p| (s, p)));
+    let Some((_, first)) = all.clone().next() else {
         return Ok(());
-    }
-    let shown = problems.iter().take(50).cloned().collect::<Vec<_>>().join("\n  ");
-    let more = if problems.len() > 50 { format!("\n  … and {} more", problems.len() - 50) } else { String::new() };
-    Err(Error::without_offset(ErrorKind::Unrepresentable(format!(
-        "{} item(s) cannot be written to {} (use --lossy to drop them):\n  {shown}{more}",
-        problems.len(),
-        opts.target.magic()
-    ))))
+    };
+    let count = all.clone().count() as u64;
+    let items =
+        all.by_ref().take(crate::error::UNREPRESENTABLE_SHOWN).map(|(s, p)| format!("{}: {p}", s.name)).collect();
+    Err(Error::without_offset(ErrorKind::Unrepresentable {
+        what: first.what.clone(),
+        target: opts.target,
+        items,
+        count,
+    }))
 }
 
 /// Counts the RDB bytes on the way to the output.
@@ -541,6 +571,21 @@ impl<W: Write> Write for Tally<W> {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// Offsets pass through: the tally counts, it does not move bytes.
+impl<W: FinishWrite> FinishWrite for Tally<W> {
+    fn finish_write(self: Box<Self>) -> std::io::Result<()> {
+        Box::new(self.inner).finish_write()
+    }
+
+    fn can_patch(&self) -> bool {
+        self.inner.can_patch()
+    }
+
+    fn patch(&mut self, offset: u64, old: &[u8], new: &[u8]) -> std::io::Result<()> {
+        self.inner.patch(offset, old, new)
     }
 }
 
@@ -626,12 +671,12 @@ pub fn convert<W: FinishWrite>(inputs: &[Input], out: W, opts: &JobOptions) -> R
     let summaries = if one_pass { Vec::new() } else { survey_all(inputs, opts, None)? };
     let mut sink = writer_sink(out, opts)?;
     if one_pass && (inputs.len() > 1 || !opts.selection.keeps_everything()) {
-        sink = sink.recounting_hints(false);
+        sink = sink.recounting_hints(false)?;
     }
     // The checking pass validated already (when there is one).
     let read = if one_pass { opts.read_options() } else { ReadOptions::fast() };
     let mut f = match run_filters(inputs, opts, inputs.len() > 1, sink, one_pass, read) {
-        Err(e) if one_pass && !opts.lossy && matches!(e.kind(), ErrorKind::Unrepresentable(_)) => {
+        Err(e) if one_pass && !opts.lossy && matches!(e.kind(), ErrorKind::Unrepresentable { .. }) => {
             // Name everything the target cannot hold (the output is already dropped); a stream read once cannot
             // be read again, so its first refusal stands.
             if !inputs.iter().any(Input::is_stream) {
@@ -655,16 +700,36 @@ pub fn convert<W: FinishWrite>(inputs: &[Input], out: W, opts: &JobOptions) -> R
         re_encoded: f.sink.re_encoded(),
         outputs: Vec::new(),
     };
-    let patches = f.sink.take_patches();
     let keys = f.sink.keys_per_db().clone();
     let rdb_checksum = f.sink.checksum();
-    let mut tally =
-        f.sink.into_output().ok_or_else(|| Error::without_offset(ErrorKind::Invalid("no output".into())))?;
-    for p in patches {
-        tally.inner.patch(p.offset, &p.old, &p.new)?;
-    }
+    let tally = f.sink.into_output().ok_or_else(|| Error::without_offset(ErrorKind::Invalid("no output".into())))?;
     report.outputs.push(OutputSummary { keys, rdb_bytes: tally.bytes, rdb_checksum });
     Ok((tally.inner, report))
+}
+
+/// What a job with `opts` would write from `inputs`, without writing: each input surveyed (and validated) as the
+/// real run would, the databases dropped and the keys kept per database, from the survey alone. Nothing the target
+/// cannot hold is refused here: the report lists it under each input's `problems`.
+pub fn plan(inputs: &[Input], opts: &JobOptions) -> Result<Report> {
+    let mut report = Report { target: opts.target.magic(), db_limit: opts.selection.dbs.limit, ..Report::default() };
+    for i in inputs {
+        report.inputs.push(survey_for_job(i, opts)?);
+    }
+    let mut kept = BTreeMap::new();
+    for s in &report.inputs {
+        for (db, n) in &s.keys {
+            let expired = s.expired.get(db).copied().unwrap_or(0);
+            match opts.selection.dbs.map(*db) {
+                Some(t) => *kept.entry(t).or_insert(0) += n - expired,
+                None => *report.dropped_db.entry(*db).or_insert(0) += n,
+            }
+            if opts.selection.dbs.map(*db).is_some() {
+                report.filtered.expired += expired;
+            }
+        }
+    }
+    report.outputs.push(OutputSummary { keys: kept, ..Default::default() });
+    Ok(report)
 }
 
 /// Splits (and merges) `inputs` into one RDB per shard of `layout`: database 0 only, keys routed by hash slot,
@@ -689,12 +754,12 @@ pub fn split<W: FinishWrite>(
     }
     let sinks = outputs
         .into_iter()
-        .map(|o| writer_sink(o, &opts).map(|s| s.recounting_hints(true)))
+        .map(|o| writer_sink(o, &opts).and_then(|s| s.recounting_hints(true)))
         .collect::<Result<Vec<_>>>()?;
     let splitter = ClusterSplit::new(layout, sinks, None)?;
     let f = match run_filters(inputs, &opts, inputs.len() > 1, splitter, true, opts.read_options()) {
         Ok(f) => f,
-        Err(e) if !opts.lossy && matches!(e.kind(), ErrorKind::Unrepresentable(_)) => {
+        Err(e) if !opts.lossy && matches!(e.kind(), ErrorKind::Unrepresentable { .. }) => {
             // The outputs are gone (dropped with the sinks); name everything the target cannot hold, as the
             // checking pass of the two-pass mode would have before writing (not for a stream, read only once).
             if !inputs.iter().any(Input::is_stream) {
@@ -714,13 +779,7 @@ pub fn split<W: FinishWrite>(
         duplicates: f.duplicates,
         ..Report::default()
     };
-    let mut outs = Vec::new();
-    for (mut out, patches) in shard_outputs(f.sink, &mut report)? {
-        for p in patches {
-            out.patch(p.offset, &p.old, &p.new)?;
-        }
-        outs.push(out);
-    }
+    let outs = shard_outputs(f.sink, &mut report)?;
     Ok((outs, report))
 }
 
@@ -747,27 +806,21 @@ fn split_two_passes<W: Write>(
         duplicates: f.duplicates,
         ..Report::default()
     };
-    // No hints were deferred, so there is nothing to patch.
-    let outs = shard_outputs(f.sink, &mut report)?.into_iter().map(|(w, _)| w).collect();
+    let outs = shard_outputs(f.sink, &mut report)?;
     Ok((outs, report))
 }
 
-/// Takes the finished shard writers out of a splitter, with the patches their deferred hints still need, and
-/// adds their summaries to `report`.
-fn shard_outputs<W: Write>(
-    split: ClusterSplit<WriterSink<Tally<W>>>,
-    report: &mut Report,
-) -> Result<Vec<(W, Vec<Patch>)>> {
+/// Takes the finished (complete) shard writers out of a splitter and adds their summaries to `report`.
+fn shard_outputs<W: Write>(split: ClusterSplit<WriterSink<Tally<W>>>, report: &mut Report) -> Result<Vec<W>> {
     let mut outs = Vec::new();
-    for mut s in split.into_shards() {
-        let patches = s.take_patches();
+    for s in split.into_shards() {
         report.lossy.extend_from_slice(s.dropped());
         report.re_encoded += s.re_encoded();
         let keys = s.keys_per_db().clone();
         let rdb_checksum = s.checksum();
         let tally = s.into_output().ok_or_else(|| Error::without_offset(ErrorKind::Invalid("no output".into())))?;
         report.outputs.push(OutputSummary { keys, rdb_bytes: tally.bytes, rdb_checksum });
-        outs.push((tally.inner, patches));
+        outs.push(tally.inner);
     }
     Ok(outs)
 }

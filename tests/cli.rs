@@ -715,7 +715,7 @@ fn big_file(dir: &Path) -> PathBuf {
                 RecordKind::SelectDb { .. } => w.raw_record(&rec).unwrap(),
                 RecordKind::Entry(e) => {
                     let key = [format!("c{copy}:").as_bytes(), &e.key.decode().unwrap()].concat();
-                    let meta = EntryMeta { expiry: e.expiry, idle: e.idle, freq: e.freq };
+                    let meta = EntryMeta::of(&e);
                     w.entry_encoded(&key, e.value.encoding, e.value.raw, meta).unwrap();
                 }
                 _ => {}

@@ -152,7 +152,7 @@ fn edited_copy(src: &[u8], dst: &Path) {
             continue;
         };
         let key = e.key.decode().unwrap().into_owned();
-        let meta = EntryMeta { expiry: e.expiry, idle: None, freq: None };
+        let meta = EntryMeta::expiring(e.expiry);
         match (e.db, &key[..]) {
             (0, b"str:short") => {
                 w.entry(&key, &OwnedValue::String(b"changed".to_vec()), meta).unwrap();
@@ -168,12 +168,12 @@ fn edited_copy(src: &[u8], dst: &Path) {
                 w.entry(&key, &OwnedValue::List(vec![b"now a list".to_vec()]), meta).unwrap();
             }
             (0, b"exp:ms") => {
-                let meta = EntryMeta { expiry: Some(Expiry::Millis(e.expiry.unwrap().as_millis() + 5000)), ..meta };
+                let meta = EntryMeta::expiring(Some(Expiry::Millis(e.expiry.unwrap().as_millis() + 5000)));
                 w.entry_encoded(&key, e.value.encoding, e.value.raw, meta).unwrap();
             }
             (5, b"shared") => {
                 // An expiry where there was none.
-                let meta = EntryMeta { expiry: Some(Expiry::Millis(4_102_444_800_000)), ..meta };
+                let meta = EntryMeta::expiring(Some(Expiry::Millis(4_102_444_800_000)));
                 w.entry_encoded(&key, e.value.encoding, e.value.raw, meta).unwrap();
             }
             _ => w.entry_encoded(&key, e.value.encoding, e.value.raw, meta).unwrap(),

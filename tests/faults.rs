@@ -84,8 +84,8 @@ fn synthetic(size: usize, seed: u64) -> Vec<u8> {
                 1 => OwnedValue::List((0..5).map(|_| r.some(10, 40)).collect()),
                 _ => OwnedValue::String(r.some(100, 300)),
             };
-            let expiry = (i % 7 == 0).then_some(rdbkit::read::Expiry::Millis(4_102_444_800_000));
-            w.entry(key.as_bytes(), &value, EntryMeta { expiry, ..EntryMeta::default() }).unwrap();
+            let expiry = i.is_multiple_of(7).then_some(rdbkit::read::Expiry::Millis(4_102_444_800_000));
+            w.entry(key.as_bytes(), &value, EntryMeta::expiring(expiry)).unwrap();
             written += key.len() + 200;
             i += 1;
         }

@@ -492,8 +492,7 @@ fn many_keys_file(version: u32, n: u64) -> Vec<u8> {
         for i in 0..if db == 0 { n } else { 10 } {
             let key = if i % 50 == 0 { format!("{{tag}}:{i}") } else { format!("key:{i}") };
             let expiry = (i % 3 == 0).then_some(rdbkit::read::Expiry::Millis(4_102_444_800_000));
-            w.entry(key.as_bytes(), &OwnedValue::String(bytes(120)), EntryMeta { expiry, ..EntryMeta::default() })
-                .unwrap();
+            w.entry(key.as_bytes(), &OwnedValue::String(bytes(120)), EntryMeta::expiring(expiry)).unwrap();
         }
     }
     w.finish().unwrap()

@@ -68,11 +68,7 @@ fn fuzz_regressions_terminate_without_panicking() {
                 .iter()
                 .map(|&s| if s & 0x80 != 0 { usize::from(s & 0x0f) * 4096 + 4096 } else { usize::from(s) + 1 })
                 .collect();
-            drain_stream(
-                data,
-                sizes,
-                ReadOptions { deep: ctl & 4 != 0, verify_checksum: ctl & 8 != 0, duplicate_keys: true },
-            );
+            drain_stream(data, sizes, ReadOptions::default().with_deep(ctl & 4 != 0).with_checksum(ctl & 8 != 0));
             data
         } else if name.starts_with("slice_reader-") {
             &input[..]

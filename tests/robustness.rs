@@ -449,7 +449,7 @@ fn checksum_mismatch_is_detected() {
             o.assert_stays_finished(&format!("{name} {who}"));
         }
         // Verification off: the file reads, with the flipped byte, and the verdict says it was not checked.
-        let opts = ReadOptions { deep: true, verify_checksum: false, duplicate_keys: true };
+        let opts = ReadOptions::default().with_checksum(false);
         let s = common::ok_walk(&name, common::walk_slice(&bad, opts));
         assert_eq!(s.checksum, Some(Checksum::NotChecked), "{name}");
         let t = common::ok_walk(&name, common::walk_stream(&bad[..], opts));

@@ -312,7 +312,7 @@ fn warnings_name_offset_db_and_key() {
 #[test]
 fn duplicate_check_can_be_turned_off_and_is_off_without_deep() {
     let data = file("REDIS0010", &db0(&[string_key("k", "v"), string_key("k", "w")]));
-    for opts in [ReadOptions { duplicate_keys: false, ..ReadOptions::default() }, ReadOptions::fast()] {
+    for opts in [ReadOptions::default().with_duplicate_keys(false), ReadOptions::fast()] {
         let mut r = SliceReader::with_options(&data, opts).unwrap();
         while r.next_record().unwrap().is_some() {}
         let mut r = StreamReader::with_options(&data[..], opts).unwrap();

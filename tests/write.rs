@@ -49,7 +49,8 @@ fn pass_through_is_byte_identical() {
             }
             records.push(rec);
         }
-        let opts = WriterOptions { checksum_disabled: stored == Some(0), ..WriterOptions::default() };
+        let mut opts = WriterOptions::default();
+        opts.checksum_disabled = stored == Some(0);
         let mut w = RdbWriter::with_options(Vec::new(), header, opts).unwrap();
         for rec in &records {
             w.raw_record(rec).unwrap();
@@ -124,7 +125,7 @@ fn re_encode_every_fixture_at_every_version() {
                     w.select_db(*kdb).unwrap();
                     db = Some(*kdb);
                 }
-                let meta = EntryMeta { expiry: exp.map(rdbkit::read::Expiry::Millis), ..EntryMeta::default() };
+                let meta = EntryMeta::expiring(exp.map(rdbkit::read::Expiry::Millis));
                 match w.entry(key, value, meta) {
                     Ok(dropped) => {
                         assert!(dropped.is_empty(), "not lossy, yet dropped {dropped:?}");
@@ -132,7 +133,7 @@ fn re_encode_every_fixture_at_every_version() {
                     }
                     Err(e) => {
                         assert!(
-                            matches!(e.kind(), rdbkit::ErrorKind::Unrepresentable(_)),
+                            matches!(e.kind(), rdbkit::ErrorKind::Unrepresentable { .. }),
                             "{} → {}: {e}",
                             common::short(&path),
                             target.magic()
@@ -175,7 +176,7 @@ fn re_encoded_size_matches_what_redis_writes() {
                 }
                 original_value_bytes += rec.raw.len();
                 let key = e.key.decode().unwrap();
-                let meta = EntryMeta { expiry: e.expiry, idle: e.idle, freq: e.freq };
+                let meta = EntryMeta::of(&e);
                 w.entry(&key, &e.value.to_owned_value().unwrap(), meta).unwrap();
             }
         }
@@ -221,7 +222,7 @@ fn deferred_file(version: u32, n: u64) -> (Vec<u8>, usize) {
         }
         // Incompressible, so the file outgrows the writer's buffer.
         let value = OwnedValue::String((0..200u64).map(|j| (((i * 200 + j) * 2_654_435_761) >> 13) as u8).collect());
-        w.entry(key.as_bytes(), &value, EntryMeta { expiry, ..EntryMeta::default() }).unwrap();
+        w.entry(key.as_bytes(), &value, EntryMeta::expiring(expiry)).unwrap();
     }
     if let Some(d) = resize {
         w.fill(d, n, n.div_ceil(3));

@@ -22,7 +22,7 @@ fuzz_target!(|input: &[u8]| {
         .iter()
         .map(|&s| if s & 0x80 != 0 { usize::from(s & 0x0f) * 4096 + 4096 } else { usize::from(s) + 1 })
         .collect();
-    let opts = ReadOptions { deep: ctl & 4 != 0, verify_checksum: ctl & 8 != 0, duplicate_keys: true };
+    let opts = ReadOptions::default().with_deep(ctl & 4 != 0).with_checksum(ctl & 8 != 0);
     let streamed = common::drain_stream(common::Chunked::new(data, sizes), opts);
     // gzip input is decompressed by the stream reader only; the slice reader sees the compressed bytes.
     if data.starts_with(&[0x1f, 0x8b]) {

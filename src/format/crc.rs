@@ -49,6 +49,7 @@ impl Default for Crc64 {
 
 /// A CRC-64 variant that [`patched_checksum`] can correct.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Crc64Kind {
     /// Redis's CRC-64/Jones (init 0, xorout 0): the RDB footer.
     Redis,

@@ -11,26 +11,26 @@ use nom::{Err as NomErr, IResult, Needed};
 /// Error type of the `nom` parsers: the remaining input at the point of failure and the crate error, whose offset
 /// is relative to that point (0 unless the error came from inside a nested structure).
 #[derive(Debug)]
-pub struct PError<'a> {
+pub(crate) struct PError<'a> {
     /// The input remaining where the error was found.
-    pub at: &'a [u8],
+    pub(crate) at: &'a [u8],
     /// The error; its offset is relative to `at`.
-    pub error: Error,
+    pub(crate) error: Error,
 }
 
 impl<'a> PError<'a> {
     /// A parser failure (`nom::Err::Failure`: the bytes are wrong, backtracking would not help).
-    pub fn fail<T>(at: &'a [u8], kind: ErrorKind) -> PResult<'a, T> {
+    pub(crate) fn fail<T>(at: &'a [u8], kind: ErrorKind) -> PResult<'a, T> {
         Err(NomErr::Failure(PError { at, error: Error::new(kind, 0) }))
     }
 
     /// Wraps an error from a nested decoder whose offset is relative to `at`.
-    pub fn nested<T>(at: &'a [u8], error: Error) -> PResult<'a, T> {
+    pub(crate) fn nested<T>(at: &'a [u8], error: Error) -> PResult<'a, T> {
         Err(NomErr::Failure(PError { at, error }))
     }
 
     /// The absolute offset of the error, given the input the whole parse started from and its file offset.
-    pub fn offset_in(&self, base: &[u8], base_offset: u64) -> u64 {
+    pub(crate) fn offset_in(&self, base: &[u8], base_offset: u64) -> u64 {
         let consumed = base.len().saturating_sub(self.at.len()) as u64;
         base_offset + consumed + self.error.offset().unwrap_or(0)
     }
@@ -47,17 +47,17 @@ impl<'a> nom::error::ParseError<&'a [u8]> for PError<'a> {
 }
 
 /// Result of the `nom` parsers in this crate. `Err(Incomplete)` means more input is needed.
-pub type PResult<'a, T> = IResult<&'a [u8], T, PError<'a>>;
+pub(crate) type PResult<'a, T> = IResult<&'a [u8], T, PError<'a>>;
 
 /// Takes `n` bytes, or reports how many more are needed (streaming semantics).
 #[inline]
-pub fn take(i: &[u8], n: usize) -> PResult<'_, &[u8]> {
+pub(crate) fn take(i: &[u8], n: usize) -> PResult<'_, &[u8]> {
     if i.len() >= n { Ok((&i[n..], &i[..n])) } else { Err(NomErr::Incomplete(Needed::new(n - i.len()))) }
 }
 
 /// Takes `n` bytes where `n` came from the file as a `u64`.
 #[inline]
-pub fn take_u64(i: &[u8], n: u64) -> PResult<'_, &[u8]> {
+pub(crate) fn take_u64(i: &[u8], n: u64) -> PResult<'_, &[u8]> {
     match usize::try_from(n) {
         Ok(n) => take(i, n),
         // More than the address space: it can never be satisfied, call it truncated by a lot.
@@ -67,7 +67,7 @@ pub fn take_u64(i: &[u8], n: u64) -> PResult<'_, &[u8]> {
 
 /// Reads one byte.
 #[inline]
-pub fn u8(i: &[u8]) -> PResult<'_, u8> {
+pub(crate) fn u8(i: &[u8]) -> PResult<'_, u8> {
     match i.first() {
         Some(&b) => Ok((&i[1..], b)),
         None => Err(NomErr::Incomplete(Needed::new(1))),
@@ -76,7 +76,7 @@ pub fn u8(i: &[u8]) -> PResult<'_, u8> {
 
 /// Reads a fixed-size array.
 #[inline]
-pub fn array<const N: usize>(i: &[u8]) -> PResult<'_, [u8; N]> {
+pub(crate) fn array<const N: usize>(i: &[u8]) -> PResult<'_, [u8; N]> {
     let (rest, b) = take(i, N)?;
     let mut a = [0u8; N];
     a.copy_from_slice(b);
@@ -85,13 +85,13 @@ pub fn array<const N: usize>(i: &[u8]) -> PResult<'_, [u8; N]> {
 
 /// Reads a little-endian `i64` (millisecond times).
 #[inline]
-pub fn le_i64(i: &[u8]) -> PResult<'_, i64> {
+pub(crate) fn le_i64(i: &[u8]) -> PResult<'_, i64> {
     array::<8>(i).map(|(r, a)| (r, i64::from_le_bytes(a)))
 }
 
 /// Reads a little-endian `i32` (second-precision expiry).
 #[inline]
-pub fn le_i32(i: &[u8]) -> PResult<'_, i32> {
+pub(crate) fn le_i32(i: &[u8]) -> PResult<'_, i32> {
     array::<4>(i).map(|(r, a)| (r, i32::from_le_bytes(a)))
 }
 
@@ -106,7 +106,7 @@ pub enum Len {
 
 /// Parses a LEN that may also be a string special-encoding marker.
 #[inline]
-pub fn length_or_special(i: &[u8]) -> PResult<'_, Len> {
+pub(crate) fn length_or_special(i: &[u8]) -> PResult<'_, Len> {
     let Some(&b) = i.first() else {
         return Err(NomErr::Incomplete(Needed::new(1)));
     };
@@ -131,10 +131,43 @@ pub fn length_or_special(i: &[u8]) -> PResult<'_, Len> {
     }
 }
 
+/// Runs a crate parser over a whole buffer: the value and the bytes it took, or a typed error (the input ending
+/// early is [`ErrorKind::Truncated`] naming `what`; offsets count from the start of `bytes`).
+pub(crate) fn run_parser<'a, T>(
+    bytes: &'a [u8],
+    what: &'static str,
+    parser: impl FnOnce(&'a [u8]) -> PResult<'a, T>,
+) -> crate::Result<(T, usize)> {
+    match parser(bytes) {
+        Ok((rest, v)) => Ok((v, bytes.len() - rest.len())),
+        Err(NomErr::Incomplete(n)) => {
+            let needed = match n {
+                Needed::Size(k) => k.get(),
+                Needed::Unknown => 0,
+            };
+            Err(Error::truncated(what, needed, bytes.len() as u64))
+        }
+        Err(NomErr::Error(e) | NomErr::Failure(e)) => {
+            let at = e.offset_in(bytes, 0);
+            Err(e.error.at(at))
+        }
+    }
+}
+
+/// Decodes one RDB length at the start of `bytes`: its value and how many bytes it took.
+///
+/// ```
+/// assert_eq!(rdbkit::format::length::decode_length(&[0x40, 0x01, 0xff]).unwrap(), (1, 2));
+/// assert!(rdbkit::format::length::decode_length(&[0x80, 0x00]).is_err());
+/// ```
+pub fn decode_length(bytes: &[u8]) -> crate::Result<(u64, usize)> {
+    run_parser(bytes, "length", length)
+}
+
 /// Parses a LEN where only a plain length is valid. A `11xxxxxx` byte is read as its low 6 bits, as Redis's
 /// `rdbLoadLen` does (it ignores the "encoded" flag), and noted as a warning: no server writes it.
 #[inline]
-pub fn length(i: &[u8]) -> PResult<'_, u64> {
+pub(crate) fn length(i: &[u8]) -> PResult<'_, u64> {
     match length_or_special(i)? {
         (r, Len::Len(n)) => Ok((r, n)),
         (r, Len::Special(v)) => {

@@ -10,6 +10,7 @@ pub mod intset;
 pub mod length;
 pub mod listpack;
 pub mod lzf;
+pub mod opcode;
 pub mod string;
 #[cfg(test)]
 pub(crate) mod testing;

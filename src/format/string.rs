@@ -116,9 +116,21 @@ pub fn checked_lzf_len(compressed_len: usize, len: u64) -> Result<usize> {
         .map_err(|_| crate::Error::new(ErrorKind::OutOfRange { what: "LZF uncompressed length", value: len }, 0))
 }
 
+/// Decodes one RDB string (plain, integer or LZF form; LZF left compressed) at the start of `bytes`: the string
+/// and how many bytes it took.
+///
+/// ```
+/// use rdbkit::format::string::{RdbStr, decode_str};
+/// assert_eq!(decode_str(b"\x03abc!").unwrap(), (RdbStr::Raw(b"abc"), 4));
+/// assert_eq!(decode_str(&[0xc0, 0x7b]).unwrap(), (RdbStr::Int(123), 2));
+/// ```
+pub fn decode_str(bytes: &[u8]) -> crate::Result<(RdbStr<'_>, usize)> {
+    crate::format::length::run_parser(bytes, "string", rdb_str)
+}
+
 /// Parses one STR.
 #[inline]
-pub fn rdb_str(i: &[u8]) -> PResult<'_, RdbStr<'_>> {
+pub(crate) fn rdb_str(i: &[u8]) -> PResult<'_, RdbStr<'_>> {
     let (r, l) = length_or_special(i)?;
     match l {
         Len::Len(n) => {
@@ -158,7 +170,7 @@ pub fn rdb_str(i: &[u8]) -> PResult<'_, RdbStr<'_>> {
 }
 
 /// Parses a STR that must be stored raw with exactly `n` bytes (stream node keys), returning the bytes.
-pub fn raw_str_exact(i: &[u8], n: usize) -> PResult<'_, &[u8]> {
+pub(crate) fn raw_str_exact(i: &[u8], n: usize) -> PResult<'_, &[u8]> {
     let (r, s) = rdb_str(i)?;
     match s {
         RdbStr::Raw(b) if b.len() == n => Ok((r, b)),
@@ -171,6 +183,7 @@ pub fn raw_str_exact(i: &[u8], n: usize) -> PResult<'_, &[u8]> {
 
 /// How the string encoder treats long strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Compression {
     /// Never LZF-compress (Redis `rdbcompression no`).
     Off,

@@ -1,13 +1,14 @@
 //! Byte sinks: [`std::io::Write`] adapters with an explicit finish, for writing RDB files where exports put them.
 //!
 //! * [`AtomicFile`] — a temporary file renamed over the destination only by `finish`; a failed or abandoned write
-//!   leaves nothing behind.
+//!   leaves nothing behind (feature `fs`, as is the next item).
 //! * [`DestLock`], [`FileSet`], [`output_target`] (in [`publish`]) — one writer per destination, sets of files
 //!   (shards and their manifest) published all or nothing, special files written through instead of replaced;
 //!   [`remove_on_signal`] removes this run's temporary files on SIGINT/SIGTERM/SIGHUP.
 //! * [`PageAlign`] — pads the output with zeros to a multiple of 512 bytes (page blobs, Premium-tier exports).
 //! * [`GzipWriter`] — gzip-compresses the output (`.rdb.gz` block blobs, Enterprise-tier exports);
-//!   [`ParallelGzipWriter`] does the same on several threads (one ordinary gzip member, read by any gzip reader).
+//!   [`ParallelGzipWriter`] does the same on several threads (one ordinary gzip member, read by any gzip reader);
+//!   feature `gzip`.
 //!
 //! They follow flate2's adapter habits: `new(inner)`, `get_ref`, `get_mut`, an idempotent `try_finish`, and
 //! `finish() -> io::Result<W>` that hands back the inner writer, which the caller finishes in turn. Page alignment
@@ -53,22 +54,32 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+#[cfg(feature = "fs")]
 mod atomic;
+#[cfg(feature = "fs")]
 pub mod cleanup;
 mod digest;
+#[cfg(feature = "gzip")]
 mod gzip;
 mod page;
+#[cfg(feature = "gzip")]
 mod pgzip;
+#[cfg(feature = "fs")]
 pub mod publish;
 
 use std::io::{self, BufWriter, Write};
 
+#[cfg(feature = "fs")]
 pub use atomic::{AtomicFile, TEMP_SUFFIX};
+#[cfg(feature = "fs")]
 pub use cleanup::remove_on_signal;
 pub use digest::{DigestHandle, Digesting, crc64_xz};
+#[cfg(feature = "gzip")]
 pub use gzip::{DEFAULT_LEVEL, GzipWriter};
 pub use page::{DEFAULT_BLOCK_SIZE, PageAlign};
+#[cfg(feature = "gzip")]
 pub use pgzip::ParallelGzipWriter;
+#[cfg(feature = "fs")]
 pub use publish::{DestLock, FileSet, OutputTarget, output_target};
 
 /// A writer that can be finished through a trait object: it completes its own output (padding, gzip trailer,
@@ -144,12 +155,14 @@ impl<W: FinishWrite> FinishWrite for PageAlign<W> {
     }
 }
 
+#[cfg(feature = "gzip")]
 impl<W: FinishWrite> FinishWrite for GzipWriter<W> {
     fn finish_write(self: Box<Self>) -> io::Result<()> {
         Box::new(self.finish()?).finish_write()
     }
 }
 
+#[cfg(feature = "fs")]
 impl FinishWrite for AtomicFile {
     fn finish_write(self: Box<Self>) -> io::Result<()> {
         self.finish()
@@ -227,15 +240,17 @@ impl FinishWrite for io::Stdout {
     }
 }
 
-#[cfg(test)]
+// Every test here writes through a file or gzip.
+#[cfg(all(test, any(feature = "fs", feature = "gzip")))]
 mod tests {
     use super::*;
-    use std::io::Read;
 
     /// A shared buffer, to see what a boxed chain wrote after it was consumed by `finish_write`.
+    #[cfg(feature = "gzip")]
     #[derive(Clone, Default)]
     struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>, std::rc::Rc<std::cell::Cell<bool>>);
 
+    #[cfg(feature = "gzip")]
     impl Write for Shared {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             self.0.borrow_mut().extend_from_slice(buf);
@@ -246,6 +261,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "gzip")]
     impl FinishWrite for Shared {
         fn finish_write(self: Box<Self>) -> io::Result<()> {
             self.1.set(true);
@@ -254,6 +270,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "gzip")]
     fn boxed_chains_finish_all_the_way_down() {
         let s = Shared::default();
         let base: Box<dyn FinishWrite> = Box::new(s.clone());
@@ -270,11 +287,12 @@ mod tests {
         w.finish_write().unwrap();
         assert!(s.1.get());
         let mut back = Vec::new();
-        flate2::read::MultiGzDecoder::new(&s.0.borrow()[..]).read_to_end(&mut back).unwrap();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&s.0.borrow()[..]), &mut back).unwrap();
         assert_eq!(back, b"hello");
     }
 
     #[test]
+    #[cfg(feature = "fs")]
     fn page_aligned_atomic_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.rdb");
@@ -289,6 +307,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "fs")]
     fn patches_reach_the_file_and_the_digest() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.rdb");
@@ -314,6 +333,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "gzip")]
     fn pipes_and_gzip_cannot_patch() {
         let mut g: Box<dyn FinishWrite> = Box::new(GzipWriter::new_default(Vec::new()));
         assert!(!g.can_patch());
@@ -327,6 +347,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(all(feature = "fs", feature = "gzip"))]
     fn abandoned_chain_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.rdb.gz");

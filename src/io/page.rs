@@ -170,7 +170,7 @@ mod tests {
                 assert!(out.len() >= size && out.len() < size + block as usize);
                 assert_eq!(&out[..size], &input[..]);
                 assert!(out[size..].iter().all(|&b| b == 0));
-                if size as u64 % block == 0 {
+                if (size as u64).is_multiple_of(block) {
                     assert_eq!(out.len(), size, "already aligned adds nothing");
                 }
             }

@@ -288,7 +288,7 @@ mod tests {
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         let mut i = 0u64;
         while v.len() < n {
-            if i % 50 == 0 {
+            if i.is_multiple_of(50) {
                 for _ in 0..64 {
                     x ^= x << 13;
                     x ^= x >> 7;

@@ -212,6 +212,8 @@ pub fn looks_like_rdb(path: &Path) -> io::Result<bool> {
     if n == 0 {
         return Ok(true);
     }
+    // Without the `gzip` feature a gzip file is not looked into: it is not taken for an RDB file.
+    #[cfg(feature = "gzip")]
     if head[..n].starts_with(&[0x1f, 0x8b]) {
         let f = File::open(path)?;
         let mut gz = flate2::read::GzDecoder::new(f);

@@ -17,7 +17,9 @@ use crate::error::{Error, Result};
 use crate::format::crc::Crc64;
 use crate::read::header::MAGIC_LEN;
 use crate::transform::RecordSink;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
+#[cfg(feature = "gzip")]
+use std::io::{BufRead, BufReader};
 
 /// Bytes read per buffer.
 pub const CHUNK: usize = 8 << 20;
@@ -543,11 +545,13 @@ impl<'a> crate::transform::Walk<'a> for Window<'a> {
 
 /// Gzip decompression that names both offsets in its errors: the compressed byte (how far the compressed input
 /// was consumed) and the uncompressed byte (how much had been produced).
+#[cfg(feature = "gzip")]
 pub(crate) struct Gunzip<R: Read> {
     dec: flate2::bufread::MultiGzDecoder<Counting<BufReader<R>>>,
     produced: u64,
 }
 
+#[cfg(feature = "gzip")]
 impl<R: Read> Gunzip<R> {
     pub(crate) fn new(inner: R) -> Self {
         let counting = Counting { inner: BufReader::with_capacity(1 << 16, inner), consumed: 0 };
@@ -555,6 +559,7 @@ impl<R: Read> Gunzip<R> {
     }
 }
 
+#[cfg(feature = "gzip")]
 impl<R: Read> Read for Gunzip<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.dec.read(buf) {
@@ -575,12 +580,35 @@ impl<R: Read> Read for Gunzip<R> {
     }
 }
 
+/// Without the `gzip` feature a gzip input is recognised (by its magic) and refused at its first byte.
+#[cfg(not(feature = "gzip"))]
+pub(crate) struct Gunzip<R: Read>(std::marker::PhantomData<R>);
+
+#[cfg(not(feature = "gzip"))]
+impl<R: Read> Gunzip<R> {
+    pub(crate) fn new(_: R) -> Self {
+        Gunzip(std::marker::PhantomData)
+    }
+}
+
+#[cfg(not(feature = "gzip"))]
+impl<R: Read> Read for Gunzip<R> {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "gzip-compressed input, and rdbkit was built without its `gzip` feature",
+        ))
+    }
+}
+
 /// A `BufRead` that counts the bytes its consumer has consumed.
+#[cfg(feature = "gzip")]
 pub(crate) struct Counting<B> {
     inner: B,
     consumed: u64,
 }
 
+#[cfg(feature = "gzip")]
 impl<B: BufRead> Read for Counting<B> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
@@ -589,6 +617,7 @@ impl<B: BufRead> Read for Counting<B> {
     }
 }
 
+#[cfg(feature = "gzip")]
 impl<B: BufRead> BufRead for Counting<B> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         self.inner.fill_buf()

@@ -41,10 +41,11 @@ pub(crate) struct KeyTable {
 
 /// The table's words: on the heap while small; a large table is an anonymous map advised to use huge pages, as a
 /// table of many megabytes probed at random otherwise misses the TLB on nearly every key (measured: most of the
-/// check's time on a 100 MB file).
+/// check's time on a 100 MB file). Without the `mmap` feature every table is on the heap.
 #[derive(Debug)]
 enum Slots {
     Heap(Vec<u64>),
+    #[cfg(feature = "mmap")]
     Mapped(memmap2::MmapMut),
 }
 
@@ -55,6 +56,9 @@ impl Slots {
             crate::Error::without_offset(crate::ErrorKind::Invalid("out of memory for the duplicate-key check".into()))
         };
         let bytes = words.checked_mul(8).ok_or_else(oom)?;
+        #[cfg(not(feature = "mmap"))]
+        let _ = bytes;
+        #[cfg(feature = "mmap")]
         if bytes >= 2 << 20
             && let Ok(m) = memmap2::MmapMut::map_anon(bytes)
         {
@@ -73,6 +77,7 @@ impl Slots {
             // SAFETY: an anonymous map is page-aligned (so aligned for u64) and zero-filled, its length is a
             // multiple of 8 (`zeroed` maps `words * 8` bytes), every bit pattern is a valid u64, and the slice
             // borrows the map.
+            #[cfg(feature = "mmap")]
             Slots::Mapped(m) => unsafe { std::slice::from_raw_parts(m.as_ptr().cast::<u64>(), m.len() / 8) },
         }
     }
@@ -81,6 +86,7 @@ impl Slots {
         match self {
             Slots::Heap(v) => v,
             // SAFETY: as in `words`, and the slice borrows the map mutably.
+            #[cfg(feature = "mmap")]
             Slots::Mapped(m) => unsafe { std::slice::from_raw_parts_mut(m.as_mut_ptr().cast::<u64>(), m.len() / 8) },
         }
     }
@@ -350,7 +356,10 @@ mod tests {
         t.reserve(400_000).unwrap();
         // 400 000 keys at most 3/4 full: 2^20 slots of two words.
         assert_eq!(t.memory(), (1 << 20) * 16);
+        #[cfg(feature = "mmap")]
         assert!(matches!(t.slots, Slots::Mapped(_)));
+        #[cfg(not(feature = "mmap"))]
+        assert!(matches!(t.slots, Slots::Heap(_)));
         for i in 0..1000u32 {
             assert_eq!(t.probe(3, &i.to_be_bytes(), true).unwrap(), Probe::New);
         }

@@ -5,6 +5,7 @@ use crate::error::{Error, ErrorKind, Result};
 /// Which server family's numbering a file uses. Type bytes 22/23 and opcodes 242/243 mean different things to
 /// Redis (≥ 7.4) and Valkey (≥ 9.0), so every dispatch looks at this first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Flavor {
     /// `REDIS` magic (written by Redis, and by Valkey before 9.0).
     Redis,
@@ -19,6 +20,32 @@ impl Flavor {
             Flavor::Redis => "REDIS",
             Flavor::Valkey => "VALKEY",
         }
+    }
+}
+
+/// `REDIS` or `VALKEY`.
+impl std::fmt::Display for Flavor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The magic, e.g. `REDIS0011`.
+impl std::fmt::Display for Header {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.magic())
+    }
+}
+
+/// A magic such as `REDIS0011` or `VALKEY080` ([`Header::parse`]).
+impl std::str::FromStr for Header {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> crate::Result<Header> {
+        if s.len() != MAGIC_LEN {
+            return Err(bad_magic(s.as_bytes()));
+        }
+        Header::parse(s.as_bytes())
     }
 }
 
@@ -104,6 +131,112 @@ impl Header {
     }
 }
 
+/// Something an RDB file can hold only from some version on. This is the one table of which version holds what:
+/// the survey, the encoder, the writer and the reports all ask [`Header::supports`].
+///
+/// (Which *encodings* of a value a version holds is the type-byte table, [`crate::read::Encoding::allowed_in`];
+/// [`crate::read::Encoding::feature`] says which feature an encoding stands for.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Feature {
+    /// Key expiries in milliseconds (EXPIRETIME_MS): RDB 3 (Redis 2.6).
+    MillisecondExpiry,
+    /// A CRC-64 after the EOF opcode: RDB 5 (Redis 2.6).
+    Checksum,
+    /// AUX fields and RESIZEDB hints: RDB 7 (Redis 3.2).
+    AuxAndResizeDb,
+    /// Module values: RDB 8 (Redis 4.0).
+    ModuleValues,
+    /// Streams: RDB 9 (Redis 5.0).
+    Streams,
+    /// Module AUX records: RDB 9 (Redis 5.0).
+    ModuleAux,
+    /// LRU idle times and LFU counters (IDLE / FREQ opcodes): RDB 9 (Redis 5.0).
+    IdleAndFreq,
+    /// Function libraries: RDB 10 (Redis 7.0).
+    Functions,
+    /// Hash field TTLs: REDIS0012 (Redis 7.4) and VALKEY080 (Valkey 9.0).
+    FieldTtls,
+    /// SLOT_INFO records (per-slot key counts): REDIS0012 (Redis 7.4); Valkey files have none.
+    SlotInfo,
+}
+
+impl Feature {
+    /// Every feature, oldest first.
+    pub const ALL: [Feature; 10] = [
+        Feature::MillisecondExpiry,
+        Feature::Checksum,
+        Feature::AuxAndResizeDb,
+        Feature::ModuleValues,
+        Feature::Streams,
+        Feature::ModuleAux,
+        Feature::IdleAndFreq,
+        Feature::Functions,
+        Feature::FieldTtls,
+        Feature::SlotInfo,
+    ];
+
+    /// The first Redis-numbered RDB version that holds it.
+    pub fn since_redis(self) -> u32 {
+        match self {
+            Feature::MillisecondExpiry => 3,
+            Feature::Checksum => 5,
+            Feature::AuxAndResizeDb => 7,
+            Feature::ModuleValues => 8,
+            Feature::Streams | Feature::ModuleAux | Feature::IdleAndFreq => 9,
+            Feature::Functions => 10,
+            Feature::FieldTtls | Feature::SlotInfo => 12,
+        }
+    }
+
+    /// Whether `VALKEY` files (version 80) hold it.
+    pub fn in_valkey(self) -> bool {
+        !matches!(self, Feature::SlotInfo)
+    }
+
+    /// A short name for messages: "streams", "function libraries", …
+    pub fn name(self) -> &'static str {
+        match self {
+            Feature::MillisecondExpiry => "millisecond expiries",
+            Feature::Checksum => "checksums",
+            Feature::AuxAndResizeDb => "AUX fields and RESIZEDB hints",
+            Feature::ModuleValues => "module values",
+            Feature::Streams => "streams",
+            Feature::ModuleAux => "module AUX data",
+            Feature::IdleAndFreq => "LRU/LFU metadata",
+            Feature::Functions => "function libraries",
+            Feature::FieldTtls => "hash field TTLs",
+            Feature::SlotInfo => "SLOT_INFO records",
+        }
+    }
+
+    /// Which files hold it, for messages: "RDB 9+", "REDIS0012 or VALKEY080".
+    pub fn needs(self) -> String {
+        match (self.since_redis(), self.in_valkey()) {
+            (12, true) => "REDIS0012 or VALKEY080".into(),
+            (12, false) => "REDIS0012".into(),
+            (v, _) => format!("RDB {v}+"),
+        }
+    }
+}
+
+/// `streams (needs RDB 9+)`.
+impl std::fmt::Display for Feature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (needs {})", self.name(), self.needs())
+    }
+}
+
+impl Header {
+    /// Whether files with this header can hold `feature`.
+    pub fn supports(&self, feature: Feature) -> bool {
+        match self.flavor {
+            Flavor::Redis => self.version >= feature.since_redis(),
+            Flavor::Valkey => feature.in_valkey(),
+        }
+    }
+}
+
 fn bad_magic(m: &[u8]) -> Error {
     let hint = if m.starts_with(b"VKCS") {
         " (this is a Valkey compression envelope, not a plain RDB)"
@@ -136,5 +269,31 @@ mod tests {
         assert!(matches!(Header::parse(b"REDIS00x1").unwrap_err().kind(), ErrorKind::BadMagic { .. }));
         assert!(Header::parse(b"REDIS").unwrap_err().is_truncated());
         assert!(matches!(Header::parse(b"*2\r\n$6\r\nSEL").unwrap_err().kind(), ErrorKind::BadMagic { .. }));
+    }
+
+    /// The feature table agrees with the type-byte table (an encoding standing for a feature exists exactly from
+    /// the feature's version on) and with the servers' history.
+    #[test]
+    fn features_by_version() {
+        use crate::read::Encoding;
+        let redis = |v| Header::new(Flavor::Redis, v);
+        let valkey = Header::new(Flavor::Valkey, 80);
+        for f in Feature::ALL {
+            for v in 1..=12 {
+                assert_eq!(redis(v).supports(f), v >= f.since_redis(), "{f:?} in RDB {v}");
+            }
+            assert_eq!(valkey.supports(f), f != Feature::SlotInfo, "{f:?} in VALKEY080");
+        }
+        for byte in 0..=255u8 {
+            for h in (1..=12).map(redis).chain([valkey]) {
+                if let Some(e) = Encoding::from_type_byte(byte, h)
+                    && let Some(f) = e.feature()
+                {
+                    assert!(h.supports(f), "{e:?} in {} but {f:?} is not", h.magic());
+                }
+            }
+        }
+        assert_eq!(Feature::Streams.to_string(), "streams (needs RDB 9+)");
+        assert_eq!(Feature::FieldTtls.to_string(), "hash field TTLs (needs REDIS0012 or VALKEY080)");
     }
 }

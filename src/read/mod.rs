@@ -21,14 +21,15 @@ mod slice;
 mod stream;
 pub mod stream_value;
 pub mod value;
+pub mod visit;
 pub mod warn;
 
 pub use chunked::ChunkedReader;
 pub(crate) use chunked::{Gunzip, Reopen};
-pub use header::{Flavor, Header};
+pub use header::{Feature, Flavor, Header};
 pub use parse::{EXPIRE_MAX, Encoding, LogicalType, ReadOptions};
 pub(crate) use slice::DeepCheck;
-pub use slice::SliceReader;
+pub use slice::{Entries, SliceReader};
 pub use stream::StreamReader;
 pub use value::{Item, OwnedValue, Value};
 pub(crate) use warn::note as note_warning;
@@ -49,6 +50,7 @@ pub struct Record<'a> {
 
 /// What a record says.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub enum RecordKind<'a> {
     /// AUX field (opcode 250): metadata such as `redis-ver` or `ctime`.
     Aux {
@@ -132,6 +134,7 @@ impl Expiry {
 
 /// What the reader found after the EOF record: the checksum verdict and any trailing bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Checksum {
     /// RDB < 5: the format has no checksum.
     Absent,
@@ -176,6 +179,7 @@ pub const TRAILING_LIMIT: u64 = 1 << 20;
 
 /// Bytes after the checksum, as far as the reader looked ([`TRAILING_LIMIT`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Trailing {
     /// Number of bytes after the checksum, at most [`TRAILING_LIMIT`]: when [`Trailing::beyond_limit`], the first
     /// `TRAILING_LIMIT` bytes (and more follow).

@@ -16,8 +16,15 @@ use crate::read::header::Flavor;
 use nom::Err as NomErr;
 use std::cmp::Ordering;
 
-/// How much checking the reader does.
+/// How much checking the reader does. Start from [`ReadOptions::default`] (everything on) or
+/// [`ReadOptions::fast`] and change fields or use the `with_` setters; new options may be added.
+///
+/// ```
+/// let opts = rdbkit::read::ReadOptions::default().with_checksum(false);
+/// assert!(opts.deep && !opts.verify_checksum);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReadOptions {
     /// Validate every embedded blob (ziplist, listpack, intset, zipmap, stream) and LZF string the way Redis's
     /// `sanitize-dump-payload yes` does: structure, counts, ordering, duplicates. On by default; turn it off to
@@ -41,6 +48,27 @@ impl ReadOptions {
     /// Walk records only: no deep validation (the checksum is still verified).
     pub fn fast() -> Self {
         ReadOptions { deep: false, verify_checksum: true, duplicate_keys: false }
+    }
+
+    /// With or without deep validation ([`ReadOptions::deep`]).
+    #[must_use]
+    pub fn with_deep(mut self, deep: bool) -> Self {
+        self.deep = deep;
+        self
+    }
+
+    /// With or without the checksum comparison ([`ReadOptions::verify_checksum`]).
+    #[must_use]
+    pub fn with_checksum(mut self, verify: bool) -> Self {
+        self.verify_checksum = verify;
+        self
+    }
+
+    /// With or without the duplicate-key check ([`ReadOptions::duplicate_keys`]).
+    #[must_use]
+    pub fn with_duplicate_keys(mut self, check: bool) -> Self {
+        self.duplicate_keys = check;
+        self
     }
 
     /// Whether the file-level checks of deep validation run: duplicate keys (with `duplicate_keys`) and function
@@ -108,6 +136,7 @@ pub enum Encoding {
 
 /// The logical Redis type of a value, whatever its encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum LogicalType {
     /// String.
     String,
@@ -151,6 +180,33 @@ impl LogicalType {
             "module" => LogicalType::Module,
             _ => return None,
         })
+    }
+}
+
+/// The `TYPE` name.
+impl std::fmt::Display for LogicalType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A `TYPE`-style name ([`LogicalType::from_name`]).
+impl std::str::FromStr for LogicalType {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> crate::Result<LogicalType> {
+        LogicalType::from_name(s).ok_or_else(|| {
+            crate::Error::without_offset(crate::ErrorKind::Invalid(format!(
+                "unknown type {s:?}: expected string, list, set, zset, hash, stream or module"
+            )))
+        })
+    }
+}
+
+/// The encoding's short name ([`Encoding::name`]).
+impl std::fmt::Display for Encoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -217,6 +273,21 @@ impl Encoding {
             HashListpackExPreGa => 23,
             HashMetadata => 24,
             HashListpackEx => 25,
+        }
+    }
+
+    /// The version feature this encoding stands for, when it is more than a layout: streams, module values,
+    /// hash field TTLs. A target without it cannot hold the value in any encoding.
+    pub fn feature(&self) -> Option<crate::read::Feature> {
+        use crate::read::Feature;
+        use Encoding::*;
+        match self {
+            StreamV1 | StreamV2 | StreamV3 => Some(Feature::Streams),
+            Module2 => Some(Feature::ModuleValues),
+            HashMetadataPreGa | HashListpackExPreGa | HashMetadata | HashListpackEx | ValkeyHash2 => {
+                Some(Feature::FieldTtls)
+            }
+            _ => None,
         }
     }
 
@@ -1110,7 +1181,7 @@ impl<'b, 'd> Grouping<'b, 'd> {
     /// After a successful validation of `n` elements; `elems` walks them again (only when two keys share a hash).
     fn finish<I: Iterator<Item = Result<Elem<'b>>>>(self, n: usize, elems: impl FnOnce() -> I) -> Result<()> {
         let (group, what) = (self.group, self.what);
-        if n % group != 0 {
+        if !n.is_multiple_of(group) {
             return Err(Error::corrupt(what, format!("{n} elements is not a multiple of {group}"), 0));
         }
         if self.dups.suspect() {

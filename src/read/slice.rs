@@ -309,6 +309,59 @@ impl<'a> Iterator for SliceReader<'a> {
     }
 }
 
+impl<'a> SliceReader<'a> {
+    /// Only the keys: the entries of the file in order, every other record (AUX fields, database selectors,
+    /// function libraries, the EOF and its checksum) still read and checked, but not handed out. Stops after
+    /// the first error.
+    ///
+    /// ```
+    /// let data = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/redis-7.0.rdb")).unwrap();
+    /// for entry in rdbkit::read::SliceReader::new(&data).unwrap().entries() {
+    ///     let entry = entry.unwrap();
+    ///     let key = entry.key.decode().unwrap();
+    ///     println!("db {} {} {}: ttl {:?}", entry.db, entry.value.logical_type(), String::from_utf8_lossy(&key),
+    ///              entry.expiry.map(|x| x.as_millis()));
+    /// }
+    /// ```
+    pub fn entries(self) -> Entries<'a> {
+        Entries { reader: self, done: false }
+    }
+}
+
+/// The entries of a file: [`SliceReader::entries`].
+pub struct Entries<'a> {
+    reader: SliceReader<'a>,
+    done: bool,
+}
+
+impl<'a> Entries<'a> {
+    /// The reader, for what it knows once the iterator is done (checksum, trailing bytes, warnings).
+    pub fn reader(&self) -> &SliceReader<'a> {
+        &self.reader
+    }
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = Result<Entry<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            match self.reader.next_record() {
+                Ok(Some(Record { kind: RecordKind::Entry(e), .. })) => return Some(Ok(e)),
+                Ok(Some(_)) => {}
+                Ok(None) => self.done = true,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    }
+}
+
+impl std::iter::FusedIterator for Entries<'_> {}
+
 /// Decides the checksum verdict at EOF; `compute` is only called when the stored value must be compared.
 pub(crate) fn finish_checksum(stored: Option<u64>, verify: bool, compute: impl FnOnce() -> u64) -> Result<Checksum> {
     match stored {

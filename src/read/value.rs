@@ -5,6 +5,42 @@
 //! listpacks; a hash is a sequence of [`HashField`]s (with per-field expiry where the encoding has one), and so on.
 //! Items borrow from the input where the bytes are stored plainly; integers stay integers; LZF-compressed blobs are
 //! decompressed once per blob. [`Value::to_owned_value`] decodes everything into an [`OwnedValue`].
+//!
+//! ```
+//! use rdbkit::read::{Item, OwnedValue, RecordKind, SliceReader};
+//!
+//! # fn main() -> rdbkit::Result<()> {
+//! let bytes = std::fs::read("testdata/redis-7.0.rdb")?;
+//! let mut reader = SliceReader::new(&bytes)?;
+//! while let Some(rec) = reader.next_record()? {
+//!     let RecordKind::Entry(e) = rec.kind else { continue };
+//!     match &*e.key.decode()? {
+//!         // A listpack hash, walked in place: fields borrow the file's bytes, integers stay integers.
+//!         b"hash:small" => {
+//!             let mut n = None;
+//!             for f in e.value.hash_fields()? {
+//!                 let f = f?;
+//!                 if f.field.as_bytes().as_ref() == b"n" {
+//!                     n = f.value.as_i64();
+//!                 }
+//!             }
+//!             assert_eq!(n, Some(42));
+//!         }
+//!         // An intset, as any set: members in stored order.
+//!         b"set:int16" => {
+//!             let first = e.value.elements()?.next().transpose()?;
+//!             assert_eq!(first, Some(Item::Int(-32768)));
+//!         }
+//!         // Or everything decoded into owned data.
+//!         b"list:small" => match e.value.to_owned_value()? {
+//!             OwnedValue::List(items) => assert_eq!(items[..3], [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]),
+//!             other => panic!("not a list: {other:?}"),
+//!         },
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 
 use super::module::{module_name, split_module_value};
 use super::parse::{Encoding, LogicalType, old_double};
@@ -111,6 +147,7 @@ pub struct HashField<'a> {
 
 /// A value decoded into owned Rust data.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum OwnedValue {
     /// String bytes.
     String(Vec<u8>),

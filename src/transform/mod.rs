@@ -26,8 +26,8 @@ pub mod glob;
 
 use crate::cluster::ShardLayout;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::length::encode_length;
-use crate::read::{LogicalType, Record, RecordKind, SliceReader, StreamReader};
+use crate::read::{Feature, LogicalType, Record, RecordKind, SliceReader, StreamReader};
+use crate::write::encode::Unrepresentable;
 use crate::write::{Deferred, EntryMeta, Patch, RdbWriter};
 use glob::Glob;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -300,6 +300,7 @@ pub(crate) fn drive_parallel_with<'a, W: Walk<'a>>(
 
 /// Something a conversion or filter left out, for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Dropped {
     /// Database, when the dropped thing belongs to one.
     pub db: Option<u64>,
@@ -321,7 +322,13 @@ pub struct WriterSink<W: Write> {
     re_encoded: u64,
     dropped: Vec<Dropped>,
     recount: Option<Box<Recount>>,
+    /// How [`RecordSink::finish`] overwrites placeholders already written out (set with the recount, where `W`
+    /// is known to patch): a sink never hands back an output whose checksum covers bytes it has not written.
+    overwrite: Option<Overwrite<W>>,
 }
+
+/// Overwrites bytes already written to an output: [`crate::io::FinishWrite::patch`] of the sink's writer type.
+type Overwrite<W> = fn(&mut W, &Patch) -> std::io::Result<()>;
 
 /// One slot's deferred SLOT_INFO record, keys, and keys with an expiry.
 type SlotTally = (Option<Deferred>, u64, u64);
@@ -334,7 +341,6 @@ struct Recount {
     dbs: BTreeMap<u64, (Vec<Deferred>, u64, u64)>,
     /// Per database and slot (SLOT_INFO targets only).
     slots: BTreeMap<u64, Box<[SlotTally]>>,
-    patches: Vec<Patch>,
 }
 
 impl Recount {
@@ -408,32 +414,8 @@ impl<W: Write> WriterSink<W> {
             re_encoded: 0,
             dropped: Vec::new(),
             recount: None,
+            overwrite: None,
         }
-    }
-
-    /// Writes hints recounted from the keys actually written instead of passing the input's through: a RESIZEDB
-    /// after each SELECTDB and, with `slot_info`, a SLOT_INFO before the first key of each hash slot (where the
-    /// target has SLOT_INFO: Redis RDB ≥ 12). Useful whenever the input's hints do not describe the output: a
-    /// split shard, a filtered or merged copy.
-    ///
-    /// The counts are only known at the end, so the records are written as fixed-width placeholders and filled
-    /// in by [`RecordSink::finish`]: those still in the writer's buffer directly, the rest as
-    /// [patches](WriterSink::take_patches) **the caller must apply** to the output (with
-    /// [`crate::io::FinishWrite::patch`]) — the footer's checksum already is that of the patched file.
-    pub fn recounting_hints(mut self, slot_info: bool) -> Self {
-        // Hash slots are only worth computing where SLOT_INFO will be written.
-        let takes_slot_info = self.writer.as_ref().is_some_and(|w| {
-            let h = w.header();
-            h.flavor == crate::read::Flavor::Redis && h.version >= 12
-        });
-        self.recount = Some(Box::new(Recount { slot_info: slot_info && takes_slot_info, ..Recount::default() }));
-        self
-    }
-
-    /// After [`RecordSink::finish`]: the bytes of the output still to overwrite (see
-    /// [`WriterSink::recounting_hints`]); empty when nothing was deferred or everything was still buffered.
-    pub fn take_patches(&mut self) -> Vec<Patch> {
-        self.recount.as_mut().map(|r| std::mem::take(&mut r.patches)).unwrap_or_default()
     }
 
     /// Declares which module types the target has: values and AUX data of other modules are refused (or,
@@ -488,6 +470,36 @@ impl<W: Write> WriterSink<W> {
     }
 }
 
+impl<W: crate::io::FinishWrite> WriterSink<W> {
+    /// Writes hints recounted from the keys actually written instead of passing the input's through: a RESIZEDB
+    /// after each SELECTDB and, with `slot_info`, a SLOT_INFO before the first key of each hash slot (where the
+    /// target has SLOT_INFO: Redis RDB ≥ 12). Useful whenever the input's hints do not describe the output: a
+    /// split shard, a filtered or merged copy.
+    ///
+    /// The counts are only known at the end, so the records are written as fixed-width placeholders and
+    /// [`RecordSink::finish`] fills them in: in the writer's buffer, or through
+    /// [`FinishWrite::patch`](crate::io::FinishWrite::patch) once they have reached the output. The output
+    /// [`into_output`](WriterSink::into_output) hands back is therefore complete, checksum included.
+    ///
+    /// Fails with [`ErrorKind::Invalid`] when the output [cannot patch](crate::io::FinishWrite::can_patch) (a
+    /// pipe, a gzip stream): count the keys first and write exact hints instead (as [`ClusterSplit`] does
+    /// with [`shard_hints`]).
+    pub fn recounting_hints(mut self, slot_info: bool) -> Result<Self> {
+        let writer = self.writer.as_ref().ok_or_else(finished)?;
+        if !writer.get_ref().can_patch() {
+            return Err(Error::without_offset(ErrorKind::Invalid(
+                "recounted hints need an output that can overwrite what it wrote (a file or a buffer)".into(),
+            )));
+        }
+        // Hash slots are only worth computing where SLOT_INFO will be written.
+        let h = writer.header();
+        let takes_slot_info = h.flavor == crate::read::Flavor::Redis && h.version >= 12;
+        self.recount = Some(Box::new(Recount { slot_info: slot_info && takes_slot_info, ..Recount::default() }));
+        self.overwrite = Some(|out, p| out.patch(p.offset, &p.old, &p.new));
+        Ok(self)
+    }
+}
+
 impl<W: Write> RecordSink for WriterSink<W> {
     fn record(&mut self, rec: &Record<'_>) -> Result<()> {
         let lossy = self.lossy;
@@ -502,12 +514,10 @@ impl<W: Write> RecordSink for WriterSink<W> {
                 {
                     let key = e.key.decode()?;
                     if !lossy {
-                        return Err(Error::new(
-                            ErrorKind::Unrepresentable(format!("the target lacks module {name}")),
-                            rec.offset,
-                        )
-                        .in_db(e.db)
-                        .for_key(&key));
+                        return Err(Error::unrepresentable(Unrepresentable::MissingModule(name), header)
+                            .at(rec.offset)
+                            .in_db(e.db)
+                            .for_key(&key));
                     }
                     self.dropped.push(Dropped {
                         db: Some(e.db),
@@ -540,7 +550,7 @@ impl<W: Write> RecordSink for WriterSink<W> {
                                 });
                             }
                         }
-                        Err(err) if lossy && matches!(err.kind(), ErrorKind::Unrepresentable(_)) => {
+                        Err(err) if lossy && matches!(err.kind(), ErrorKind::Unrepresentable { .. }) => {
                             self.dropped.push(Dropped {
                                 db: Some(e.db),
                                 key: Some(key.to_vec()),
@@ -568,26 +578,27 @@ impl<W: Write> RecordSink for WriterSink<W> {
                 }
                 Ok(())
             }
-            RecordKind::Function { code } if header.redis_level() < 10 => {
+            RecordKind::Function { code } if !header.supports(Feature::Functions) => {
                 if lossy {
                     let code = code.decode()?;
                     let name = crate::read::function_name(&code).unwrap_or_default();
                     self.dropped.push(Dropped { db: None, key: None, what: format!("function library {name:?}") });
                     Ok(())
                 } else {
-                    Err(unrepresentable("function libraries", 10, header))
+                    Err(Error::unrepresentable(Unrepresentable::Lacks(Feature::Functions), header))
                 }
             }
-            RecordKind::ModuleAux(aux) if header.redis_level() < 9 || self.module_missing(aux.module_id).is_some() => {
+            RecordKind::ModuleAux(aux)
+                if !header.supports(Feature::ModuleAux) || self.module_missing(aux.module_id).is_some() =>
+            {
+                let name = aux.name().0;
                 if lossy {
-                    self.dropped.push(Dropped { db: None, key: None, what: format!("module aux of {}", aux.name().0) });
+                    self.dropped.push(Dropped { db: None, key: None, what: format!("module aux of {name}") });
                     Ok(())
+                } else if !header.supports(Feature::ModuleAux) {
+                    Err(Error::unrepresentable(Unrepresentable::Lacks(Feature::ModuleAux), header))
                 } else {
-                    Err(Error::without_offset(ErrorKind::Unrepresentable(format!(
-                        "module aux data of {} cannot be written to {} (needs RDB 9+ and the module on the target)",
-                        aux.name().0,
-                        header.magic()
-                    ))))
+                    Err(Error::unrepresentable(Unrepresentable::MissingModule(name), header))
                 }
             }
             _ => self.writer()?.raw_record(rec),
@@ -599,9 +610,15 @@ impl<W: Write> RecordSink for WriterSink<W> {
             if let Some(r) = self.recount.as_mut() {
                 r.fill(&mut w);
             }
-            let (out, checksum, patches) = w.finish_deferred()?;
-            if let Some(r) = self.recount.as_mut() {
-                r.patches = patches;
+            let (mut out, checksum, patches) = w.finish_deferred()?;
+            if !patches.is_empty() {
+                // Placeholders only exist with a recount, and a recount comes with its way to overwrite them.
+                let overwrite = self.overwrite.ok_or_else(|| {
+                    Error::without_offset(ErrorKind::Invalid("deferred counts without a way to fill them".into()))
+                })?;
+                for p in &patches {
+                    overwrite(&mut out, p)?;
+                }
             }
             self.output = Some(out);
             self.checksum = checksum;
@@ -614,22 +631,9 @@ fn finished() -> Error {
     Error::without_offset(ErrorKind::Invalid("sink already finished".into()))
 }
 
-fn unrepresentable(what: &str, min: u32, header: crate::read::Header) -> Error {
-    Error::without_offset(ErrorKind::Unrepresentable(format!(
-        "{what} cannot be written to {} (needs RDB {min} or later)",
-        header.magic()
-    )))
-}
-
-/// Appends a SELECTDB record for `db` to `out`.
-fn select_db_bytes(db: u64, out: &mut Vec<u8>) {
-    out.clear();
-    out.push(0xFE);
-    encode_length(db, out);
-}
-
 /// Which databases to keep and where to put them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DbRules {
     /// Keep only databases whose (remapped) index is below this (a server's `databases` setting).
     pub limit: Option<u64>,
@@ -703,7 +707,7 @@ impl<S: RecordSink> RecordSink for DbFilter<S> {
                     if target == db {
                         self.next.record(rec)
                     } else {
-                        select_db_bytes(target, &mut self.buf);
+                        crate::format::opcode::select_db_record(target, &mut self.buf);
                         let synth =
                             Record { offset: rec.offset, raw: &self.buf, kind: RecordKind::SelectDb { db: target } };
                         self.next.record(&synth)
@@ -734,6 +738,7 @@ impl<S: RecordSink> RecordSink for DbFilter<S> {
 
 /// Why a key filter dropped a key.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KeyFilterCounts {
     /// Keys not matching the glob.
     pub pattern: u64,
@@ -824,6 +829,7 @@ impl<S: RecordSink> RecordSink for KeyFilter<S> {
 
 /// What to do when a key appears twice in the same database (several inputs merged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum OnDuplicate {
     /// Fail, naming the key (Redis refuses such a file).
     #[default]
@@ -1066,14 +1072,11 @@ impl<S: RecordSink> ClusterSplit<S> {
 
     /// Writes SELECTDB 0 (and hints) to shard `i` before its first key.
     fn open(&mut self, i: usize, offset: u64) -> Result<()> {
-        select_db_bytes(0, &mut self.buf);
+        crate::format::opcode::select_db_record(0, &mut self.buf);
         let rec = Record { offset, raw: &self.buf, kind: RecordKind::SelectDb { db: 0 } };
         self.shards[i].record(&rec)?;
         if let Some(h) = self.hints.as_ref().map(|h| h[i].clone()) {
-            self.buf.clear();
-            self.buf.push(0xFB);
-            encode_length(h.keys, &mut self.buf);
-            encode_length(h.expires, &mut self.buf);
+            crate::format::opcode::resize_db_record(h.keys, h.expires, &mut self.buf);
             let rec = Record {
                 offset,
                 raw: &self.buf,
@@ -1081,11 +1084,7 @@ impl<S: RecordSink> ClusterSplit<S> {
             };
             self.shards[i].record(&rec)?;
             for (slot, (k, x)) in &h.slots {
-                self.buf.clear();
-                self.buf.push(0xF4);
-                encode_length(u64::from(*slot), &mut self.buf);
-                encode_length(*k, &mut self.buf);
-                encode_length(*x, &mut self.buf);
+                crate::format::opcode::slot_info_record(u64::from(*slot), *k, *x, &mut self.buf);
                 let rec = Record {
                     offset,
                     raw: &self.buf,

@@ -39,7 +39,7 @@ use crate::format::string::{Compression, encode_raw_str, encode_str};
 use crate::format::{Elem, intset::Intset, listpack::Listpack, parse_canonical_i64, ziplist::Ziplist, zipmap::Zipmap};
 use crate::read::stream_value::{StreamEntry, StreamId};
 use crate::read::value::{OwnedConsumer, OwnedGroup, OwnedStream};
-use crate::read::{Encoding, Flavor, Header, OwnedValue};
+use crate::read::{Encoding, Feature, Flavor, Header, OwnedValue};
 
 /// Hash fields as [`OwnedValue::Hash`] holds them: field, value, absolute expiry in ms.
 type Field = (Vec<u8>, Vec<u8>, Option<i64>);
@@ -68,6 +68,7 @@ const STREAM_LISTPACK_MAX_SIZE: usize = 1 << 30;
 /// Encoding thresholds: the `*-max-listpack-*` style settings that decide when Redis leaves a compact
 /// encoding. [`Default`] gives Redis's (and Valkey's) defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Thresholds {
     /// `hash-max-listpack-entries` (also the ziplist/zipmap limit for older targets): 512.
     pub hash_max_listpack_entries: usize,
@@ -117,6 +118,7 @@ impl Default for Thresholds {
 
 /// Options of an [`Encoder`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EncodeOptions {
     /// Encoding thresholds.
     pub thresholds: Thresholds,
@@ -167,6 +169,24 @@ pub enum Unrepresentable {
     },
     /// The target header is not a version this crate writes (REDIS0001–REDIS0012 and VALKEY080).
     UnsupportedTarget(Header),
+    /// Something only later versions hold (function libraries before RDB 10, module AUX data before RDB 9, …).
+    Lacks(Feature),
+    /// A module value or module AUX data of a module the target server does not have.
+    MissingModule(String),
+}
+
+impl Unrepresentable {
+    /// The version feature the target lacks, when that is the reason.
+    pub fn feature(&self) -> Option<Feature> {
+        match self {
+            Unrepresentable::FieldTtls => Some(Feature::FieldTtls),
+            Unrepresentable::Stream => Some(Feature::Streams),
+            Unrepresentable::Module => Some(Feature::ModuleValues),
+            Unrepresentable::KeyExpiryOutOfRange { .. } => Some(Feature::MillisecondExpiry),
+            Unrepresentable::Lacks(f) => Some(*f),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Display for Unrepresentable {
@@ -195,6 +215,8 @@ impl std::fmt::Display for Unrepresentable {
             Unrepresentable::UnsupportedTarget(h) => {
                 write!(f, "{} is not a target this encoder writes (REDIS0001 to REDIS0012 and VALKEY080)", h.magic())
             }
+            Unrepresentable::Lacks(feature) => write!(f, "{feature}"),
+            Unrepresentable::MissingModule(name) => write!(f, "the target server lacks module {name}"),
         }
     }
 }
@@ -203,6 +225,7 @@ impl std::error::Error for Unrepresentable {}
 
 /// The outcome of [`Encoder::encode`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Encoded {
     /// The encoding written; the caller writes its [`Encoding::type_byte`].
     pub encoding: Encoding,
@@ -283,7 +306,7 @@ impl Encoder {
             OwnedValue::Hash(fields) => self.hash(fields, t, out, &mut dropped),
             OwnedValue::Stream(s) => self.stream(s, t, out),
             OwnedValue::Module { id, payload, .. } => {
-                if t.level < 8 {
+                if !t.header.supports(Feature::ModuleValues) {
                     Err(Unrepresentable::Module)
                 } else {
                     encode_length(*id, out);
@@ -609,11 +632,7 @@ impl Encoder {
         dropped: &mut Vec<Unrepresentable>,
     ) -> Result<Encoding, Unrepresentable> {
         let lossy = self.opts.lossy;
-        let ttl_target = match t.header.flavor {
-            Flavor::Redis if t.level >= 12 => Some(Flavor::Redis),
-            Flavor::Valkey => Some(Flavor::Valkey),
-            Flavor::Redis => None,
-        };
+        let ttl_target = t.header.supports(Feature::FieldTtls).then_some(t.header.flavor);
         let has_ttl = fields.iter().any(|f| f.2.is_some());
         if !has_ttl {
             return Ok(self.plain_hash(fields, t, out));
@@ -728,11 +747,14 @@ impl Encoder {
     // Streams
 
     fn stream(&mut self, s: &OwnedStream, t: Target, out: &mut Vec<u8>) -> Result<Encoding, Unrepresentable> {
+        if !t.header.supports(Feature::Streams) {
+            return Err(Unrepresentable::Stream);
+        }
+        // The stream layout version: listpack node metadata grew in RDB 10 and 11.
         let (version, encoding) = match t.level {
             11.. => (3, Encoding::StreamV3),
             10 => (2, Encoding::StreamV2),
-            9 => (1, Encoding::StreamV1),
-            _ => return Err(Unrepresentable::Stream),
+            _ => (1, Encoding::StreamV1),
         };
         let mut body = std::mem::take(&mut self.body);
         body.clear();

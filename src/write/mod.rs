@@ -12,14 +12,16 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::crc::{Crc64, Crc64Kind};
 use crate::format::length::encode_length;
 use crate::format::lzf::Compressor;
+use crate::format::opcode;
 use crate::format::string::{Compression, encode_str};
 use crate::read::module::ModuleAux;
-use crate::read::{Encoding, Expiry, Flavor, Header, OwnedValue, Record, RecordKind};
+use crate::read::{Encoding, Expiry, Feature, Flavor, Header, OwnedValue, Record, RecordKind};
 use encode::{EncodeOptions, Encoder, Unrepresentable};
 use std::io::Write;
 
 /// Whether the footer carries a real checksum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ChecksumMode {
     /// Compute and store the CRC-64 (RDB ≥ 5).
     Compute,
@@ -29,6 +31,7 @@ pub enum ChecksumMode {
 
 /// Options of an [`RdbWriter`].
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct WriterOptions {
     /// Value encoding options (thresholds, compression, lossy conversion).
     pub encode: EncodeOptions,
@@ -77,8 +80,10 @@ impl Placeholder {
     }
 }
 
-/// Expiry and eviction metadata of a key record.
+/// Expiry and eviction metadata of a key record: [`EntryMeta::default`] (none), [`EntryMeta::expiring`], or
+/// [`EntryMeta::of`] a record read; new fields may be added.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EntryMeta {
     /// Absolute expiry.
     pub expiry: Option<Expiry>,
@@ -86,6 +91,32 @@ pub struct EntryMeta {
     pub idle: Option<u64>,
     /// LFU counter (written for RDB ≥ 9 only).
     pub freq: Option<u8>,
+}
+
+impl EntryMeta {
+    /// Only an expiry (or none).
+    pub fn expiring(expiry: Option<Expiry>) -> Self {
+        EntryMeta { expiry, ..EntryMeta::default() }
+    }
+
+    /// The metadata of a key record as read: expiry, idle time and frequency.
+    pub fn of(entry: &crate::read::Entry<'_>) -> Self {
+        EntryMeta { expiry: entry.expiry, idle: entry.idle, freq: entry.freq }
+    }
+
+    /// With an LRU idle time.
+    #[must_use]
+    pub fn with_idle(mut self, idle: Option<u64>) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// With an LFU counter.
+    #[must_use]
+    pub fn with_freq(mut self, freq: Option<u8>) -> Self {
+        self.freq = freq;
+        self
+    }
 }
 
 /// Writes an RDB file to `W`, one record at a time. Memory holds one record, never the file.
@@ -208,10 +239,10 @@ impl<W: Write> RdbWriter<W> {
 
     /// Writes an AUX field (RDB ≥ 7; silently skipped for older targets, which have no AUX records).
     pub fn aux(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        if self.header.redis_level() < 7 {
+        if !self.header.supports(Feature::AuxAndResizeDb) {
             return Ok(());
         }
-        self.buf.push(0xFA);
+        self.buf.push(opcode::AUX);
         self.str(key);
         self.str(value);
         self.maybe_flush()
@@ -219,7 +250,7 @@ impl<W: Write> RdbWriter<W> {
 
     /// Writes SELECTDB.
     pub fn select_db(&mut self, db: u64) -> Result<()> {
-        self.buf.push(0xFE);
+        self.buf.push(opcode::SELECT_DB);
         encode_length(db, &mut self.buf);
         self.db = Some(db);
         self.maybe_flush()
@@ -232,10 +263,10 @@ impl<W: Write> RdbWriter<W> {
 
     /// Writes RESIZEDB hints (RDB ≥ 7; skipped for older targets).
     pub fn resize_db(&mut self, db_size: u64, expires_size: u64) -> Result<()> {
-        if self.header.redis_level() < 7 {
+        if !self.header.supports(Feature::AuxAndResizeDb) {
             return Ok(());
         }
-        self.buf.push(0xFB);
+        self.buf.push(opcode::RESIZE_DB);
         encode_length(db_size, &mut self.buf);
         encode_length(expires_size, &mut self.buf);
         self.maybe_flush()
@@ -245,10 +276,10 @@ impl<W: Write> RdbWriter<W> {
     /// been written (a split shard, a filtered copy); set them with [`RdbWriter::fill`], then finish with
     /// [`RdbWriter::finish_deferred`] and apply its patches. `None` for targets without RESIZEDB (RDB < 7).
     pub fn defer_resize_db(&mut self) -> Result<Option<Deferred>> {
-        if self.header.redis_level() < 7 {
+        if !self.header.supports(Feature::AuxAndResizeDb) {
             return Ok(None);
         }
-        self.buf.push(0xFB);
+        self.buf.push(opcode::RESIZE_DB);
         // The 64-bit form only exists from RDB 8.
         let width = if self.header.redis_level() >= 8 { 9 } else { 5 };
         Ok(Some(self.placeholder(width)?))
@@ -257,10 +288,10 @@ impl<W: Write> RdbWriter<W> {
     /// Writes SLOT_INFO for `slot` with placeholder counts (see [`RdbWriter::defer_resize_db`]). `None` for
     /// targets without SLOT_INFO (anything but Redis RDB ≥ 12).
     pub fn defer_slot_info(&mut self, slot: u16) -> Result<Option<Deferred>> {
-        if self.header.flavor != Flavor::Redis || self.header.version < 12 {
+        if !self.header.supports(Feature::SlotInfo) {
             return Ok(None);
         }
-        self.buf.push(0xF4);
+        self.buf.push(opcode::SLOT_INFO);
         encode_length(u64::from(slot), &mut self.buf);
         Ok(Some(self.placeholder(5)?))
     }
@@ -282,20 +313,20 @@ impl<W: Write> RdbWriter<W> {
 
     /// Writes a function library (RDB ≥ 10).
     pub fn function(&mut self, code: &[u8]) -> Result<()> {
-        if self.header.redis_level() < 10 {
-            return Err(unrepresentable(self.header, "function libraries", 10));
+        if !self.header.supports(Feature::Functions) {
+            return Err(unrepresentable(self.header, Feature::Functions));
         }
-        self.buf.push(0xF5);
+        self.buf.push(opcode::FUNCTION2);
         self.str(code);
         self.maybe_flush()
     }
 
     /// Writes a module AUX record (RDB ≥ 9), payload passed through.
     pub fn module_aux(&mut self, aux: &ModuleAux<'_>) -> Result<()> {
-        if self.header.redis_level() < 9 {
-            return Err(unrepresentable(self.header, "module aux data", 9));
+        if !self.header.supports(Feature::ModuleAux) {
+            return Err(unrepresentable(self.header, Feature::ModuleAux));
         }
-        self.buf.push(0xF7);
+        self.buf.push(opcode::MODULE_AUX);
         encode_length(aux.module_id, &mut self.buf);
         encode_length(2, &mut self.buf);
         encode_length(aux.when, &mut self.buf);
@@ -308,7 +339,7 @@ impl<W: Write> RdbWriter<W> {
         if self.header.flavor != Flavor::Redis || self.header.version < 12 {
             return Ok(());
         }
-        self.buf.push(0xF4);
+        self.buf.push(opcode::SLOT_INFO);
         encode_length(slot, &mut self.buf);
         encode_length(size, &mut self.buf);
         encode_length(expires_size, &mut self.buf);
@@ -320,8 +351,8 @@ impl<W: Write> RdbWriter<W> {
     fn meta(&mut self, meta: EntryMeta) -> std::result::Result<Option<Unrepresentable>, Unrepresentable> {
         let mut dropped = None;
         if let Some(exp) = meta.expiry {
-            if self.header.redis_level() >= 3 {
-                self.buf.push(0xFC);
+            if self.header.supports(Feature::MillisecondExpiry) {
+                self.buf.push(opcode::EXPIRETIME_MS);
                 self.buf.extend_from_slice(&exp.as_millis().to_le_bytes());
             } else {
                 // RDB < 3 only has second precision: round up so the key never expires early.
@@ -335,29 +366,24 @@ impl<W: Write> RdbWriter<W> {
                     }
                     Err(_) => return Err(Unrepresentable::KeyExpiryOutOfRange { expire_ms: ms }),
                 };
-                self.buf.push(0xFD);
+                self.buf.push(opcode::EXPIRETIME);
                 self.buf.extend_from_slice(&secs.to_le_bytes());
             }
         }
-        if self.header.redis_level() >= 9 {
+        if self.header.supports(Feature::IdleAndFreq) {
             if let Some(idle) = meta.idle {
-                self.buf.push(0xF8);
+                self.buf.push(opcode::IDLE);
                 encode_length(idle, &mut self.buf);
             }
             if let Some(freq) = meta.freq {
-                self.buf.extend_from_slice(&[0xF9, freq]);
+                self.buf.extend_from_slice(&[opcode::FREQ, freq]);
             }
         }
         Ok(dropped)
     }
 
     fn unrepresentable_key(&self, key: &[u8], u: Unrepresentable) -> Error {
-        Error::without_offset(ErrorKind::Unrepresentable(format!(
-            "key {} cannot be written to {}: {u}",
-            crate::escape_bytes(key),
-            self.header.magic()
-        )))
-        .for_key(key)
+        Error::unrepresentable(u, self.header).for_key(key)
     }
 
     /// Writes a key with an already-encoded value body (`raw`, as in [`crate::read::Value::raw`]).
@@ -428,9 +454,9 @@ impl<W: Write> RdbWriter<W> {
                         rec.offset,
                     ));
                 }
-                let level = self.header.redis_level();
-                if (level < 9 && (e.idle.is_some() || e.freq.is_some()))
-                    || (level < 3 && matches!(e.expiry, Some(Expiry::Millis(_))))
+                let h = self.header;
+                if (!h.supports(Feature::IdleAndFreq) && (e.idle.is_some() || e.freq.is_some()))
+                    || (!h.supports(Feature::MillisecondExpiry) && matches!(e.expiry, Some(Expiry::Millis(_))))
                 {
                     // IDLE/FREQ opcodes do not exist before RDB 9, ms expiries before RDB 3: rewrite the prefix.
                     let key = e.key.decode()?;
@@ -443,16 +469,16 @@ impl<W: Write> RdbWriter<W> {
                 }
             }
             RecordKind::SelectDb { db } => self.db = Some(db),
-            RecordKind::Function { .. } if self.header.redis_level() < 10 => {
-                return Err(unrepresentable(self.header, "function libraries", 10));
+            RecordKind::Function { .. } if !self.header.supports(Feature::Functions) => {
+                return Err(unrepresentable(self.header, Feature::Functions));
             }
-            RecordKind::ModuleAux(_) if self.header.redis_level() < 9 => {
-                return Err(unrepresentable(self.header, "module aux data", 9));
+            RecordKind::ModuleAux(_) if !self.header.supports(Feature::ModuleAux) => {
+                return Err(unrepresentable(self.header, Feature::ModuleAux));
             }
-            RecordKind::Aux { .. } | RecordKind::ResizeDb { .. } if self.header.redis_level() < 7 => return Ok(()),
-            RecordKind::SlotInfo { .. } if self.header.flavor != Flavor::Redis || self.header.version < 12 => {
+            RecordKind::Aux { .. } | RecordKind::ResizeDb { .. } if !self.header.supports(Feature::AuxAndResizeDb) => {
                 return Ok(());
             }
+            RecordKind::SlotInfo { .. } if !self.header.supports(Feature::SlotInfo) => return Ok(()),
             _ => {}
         }
         self.buf.extend_from_slice(rec.raw);
@@ -480,7 +506,7 @@ impl<W: Write> RdbWriter<W> {
     /// writer's buffer are written directly, the others are returned as patches to apply to the output. The
     /// stored checksum is already that of the patched file.
     pub fn finish_deferred(mut self) -> Result<(W, Option<u64>, Vec<Patch>)> {
-        self.buf.push(0xFF);
+        self.buf.push(opcode::EOF);
         let mut patches = Vec::new();
         let mut fixed = Vec::with_capacity(18);
         for p in std::mem::take(&mut self.deferred) {
@@ -528,9 +554,6 @@ fn finished_error() -> Error {
     Error::without_offset(ErrorKind::Invalid("writer already finished".into()))
 }
 
-fn unrepresentable(header: Header, what: &str, min: u32) -> Error {
-    Error::without_offset(ErrorKind::Unrepresentable(format!(
-        "{what} cannot be written to {} (needs RDB {min} or later)",
-        header.magic()
-    )))
+fn unrepresentable(header: Header, feature: Feature) -> Error {
+    Error::unrepresentable(Unrepresentable::Lacks(feature), header)
 }
