@@ -10,6 +10,7 @@
 //! * [`write`](mod@write): [`write::RdbWriter`] for any version from `REDIS0001` to `REDIS0012` and `VALKEY080`, raw
 //!   pass-through or re-encoding the way Redis would for that version.
 //! * [`transform`]: record sinks — database limits and moves, key filters, merges, cluster split by hash slot.
+//! * `diff` (feature `diff`): the logical comparison of two inputs, whatever their versions and encodings.
 //! * [`io`]: byte sinks — 512-byte page alignment, gzip, atomic files.
 //! * [`workflow`]: convert, split, export and import as library calls with reports ([`input`] opens files, gzip
 //!   and stdin; [`target`] knows which server loads which version; [`cluster`] lays out shards).
@@ -48,8 +49,9 @@
 //! | `fs` | `io::AtomicFile`, `io::publish` (locks, file sets published all or nothing), removal of temporary files on signals, a stream [`input::Input`] read twice (spooled to a file) | `tempfile`, `libc` |
 //! | `mmap` | `input::Input::open_mapped`; the duplicate-key table of a large input in huge pages | `memmap2` |
 //! | `render` | `render`: keys as JSON lines and as the RESP commands that recreate them | `serde_json` |
+//! | `diff` | `diff`: the logical comparison of two inputs (per-key digests partitioned by key hash); enables `fs` | `xxhash-rust` |
 //! | `lua` | deep validation compiles function libraries with Lua 5.1, as the servers do | `mlua` (vendored Lua) |
-//! | `cli` | the `rdbkit` binary; enables `fs`, `gzip`, `mmap` and `render` | `clap`, `clap_complete`, `clap_mangen`, `serde_json`, `indicatif` |
+//! | `cli` | the `rdbkit` binary; enables `fs`, `gzip`, `mmap`, `render` and `diff` | `clap`, `clap_complete`, `clap_mangen`, `serde_json`, `indicatif` |
 //!
 //! The default features are `cli` and `lua`, so everything.
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -58,6 +60,8 @@
 #![warn(missing_docs)]
 
 pub mod cluster;
+#[cfg(feature = "diff")]
+pub mod diff;
 pub mod dump;
 pub mod error;
 pub mod format;

@@ -10,6 +10,7 @@
 //! rdbkit split dump.rdb --out-dir shards --shards 3        one RDB per cluster shard, by hash slot
 //! rdbkit export dump.rdb --prefix backup --out-dir out --blob page|gzip
 //! rdbkit import a.rdb.gz -o ready.rdb --target redis-7.0 --tier p2 [--dry-run] [--json]
+//! rdbkit diff a.rdb b.rdb.gz [--json] [--ttl-tolerance MS]  same logical data? (exit 0 equal, 1 differ)
 //! ```
 //!
 //! Every command takes `-` for stdin and reads gzip-compressed input transparently, and the global flags
@@ -17,6 +18,7 @@
 //! completions and a man page generated from the same definition.
 
 mod cli_common;
+mod cli_diff;
 mod cli_dump;
 mod cli_info;
 mod cli_jobs;
@@ -205,6 +207,28 @@ enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Compare the logical data of two inputs: keys only in A, only in B, and differing.
+    ///
+    /// A and B are any inputs (any RDB version or family, `.gz`, padded, one may be `-`). Per database: keys
+    /// only in one input, and keys whose type, value or expiry differ; function libraries and module values
+    /// too. Encodings, the order of set/hash/zset members and AUX fields are ignored. Both inputs are
+    /// deep-validated as `verify` does. Memory stays within --max-memory plus about 50 MiB of read buffers,
+    /// whatever the input sizes: per-key digests go to temporary files in $TMPDIR when they do not fit. With
+    /// --json, one object {"equal", "only_in_a", "only_in_b", "different"}, keys as `dump` writes them; with -q,
+    /// only the summary line.
+    #[command(after_help = DIFF_EXIT_CODES)]
+    Diff {
+        /// First input (`-` for stdin; `.gz` accepted).
+        a: String,
+        /// Second input (`-` for stdin; `.gz` accepted).
+        b: String,
+        /// Expiries equal within this many milliseconds count as equal.
+        #[arg(long, value_name = "MS", default_value_t = 0)]
+        ttl_tolerance: u64,
+        /// Memory for per-key records (e.g. 64M, 2G); beyond it they go to temporary files.
+        #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = byte_size)]
+        max_memory: usize,
+    },
     /// Print a shell completion script for rdbkit.
     ///
     /// For example `rdbkit completions bash > ~/.local/share/bash-completion/completions/rdbkit`.
@@ -215,6 +239,31 @@ enum Command {
     /// Print rdbkit's man page (roff), e.g. `rdbkit man > rdbkit.1`.
     #[command(hide = true)]
     Man,
+}
+
+const DIFF_EXIT_CODES: &str = "\
+Exit codes:
+  0  the inputs hold the same data
+  1  they differ
+  2  error: an input is not a valid RDB file (the message names it and the byte), usage or
+     I/O error
+
+Either input may be `-` for stdin; gzip-compressed input is detected and decompressed.";
+
+/// `--max-memory SIZE`: bytes, with an optional K, M or G suffix (powers of 1024).
+fn byte_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.eq_ignore_ascii_case(&'k') => (&t[..i], 1usize << 10),
+        Some((i, c)) if c.eq_ignore_ascii_case(&'m') => (&t[..i], 1 << 20),
+        Some((i, c)) if c.eq_ignore_ascii_case(&'g') => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    num.parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{s:?} is not a size (bytes, or a number with K, M or G)"))
 }
 
 /// Options of the writing commands.
@@ -358,6 +407,17 @@ fn main() -> ExitCode {
     // SIGINT/SIGTERM/SIGHUP remove this run's temporary files before ending the process.
     rdbkit::io::remove_on_signal();
     raise_open_file_limit();
+    if let Command::Diff { a, b, ttl_tolerance, max_memory } = &cli.command {
+        let args = cli_diff::DiffArgs {
+            a: a.clone(),
+            b: b.clone(),
+            json: out.json,
+            quiet: out.quiet,
+            ttl_tolerance_ms: *ttl_tolerance,
+            max_memory: *max_memory,
+        };
+        return diff_command(&args);
+    }
     // Writing commands name the file in each message themselves (they have several inputs and outputs).
     let no_file = String::new();
     let (file, result) = match &cli.command {
@@ -420,7 +480,7 @@ fn main() -> ExitCode {
             });
             (&no_file, r)
         }
-        Command::Completions { .. } | Command::Man => unreachable!("handled above"),
+        Command::Completions { .. } | Command::Man | Command::Diff { .. } => unreachable!("handled above"),
     };
     cli_common::detail(|| format!("finished in {:.2} s", started.elapsed().as_secs_f64()));
     match result {
@@ -451,6 +511,19 @@ fn print_generated(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> ExitCode
                 eprintln!("rdbkit: {m}");
             }
             ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+/// `rdbkit diff`: exit 0 when equal, 1 when different, 2 on any error (a corrupt input included).
+fn diff_command(args: &cli_diff::DiffArgs) -> ExitCode {
+    let mut equal = false;
+    match with_stdout(|out| cli_diff::run(args, out).map(|e| equal = e)) {
+        Ok(()) => ExitCode::from(u8::from(!equal)),
+        Err(Failure::BrokenPipe) => ExitCode::from(EXIT_IO as u8),
+        Err(Failure::Invalid(m) | Failure::Io(m)) => {
+            eprintln!("rdbkit: {m}");
+            ExitCode::from(EXIT_IO as u8)
         }
     }
 }
