@@ -1,9 +1,10 @@
-//! The RDB length encoding (LEN) and the `nom` plumbing shared by every primitive parser.
+//! The RDB length encoding (LEN) and the (crate-private) `nom` plumbing shared by every primitive parser;
+//! [`decode_length`] and [`encode_length`] are the public entry points.
 //!
 //! A LEN is 1, 2, 5 or 9 bytes chosen by the top two bits of its first byte; the 14-, 32- and 64-bit forms are
 //! **big-endian**, unlike everything else in the format. The `11xxxxxx` form is not a length but a string
-//! special-encoding marker, which [`length_or_special`] reports for the string parser (where a plain length is
-//! expected, [`length`] reads its low 6 bits, as the servers do, and notes a warning).
+//! special-encoding marker, which the string parser reads as such (where a plain length is expected, the low 6
+//! bits are the length, as the servers read them, with a warning).
 
 use crate::error::{Error, ErrorKind};
 use nom::{Err as NomErr, IResult, Needed};
