@@ -1,7 +1,8 @@
-//! What every subcommand shares: opening an input (file, `.gz`, or `-` for stdin), the record loop over either
-//! reader, the error type with its exit code, and small output helpers (JSON byte strings, base64).
+//! What every subcommand shares: opening an input (file, `.gz`, `-` for stdin, or a live server `redis://…`), the
+//! record loop over either reader, the error type with its exit code, and small output helpers (JSON byte strings, base64).
 
 use rdbkit::input::Input;
+use rdbkit::live::{LiveOptions, RedisUrl, is_live_url, redact};
 use rdbkit::read::{Checksum, Header, ReadOptions, Record, Trailing};
 use rdbkit::{Error, ErrorKind};
 use std::io;
@@ -153,7 +154,38 @@ impl rdbkit::transform::RecordSink for NullSink {
     }
 }
 
+/// How live sources (`redis://…`) are read: set once by `main` from the global options.
+static LIVE_OPTIONS: std::sync::OnceLock<LiveOptions> = std::sync::OnceLock::new();
+
+/// Sets the options of live sources (`--source-mode`, time-outs); called once, before any input is opened.
+pub fn set_live_options(opts: LiveOptions) {
+    let _ = LIVE_OPTIONS.set(opts);
+}
+
+/// Opens a live server `redis://…` as a streamed input named by its redacted address, printing on stderr what the
+/// user must know about the snapshot (a scan is not point-in-time). Every failure is exit 2, named by `host:port`
+/// and never showing the password.
+pub fn open_live(arg: &str) -> Result<Input, Failure> {
+    let url = RedisUrl::parse(arg).map_err(Failure::Io)?;
+    let opts = LIVE_OPTIONS.get().copied().unwrap_or_default();
+    let (input, info) =
+        rdbkit::live::open_input(&url, &opts).map_err(|e| Failure::Io(format!("{}: {e}", redact(arg))))?;
+    for n in &info.notes {
+        eprintln!("rdbkit: note: {n}");
+    }
+    Ok(input)
+}
+
 fn open_input(path: &str) -> Result<Input, Failure> {
+    if is_live_url(path) {
+        // `main` names the input before the message; this one names it itself (redacted).
+        return open_live(path).map_err(|f| match f {
+            Failure::Io(m) => {
+                Failure::Io(m.strip_prefix(&format!("{}: ", redact(path))).map(str::to_string).unwrap_or(m))
+            }
+            f => f,
+        });
+    }
     Input::open(path).map_err(|e| match e.kind() {
         ErrorKind::Io(_) if e.offset().is_none() => Failure::Io(format!("cannot open: {e}")),
         _ => Failure::from(e),

@@ -11,6 +11,7 @@
 //!   pass-through or re-encoding the way Redis would for that version.
 //! * [`transform`]: record sinks — database limits and moves, key filters, merges, cluster split by hash slot.
 //! * [`io`]: byte sinks — 512-byte page alignment, gzip, atomic files.
+//! * `live` (feature `live`): a running Redis/Valkey server read as an RDB stream (replication, or SCAN + DUMP).
 //! * [`workflow`]: convert, split, export and import as library calls with reports ([`input`] opens files, gzip
 //!   and stdin; [`target`] knows which server loads which version; [`cluster`] lays out shards).
 //!
@@ -44,6 +45,8 @@ pub mod error;
 pub mod format;
 pub mod input;
 pub mod io;
+#[cfg(feature = "live")]
+pub mod live;
 pub mod read;
 pub mod target;
 pub mod transform;

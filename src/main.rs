@@ -12,7 +12,8 @@
 //! rdbkit import a.rdb.gz -o ready.rdb --target redis-7.0 --tier p2 [--dry-run] [--json]
 //! ```
 //!
-//! Every command takes `-` for stdin and reads gzip-compressed input transparently.
+//! Every command takes `-` for stdin and reads gzip-compressed input transparently, and `redis://[[USER]:PASSWORD@]HOST:PORT`
+//! for a running server (its snapshot streamed through replication, or read key by key where that is refused).
 
 mod cli_common;
 mod cli_dump;
@@ -31,7 +32,10 @@ Exit codes:
   1  the input is not a valid RDB file: corrupt, truncated, or a checksum mismatch
   2  usage error, or an I/O error (file not found, unreadable, output failure)
 
-FILE may be `-` for stdin; gzip-compressed input is detected and decompressed.
+FILE may be `-` for stdin; gzip-compressed input is detected and decompressed. FILE may also be a running
+server, redis://[[USER]:PASSWORD@]HOST:PORT: its snapshot is streamed through replication (REPLCONF, PSYNC),
+or read key by key (SCAN + DUMP, not point-in-time, said on stderr) where the server refuses replication; an
+unreachable server, refused credentials, a time-out or a link dropped mid-snapshot exit 2.
 Errors are reported on stderr as `rdbkit: FILE: error at byte N: ...`.";
 
 /// Inspect, verify and export Redis/Valkey RDB snapshot files.
@@ -40,6 +44,58 @@ Errors are reported on stderr as `rdbkit: FILE: error at byte N: ...`.";
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    live: LiveArgs,
+}
+
+/// How `redis://` inputs are read (global: accepted by every command).
+#[derive(clap::Args, Debug, Clone)]
+struct LiveArgs {
+    /// redis:// inputs: `sync` takes the snapshot through replication only, `scan` key by key only (SCAN + DUMP,
+    /// not point-in-time), `auto` replication with the scan as fallback where the server refuses it.
+    #[arg(long, global = true, value_enum, default_value_t = SourceModeArg::Auto)]
+    source_mode: SourceModeArg,
+    /// redis:// inputs: seconds to wait for the TCP connection.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 10.0, value_parser = seconds)]
+    connect_timeout: f64,
+    /// redis:// inputs: seconds without a byte from the server (or a write accepted) before giving up. The master
+    /// sends keep-alives while it prepares a snapshot, so this bounds a silent server, not a large snapshot.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 60.0, value_parser = seconds)]
+    read_timeout: f64,
+}
+
+/// `--source-mode`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum SourceModeArg {
+    /// Replication, else the key-by-key scan.
+    Auto,
+    /// Replication only.
+    Sync,
+    /// Key by key only.
+    Scan,
+}
+
+impl LiveArgs {
+    fn options(&self) -> rdbkit::live::LiveOptions {
+        use rdbkit::live::SourceMode;
+        let secs = std::time::Duration::from_secs_f64;
+        rdbkit::live::LiveOptions {
+            mode: match self.source_mode {
+                SourceModeArg::Auto => SourceMode::Auto,
+                SourceModeArg::Sync => SourceMode::Sync,
+                SourceModeArg::Scan => SourceMode::Scan,
+            },
+            timeouts: rdbkit::live::resp::Timeouts { connect: secs(self.connect_timeout), io: secs(self.read_timeout) },
+        }
+    }
+}
+
+/// A time-out in seconds: more than 0, at most a day.
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86400.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds in (0, 86400]")),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -47,7 +103,7 @@ enum Command {
     /// Show the header, AUX fields, key counts per database, type and encoding, checksum status and sizes.
     #[command(after_help = EXIT_CODES)]
     Info {
-        /// RDB file (`-` for stdin; `.gz` accepted).
+        /// RDB file (`-` for stdin; `.gz` accepted; `redis://…` for a running server).
         file: String,
         /// Print one JSON object instead of text.
         #[arg(long)]
@@ -58,7 +114,7 @@ enum Command {
     /// Prints a one-line summary and exits 0 when the file is sound.
     #[command(after_help = EXIT_CODES)]
     Verify {
-        /// RDB file (`-` for stdin; `.gz` accepted).
+        /// RDB file (`-` for stdin; `.gz` accepted; `redis://…` for a running server).
         file: String,
         /// Fail (exit 1) on any warning: bytes the servers load although no server writes them (a length in the
         /// string-encoding form, an empty LZF string, a text score with extra bytes…). Without it, warnings go to
@@ -74,7 +130,7 @@ enum Command {
     /// input is deep-validated first (as `verify` does), so a damaged file writes nothing, unless --no-validate.
     #[command(after_help = EXIT_CODES)]
     Dump {
-        /// RDB file (`-` for stdin; `.gz` accepted).
+        /// RDB file (`-` for stdin; `.gz` accepted; `redis://…` for a running server).
         file: String,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Json)]
@@ -96,7 +152,7 @@ enum Command {
     /// through, never replaced). Inputs are deep-validated first (as `verify` does) unless --no-validate.
     #[command(after_help = EXIT_CODES)]
     Convert {
-        /// Input RDB files (`-` for stdin; `.gz` accepted). Several inputs are merged.
+        /// Input RDB files (`-` for stdin; `.gz` accepted; `redis://…` for a running server). Several inputs are merged.
         #[arg(required = true)]
         inputs: Vec<String>,
         /// Output file (`-` for stdout).
@@ -117,7 +173,7 @@ enum Command {
     /// is removed. One run at a time per directory and prefix (a lock file `.P.rdbkit-lock`).
     #[command(after_help = EXIT_CODES)]
     Split {
-        /// Input RDB files.
+        /// Input RDB files (`redis://…` for a running server).
         #[arg(required = true)]
         inputs: Vec<String>,
         /// Directory for `P-gGEN-shard-NNN.rdb` and `P.manifest.json` (other files in it are left alone).
@@ -139,7 +195,7 @@ enum Command {
     /// per shard with --shards/--nodes.
     #[command(after_help = EXIT_CODES)]
     Export {
-        /// Input RDB files.
+        /// Input RDB files (`redis://…` for a running server).
         #[arg(required = true)]
         inputs: Vec<String>,
         /// Blob name prefix: one plain file name, not starting with `.`.
@@ -164,7 +220,7 @@ enum Command {
     /// limit of the tier, merge, cluster split, expired keys dropped; prints what is kept and what is dropped.
     #[command(after_help = EXIT_CODES)]
     Import {
-        /// Input RDB files (`.gz` and page-padded files accepted).
+        /// Input RDB files (`.gz` and page-padded files accepted; `redis://…` for a running server).
         #[arg(required = true)]
         inputs: Vec<String>,
         /// Output file (non-clustered target).
@@ -321,6 +377,7 @@ fn raise_open_file_limit() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    cli_common::set_live_options(cli.live.options());
     // SIGINT/SIGTERM/SIGHUP remove this run's temporary files before ending the process.
     rdbkit::io::remove_on_signal();
     raise_open_file_limit();
@@ -383,7 +440,7 @@ fn main() -> ExitCode {
         Err(f) => {
             match &f {
                 Failure::Invalid(m) | Failure::Io(m) if file.is_empty() => eprintln!("rdbkit: {m}"),
-                Failure::Invalid(m) | Failure::Io(m) => eprintln!("rdbkit: {file}: {m}"),
+                Failure::Invalid(m) | Failure::Io(m) => eprintln!("rdbkit: {}: {m}", rdbkit::live::redact(file)),
                 Failure::BrokenPipe => {}
             }
             ExitCode::from(f.exit_code() as u8)

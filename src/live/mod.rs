@@ -1,0 +1,154 @@
+//! Live servers as sources: a running Redis or Valkey read as an RDB byte stream, fed to the same readers as a
+//! file (feature `live`).
+//!
+//! - [`url`]: `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]` addresses; passwords never shown.
+//! - [`resp`]: the small blocking, pipelining RESP2 client every live endpoint uses.
+//! - [`replica`]: the snapshot through replication (`REPLCONF capa eof`, `rdb-only`, `PSYNC`/`SYNC`, both payload
+//!   framings), streamed — no temporary file.
+//! - [`scan`]: the fallback where replication is refused: `SCAN` + `DUMP` + expiry per database, re-wrapped as an
+//!   RDB stream (not point-in-time).
+//!
+//! [`open_input`] makes an [`Input`] of a server: the bytes reach the streaming reader as they arrive, in the bounded
+//! memory of a stream (a job that reads its input twice spools it, as it spools stdin).
+//!
+//! ```no_run
+//! use rdbkit::live::{LiveOptions, RedisUrl, open_input};
+//! use rdbkit::read::ReadOptions;
+//! # fn main() -> rdbkit::Result<()> {
+//! let url = RedisUrl::parse("redis://:secret@127.0.0.1:6379").map_err(|m| rdbkit::Error::without_offset(rdbkit::ErrorKind::Invalid(m)))?;
+//! let (input, how) = open_input(&url, &LiveOptions::default())?;
+//! println!("{} via {:?}", input.name(), how.kind);
+//! # Ok(()) }
+//! ```
+
+pub mod replica;
+pub mod resp;
+pub mod scan;
+pub mod url;
+
+pub use url::{RedisUrl, Secret, is_live_url, redact};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::input::Input;
+use resp::{Connection, Timeouts};
+use std::io::{self, Read};
+
+/// How a snapshot is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SourceMode {
+    /// Replication, and the key-by-key scan when the server refuses it.
+    #[default]
+    Auto,
+    /// Replication only: a server that refuses it is an error.
+    Sync,
+    /// The key-by-key scan only.
+    Scan,
+}
+
+/// Options for reading a live server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LiveOptions {
+    /// Replication, scan, or replication with the scan as fallback.
+    pub mode: SourceMode,
+    /// Connect and read/write time-outs.
+    pub timeouts: Timeouts,
+}
+
+/// How the snapshot was obtained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotKind {
+    /// Through replication: a point-in-time snapshot.
+    Replication {
+        /// The master streamed it diskless (`$EOF:` framing) rather than from a file (`$<len>`).
+        diskless: bool,
+        /// The server accepted `REPLCONF rdb-only 1`.
+        rdb_only: bool,
+    },
+    /// Key by key ([`scan`]): not a point-in-time snapshot.
+    Scan {
+        /// Why replication was not used (the server's refusal), or `None` when the scan was asked for.
+        refused: Option<String>,
+    },
+}
+
+/// What a caller should know about a snapshot: how it was taken and anything it lacks. The CLI prints the notes
+/// on stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    /// How it was taken.
+    pub kind: SnapshotKind,
+    /// Sentences for the user (e.g. "not a point-in-time snapshot", function libraries not copied).
+    pub notes: Vec<String>,
+}
+
+/// Connects, authenticates and starts a snapshot of the server at `url`; returns its RDB bytes as a stream.
+///
+/// # Errors
+/// A `/DB` in the URL (a snapshot holds every database), `rediss://` (TLS is not built in yet), the server cannot be
+/// reached or refuses the credentials, or (with [`SourceMode::Sync`]) refuses replication. Messages name the
+/// server's `host:port` and never the password.
+pub fn open_snapshot(url: &RedisUrl, opts: &LiveOptions) -> Result<(Box<dyn Read + Send>, SnapshotInfo)> {
+    let fail = |m: String| Error::without_offset(ErrorKind::Invalid(m));
+    if let Some(db) = url.db {
+        return Err(fail(format!(
+            "{url}: a snapshot holds every database; to keep one, give --db {db} instead of /{db} in the address"
+        )));
+    }
+    if url.tls {
+        return Err(fail(format!("{url}: TLS (rediss://) is not supported by this build of rdbkit yet")));
+    }
+    let mut conn = Connection::connect(&url.host, url.port, opts.timeouts)?;
+    if let Some(pw) = &url.password {
+        conn.auth(url.user.as_deref(), pw)?;
+    } else if let Some(u) = &url.user {
+        return Err(fail(format!("{url}: user {u:?} given without a password (redis://USER:PASSWORD@HOST:PORT)")));
+    }
+    let refused = match opts.mode {
+        SourceMode::Scan => None,
+        SourceMode::Auto | SourceMode::Sync => match replica::handshake(conn)? {
+            replica::Handshake::Streaming(s) => {
+                let kind = SnapshotKind::Replication {
+                    diskless: matches!(s.framing(), replica::Framing::Eof(_)),
+                    rdb_only: s.info().rdb_only,
+                };
+                return Ok((Box::new(s), SnapshotInfo { kind, notes: Vec::new() }));
+            }
+            replica::Handshake::Refused(c, why) => {
+                if opts.mode == SourceMode::Sync {
+                    return Err(Error::from(io::Error::new(
+                        io::ErrorKind::PermissionDenied,
+                        format!(
+                            "{}: the server refuses replication ({why}); --source-mode scan reads it key by key",
+                            c.addr()
+                        ),
+                    )));
+                }
+                conn = c;
+                Some(why)
+            }
+        },
+    };
+    let s = scan::ScanSource::start(conn)?;
+    let mut notes = Vec::new();
+    match &refused {
+        Some(why) => notes.push(format!(
+            "{url}: replication refused ({why}); reading key by key with SCAN + DUMP: this is NOT a point-in-time snapshot"
+        )),
+        None => notes.push(format!("{url}: reading key by key with SCAN + DUMP: this is NOT a point-in-time snapshot")),
+    }
+    if let Some(why) = &s.info().functions_skipped {
+        notes.push(format!("{url}: function libraries are not in the snapshot ({why})"));
+    }
+    Ok((Box::new(s), SnapshotInfo { kind: SnapshotKind::Scan { refused }, notes }))
+}
+
+/// [`open_snapshot`] as an [`Input`] named by the redacted URL, read like stdin: streamed once, spooled by a job that
+/// reads its input twice.
+///
+/// # Errors
+/// Those of [`open_snapshot`], and a snapshot that does not start with an RDB header.
+pub fn open_input(url: &RedisUrl, opts: &LiveOptions) -> Result<(Input, SnapshotInfo)> {
+    let (r, info) = open_snapshot(url, opts)?;
+    let input = Input::from_stream(&url.to_string(), r)?;
+    Ok((input, info))
+}
