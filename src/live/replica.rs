@@ -49,11 +49,18 @@ pub struct ReplicaInfo {
 /// # Errors
 /// The link fails, or the server answers something that is not a snapshot header.
 pub fn handshake(mut conn: Connection) -> io::Result<Handshake> {
-    match conn.call(&[b"REPLCONF", b"capa", b"eof"])? {
-        Reply::Error(e) => return Ok(Handshake::Refused(conn, format!("REPLCONF capa eof: {e}"))),
-        _ => {}
+    if let Reply::Error(e) = conn.call(&[b"REPLCONF", b"capa", b"eof"])? {
+        return Ok(Handshake::Refused(conn, format!("REPLCONF capa eof: {e}")));
     }
     let rdb_only = !matches!(conn.call(&[b"REPLCONF", b"rdb-only", b"1"])?, Reply::Error(_));
+    // Valkey writes, for a replica that does not say its version, the RDB an old replica loads (REDIS0011), and
+    // fails on keys that need a newer one: tell it ours is the server's own version, so it sends its native file.
+    if let Reply::Bulk(info) = conn.call(&[b"INFO", b"server"])?
+        && let Some(v) = super::scan::info_field(&String::from_utf8_lossy(&info), "valkey_version")
+    {
+        let v = v.to_string();
+        conn.call(&[b"REPLCONF", b"version", v.as_bytes()])?;
+    }
     let mut info = ReplicaInfo { rdb_only, command: "PSYNC" };
     conn.queue(&[b"PSYNC", b"?", b"-1"]);
     conn.flush()?;
