@@ -30,7 +30,7 @@ pub enum Framing {
 #[derive(Debug)]
 pub enum Handshake {
     /// The master is sending the snapshot.
-    Streaming(ReplicaStream),
+    Streaming(Box<ReplicaStream>),
     /// The server refused replication (the connection stays usable for other commands); the server's reason.
     Refused(Connection, String),
 }
@@ -91,7 +91,7 @@ pub fn handshake(mut conn: Connection) -> io::Result<Handshake> {
             String::from_utf8_lossy(&line)
         ))
     })?;
-    Ok(Handshake::Streaming(ReplicaStream::new(conn, framing, info)))
+    Ok(Handshake::Streaming(Box::new(ReplicaStream::new(conn, framing, info))))
 }
 
 /// The next line after any `\n` keep-alives.
