@@ -167,7 +167,7 @@ pub fn set_live_options(opts: LiveOptions) {
 /// and never showing the password.
 pub fn open_live(arg: &str) -> Result<Input, Failure> {
     let url = RedisUrl::parse(arg).map_err(Failure::Io)?;
-    let opts = LIVE_OPTIONS.get().copied().unwrap_or_default();
+    let opts = LIVE_OPTIONS.get().cloned().unwrap_or_default();
     let (input, info) =
         rdbkit::live::open_input(&url, &opts).map_err(|e| Failure::Io(format!("{}: {e}", redact(arg))))?;
     for n in &info.notes {

@@ -62,6 +62,18 @@ struct LiveArgs {
     /// sends keep-alives while it prepares a snapshot, so this bounds a silent server, not a large snapshot.
     #[arg(long, global = true, value_name = "SECS", default_value_t = 60.0, value_parser = seconds)]
     read_timeout: f64,
+    /// rediss:// inputs: trust the CA certificate(s) of this PEM file instead of the public roots.
+    #[arg(long, global = true, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// rediss:// inputs: accept any server certificate (self-signed test servers; not for production).
+    #[arg(long, global = true)]
+    tls_insecure: bool,
+    /// rediss:// inputs: present this PEM certificate chain (servers with `tls-auth-clients yes`), with --tls-key.
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// rediss:// inputs: the PEM private key of --tls-cert.
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// `--source-mode`.
@@ -86,6 +98,12 @@ impl LiveArgs {
                 SourceModeArg::Scan => SourceMode::Scan,
             },
             timeouts: rdbkit::live::resp::Timeouts { connect: secs(self.connect_timeout), io: secs(self.read_timeout) },
+            tls: rdbkit::live::tls::TlsOptions {
+                ca_file: self.tls_ca.clone(),
+                insecure: self.tls_insecure,
+                client_cert: self.tls_cert.clone(),
+                client_key: self.tls_key.clone(),
+            },
         }
     }
 }

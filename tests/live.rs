@@ -517,3 +517,102 @@ fn the_end_mark_split_across_writes_is_found_and_is_not_data() {
         assert_ok(&got, "verify, $len framing");
     }
 }
+
+/// Makes a CA, a server certificate for 127.0.0.1/localhost and a client certificate (openssl), in `dir`.
+fn make_certificates(dir: &Path) {
+    let sh = r#"set -e
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj "/CN=rdbkit test CA"
+openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=localhost"
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > server.ext
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext
+openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj "/CN=rdbkit client"
+printf 'extendedKeyUsage=clientAuth\n' > client.ext
+openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 -extfile client.ext
+"#;
+    let out = common::run_bounded(
+        Command::new("bash").arg("-c").arg(sh).current_dir(dir),
+        Duration::from_secs(60),
+        "openssl certificates",
+    );
+    assert_ok(&out, "openssl certificates");
+}
+
+#[test]
+fn tls_with_a_self_signed_ca_and_client_certificates() {
+    // Of the test servers, only Debian's Redis 7.0 is built with TLS.
+    if !common::real_servers_available("tls_with_a_self_signed_ca_and_client_certificates") {
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    make_certificates(certs.path());
+    let f = |n: &str| certs.path().join(n).to_str().unwrap().to_string();
+    let tls_port = free_port();
+    let extra: Vec<String> = [
+        "--tls-port",
+        &tls_port.to_string(),
+        "--tls-cert-file",
+        &f("server.pem"),
+        "--tls-key-file",
+        &f("server.key"),
+        "--tls-ca-cert-file",
+        &f("ca.pem"),
+        "--tls-auth-clients",
+        "yes",
+        "--tls-replication",
+        "no",
+        "--repl-diskless-sync-delay",
+        "0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let src = Server::start("redis-7.0", Some(&root().join("testdata/redis-7.0.rdb")), &extra);
+    let mut c = src.conn();
+    ok(&mut c, &[b"CONFIG", b"SET", b"requirepass", b"tls-pw-0x5eed"]);
+    drop(c);
+    let mut c = src.conn_auth(None, "tls-pw-0x5eed");
+    let want = digest(&mut c);
+    let url = format!("rediss://:tls-pw-0x5eed@127.0.0.1:{tls_port}");
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out.rdb");
+    let (ca, cert, key) = (f("ca.pem"), f("client.pem"), f("client.key"));
+    let conv = rdbkit(&[
+        "convert",
+        "--tls-ca",
+        &ca,
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        &url,
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_ok(&conv, "convert over TLS");
+    check_loads("redis-7.0", &out, false, &want, &functions(&mut c), "TLS");
+    // The scan over TLS too.
+    let conv =
+        rdbkit(&["verify", "--source-mode", "scan", "--tls-ca", &ca, "--tls-cert", &cert, "--tls-key", &key, &url]);
+    assert_ok(&conv, "verify --source-mode scan over TLS");
+    // --tls-insecure accepts the certificate whatever its issuer and name.
+    let localhost = format!("rediss://:tls-pw-0x5eed@localhost:{tls_port}");
+    let r = rdbkit(&["info", "--tls-insecure", "--tls-cert", &cert, "--tls-key", &key, &localhost]);
+    assert_ok(&r, "info --tls-insecure");
+    // Refusals: an unknown issuer (public roots only), no client certificate, TLS to the plain port.
+    for (args, expect) in [
+        (vec!["verify", "--tls-cert", &cert, "--tls-key", &key, &url], "UnknownIssuer"),
+        (vec!["verify", "--tls-ca", &ca, &url], "CertificateRequired"),
+    ] {
+        let r = rdbkit(&args);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expect) && err.contains(&format!("127.0.0.1:{tls_port}")), "{args:?}: {err}");
+        assert!(!err.contains("tls-pw-0x5eed"), "password on stderr: {err}");
+    }
+    let t0 = Instant::now();
+    let plain = format!("rediss://127.0.0.1:{}", src.port);
+    let r = rdbkit(&["verify", "--tls-ca", &ca, "--read-timeout", "1", &plain]);
+    assert_eq!(r.status.code(), Some(2), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(t0.elapsed() < Duration::from_secs(10));
+}

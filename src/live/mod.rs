@@ -5,6 +5,7 @@
 //! - [`resp`]: the small blocking, pipelining RESP2 client every live endpoint uses.
 //! - [`replica`]: the snapshot through replication (`REPLCONF capa eof`, `rdb-only`, `PSYNC`/`SYNC`, both payload
 //!   framings), streamed — no temporary file.
+//! - `tls` (feature `tls`): `rediss://` with rustls.
 //! - [`scan`]: the fallback where replication is refused: `SCAN` + `DUMP` + expiry per database, re-wrapped as an
 //!   RDB stream (not point-in-time).
 //!
@@ -24,6 +25,8 @@
 pub mod replica;
 pub mod resp;
 pub mod scan;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod url;
 
 pub use url::{RedisUrl, Secret, is_live_url, redact};
@@ -46,12 +49,42 @@ pub enum SourceMode {
 }
 
 /// Options for reading a live server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LiveOptions {
     /// Replication, scan, or replication with the scan as fallback.
     pub mode: SourceMode,
     /// Connect and read/write time-outs.
     pub timeouts: Timeouts,
+    /// Certificates for `rediss://` (feature `tls`).
+    #[cfg(feature = "tls")]
+    pub tls: tls::TlsOptions,
+}
+
+/// Connects to the server of `url` (TLS for `rediss://`) and authenticates.
+///
+/// # Errors
+/// The server cannot be reached, the TLS handshake fails, the credentials are refused, a user is given without a
+/// password, or `rediss://` in a build without the `tls` feature. Messages name `host:port`, never the password.
+pub fn connect(url: &RedisUrl, opts: &LiveOptions) -> Result<Connection> {
+    let fail = |m: String| Error::without_offset(ErrorKind::Invalid(m));
+    if let (Some(u), None) = (&url.user, &url.password) {
+        return Err(fail(format!("user {u:?} given without a password (redis://USER:PASSWORD@HOST:PORT)")));
+    }
+    let mut conn = if url.tls {
+        #[cfg(feature = "tls")]
+        {
+            let config = tls::client_config(&opts.tls)?;
+            Connection::connect_tls(&url.host, url.port, opts.timeouts, config)?
+        }
+        #[cfg(not(feature = "tls"))]
+        return Err(fail("rediss:// (TLS) needs rdbkit built with the `tls` feature".into()));
+    } else {
+        Connection::connect(&url.host, url.port, opts.timeouts)?
+    };
+    if let Some(pw) = &url.password {
+        conn.auth(url.user.as_deref(), pw)?;
+    }
+    Ok(conn)
 }
 
 /// How the snapshot was obtained.
@@ -84,25 +117,17 @@ pub struct SnapshotInfo {
 /// Connects, authenticates and starts a snapshot of the server at `url`; returns its RDB bytes as a stream.
 ///
 /// # Errors
-/// A `/DB` in the URL (a snapshot holds every database), `rediss://` (TLS is not built in yet), the server cannot be
-/// reached or refuses the credentials, or (with [`SourceMode::Sync`]) refuses replication. Messages name the
+/// A `/DB` in the URL (a snapshot holds every database), those of [`connect`], or (with [`SourceMode::Sync`]) a
+/// server that refuses replication. Messages name the
 /// server's `host:port` and never the password.
 pub fn open_snapshot(url: &RedisUrl, opts: &LiveOptions) -> Result<(Box<dyn Read + Send>, SnapshotInfo)> {
     let fail = |m: String| Error::without_offset(ErrorKind::Invalid(m));
     if let Some(db) = url.db {
         return Err(fail(format!(
-            "{url}: a snapshot holds every database; to keep one, give --db {db} instead of /{db} in the address"
+            "a snapshot holds every database; to keep one, give --db {db} instead of /{db} in the address"
         )));
     }
-    if url.tls {
-        return Err(fail(format!("{url}: TLS (rediss://) is not supported by this build of rdbkit yet")));
-    }
-    let mut conn = Connection::connect(&url.host, url.port, opts.timeouts)?;
-    if let Some(pw) = &url.password {
-        conn.auth(url.user.as_deref(), pw)?;
-    } else if let Some(u) = &url.user {
-        return Err(fail(format!("{url}: user {u:?} given without a password (redis://USER:PASSWORD@HOST:PORT)")));
-    }
+    let mut conn = connect(url, opts)?;
     let refused = match opts.mode {
         SourceMode::Scan => None,
         SourceMode::Auto | SourceMode::Sync => match replica::handshake(conn)? {

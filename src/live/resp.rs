@@ -97,10 +97,83 @@ pub fn is_refusal(err: &str) -> bool {
         || e.contains("no permissions")
 }
 
+/// Opens a TCP connection to `host:port` with the time-outs set; returns it and `host:port` for messages.
+fn connect_tcp(host: &str, port: u16, timeouts: Timeouts) -> io::Result<(TcpStream, String)> {
+    let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+    let addrs = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| io::Error::new(e.kind(), format!("{addr}: cannot resolve the host: {e}")))?;
+    let mut last = None;
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, timeouts.connect) {
+            Ok(s) => {
+                s.set_read_timeout(Some(timeouts.io))?;
+                s.set_write_timeout(Some(timeouts.io))?;
+                s.set_nodelay(true)?;
+                return Ok((s, addr));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let e = last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"));
+    let timed_out = matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock);
+    let what = if timed_out {
+        format!("no answer within {} s (connect time-out)", timeouts.connect.as_secs_f64())
+    } else {
+        e.to_string()
+    };
+    let kind = if timed_out { io::ErrorKind::TimedOut } else { e.kind() };
+    Err(io::Error::new(kind, format!("{addr}: cannot connect: {what}")))
+}
+
+/// The byte stream under a connection: TCP, or TLS over TCP.
+enum Transport {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<super::tls::TlsStream>),
+}
+
+impl Transport {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(s) => s,
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Plain(s) => s.flush(),
+            #[cfg(feature = "tls")]
+            Transport::Tls(s) => s.flush(),
+        }
+    }
+}
+
 /// A connection to one server.
 pub struct Connection {
     addr: String,
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Transport>,
     out: Vec<u8>,
     io_timeout: Duration,
 }
@@ -118,37 +191,28 @@ impl Connection {
     /// # Errors
     /// The name does not resolve, or no address accepts the connection in time; the message names `host:port`.
     pub fn connect(host: &str, port: u16, timeouts: Timeouts) -> io::Result<Connection> {
-        let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
-        let addrs = (host, port)
-            .to_socket_addrs()
-            .map_err(|e| io::Error::new(e.kind(), format!("{addr}: cannot resolve the host: {e}")))?;
-        let mut last = None;
-        for a in addrs {
-            match TcpStream::connect_timeout(&a, timeouts.connect) {
-                Ok(s) => {
-                    s.set_read_timeout(Some(timeouts.io))?;
-                    s.set_write_timeout(Some(timeouts.io))?;
-                    s.set_nodelay(true)?;
-                    return Ok(Connection {
-                        addr,
-                        reader: BufReader::with_capacity(64 * 1024, s),
-                        out: Vec::new(),
-                        io_timeout: timeouts.io,
-                    });
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        let e = last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"));
-        let what = if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) {
-            format!("no answer within {} s (connect time-out)", timeouts.connect.as_secs_f64())
-        } else {
-            e.to_string()
-        };
-        Err(io::Error::new(
-            if e.kind() == io::ErrorKind::WouldBlock { io::ErrorKind::TimedOut } else { e.kind() },
-            format!("{addr}: cannot connect: {what}"),
-        ))
+        let (tcp, addr) = connect_tcp(host, port, timeouts)?;
+        Ok(Connection::over(Transport::Plain(tcp), addr, timeouts))
+    }
+
+    /// Connects with TLS (`rediss://`), completing the handshake (see [`super::tls`]).
+    ///
+    /// # Errors
+    /// As [`Connection::connect`], and a failed handshake (kind `PermissionDenied`, the reason named).
+    #[cfg(feature = "tls")]
+    pub fn connect_tls(
+        host: &str,
+        port: u16,
+        timeouts: Timeouts,
+        config: std::sync::Arc<rustls::ClientConfig>,
+    ) -> io::Result<Connection> {
+        let (tcp, addr) = connect_tcp(host, port, timeouts)?;
+        let tls = super::tls::connect(tcp, host, &addr, config)?;
+        Ok(Connection::over(Transport::Tls(Box::new(tls)), addr, timeouts))
+    }
+
+    fn over(t: Transport, addr: String, timeouts: Timeouts) -> Connection {
+        Connection { addr, reader: BufReader::with_capacity(64 * 1024, t), out: Vec::new(), io_timeout: timeouts.io }
     }
 
     /// `host:port` of the server, for messages.
@@ -361,7 +425,7 @@ impl Connection {
 
     /// Closes the connection (both directions) now.
     pub fn close(&mut self) {
-        let _ = self.reader.get_ref().shutdown(Shutdown::Both);
+        let _ = self.reader.get_ref().tcp().shutdown(Shutdown::Both);
     }
 
     /// An error for the link: time-outs say how long, a reset says so; the message names the server.
