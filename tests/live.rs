@@ -616,3 +616,67 @@ fn tls_with_a_self_signed_ca_and_client_certificates() {
     assert_eq!(r.status.code(), Some(2), "{}", String::from_utf8_lossy(&r.stderr));
     assert!(t0.elapsed() < Duration::from_secs(10));
 }
+
+/// Every record of `file` as `rdbkit dump` prints it (key order aside), for comparing what two files hold.
+fn dump_lines(file: &Path) -> Vec<String> {
+    let out = rdbkit(&["dump", file.to_str().unwrap()]);
+    assert_ok(&out, &format!("dump {}", file.display()));
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_writing_command_takes_a_live_source() {
+    if !common::real_servers_available("every_writing_command_takes_a_live_source") {
+        return;
+    }
+    let extra = vec!["--repl-diskless-sync-delay".to_string(), "0".to_string()];
+    let src = Server::start("redis-7.0", Some(&root().join("testdata/redis-7.0.rdb")), &extra);
+    let url = src.url();
+    let work = tempfile::tempdir().unwrap();
+    let w = |n: &str| work.path().join(n);
+    let snap = w("snap.rdb");
+    assert_ok(&rdbkit(&["convert", &url, "-o", snap.to_str().unwrap(), "-q"]), "convert");
+    let want = dump_lines(&snap);
+    assert!(want.len() > 50);
+    // Output to stdout: two passes (the stream is spooled by the checking pass).
+    let to_stdout = rdbkit(&["convert", &url, "-o", "-", "-q"]);
+    assert_ok(&to_stdout, "convert -o -");
+    std::fs::write(w("stdout.rdb"), &to_stdout.stdout).unwrap();
+    assert_eq!(dump_lines(&w("stdout.rdb")), want, "convert -o -");
+    // export, page blob and gzip.
+    for blob in ["page", "gzip"] {
+        let dir = w(&format!("export-{blob}"));
+        let r = rdbkit(&["export", &url, "--prefix", "live", "--out-dir", dir.to_str().unwrap(), "--blob", blob, "-q"]);
+        assert_ok(&r, &format!("export --blob {blob}"));
+        let f = dir.join(if blob == "page" { "live.rdb" } else { "live.rdb.gz" });
+        assert_eq!(dump_lines(&f), want, "export --blob {blob}");
+        if blob == "page" {
+            assert_eq!(std::fs::metadata(&f).unwrap().len() % 512, 0);
+        }
+    }
+    // import, with a dry run first.
+    let dry = rdbkit(&["import", &url, "-o", w("import.rdb").to_str().unwrap(), "--target", "redis-7.0", "--dry-run"]);
+    assert_ok(&dry, "import --dry-run");
+    assert!(!w("import.rdb").exists());
+    assert_ok(
+        &rdbkit(&["import", &url, "-o", w("import.rdb").to_str().unwrap(), "--target", "redis-7.0", "-q"]),
+        "import",
+    );
+    assert_eq!(dump_lines(&w("import.rdb")), want, "import");
+    // split: database 0 over 3 shards, named by the server's address by default.
+    let dir = w("split");
+    assert_ok(&rdbkit(&["split", &url, "--out-dir", dir.to_str().unwrap(), "--shards", "3", "-q"]), "split");
+    let mut names: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert!(names.iter().any(|n| n == &format!("127_0_0_1-{}.manifest.json", src.port)), "{names:?}");
+    let mut keys = Vec::new();
+    for n in names.iter().filter(|n| n.ends_with(".rdb")) {
+        keys.extend(dump_lines(&dir.join(n)).into_iter().filter(|l| l.starts_with("{\"db\":0,")));
+    }
+    keys.sort();
+    let db0: Vec<String> = want.iter().filter(|l| l.starts_with("{\"db\":0,")).cloned().collect();
+    assert_eq!(keys, db0, "split: every db-0 key in one shard");
+}
