@@ -326,6 +326,20 @@ fn requirepass_acl_users_and_a_wrong_password() {
         assert!(!err.contains("pw-0x5eed"), "{shown}: password on stderr: {err}");
         check_loads("redis-7.0", &out, false, &want, &functions(&mut c), &shown);
     }
+    // The password is in no report, manifest or file name.
+    let dir = work.path().join("split");
+    let url = format!("redis://snap:snap-pw-0x5eed@127.0.0.1:{p}");
+    let r = rdbkit(&["split", &url, "--out-dir", dir.to_str().unwrap(), "--shards", "2", "--json"]);
+    assert_ok(&r, "split --json");
+    assert!(String::from_utf8_lossy(&r.stdout).contains(&format!("redis://snap:***@127.0.0.1:{p}")));
+    for out in [&r.stdout, &r.stderr] {
+        assert!(!String::from_utf8_lossy(out).contains("pw-0x5eed"));
+    }
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let e = e.unwrap();
+        assert!(!e.file_name().to_string_lossy().contains("pw-0x5eed"));
+        assert!(!String::from_utf8_lossy(&std::fs::read(e.path()).unwrap()).contains("pw-0x5eed"), "{:?}", e.path());
+    }
     // A wrong password, an unknown user, no password: exit 2 naming the server, never the password, no output.
     for url in [
         format!("redis://:wrong-pw-0x5eed@127.0.0.1:{p}"),
