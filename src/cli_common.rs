@@ -176,8 +176,44 @@ pub fn open_live(arg: &str) -> Result<Input, Failure> {
     Ok(input)
 }
 
+/// The inputs of a live address for a command that reads several inputs: every master of a cluster (one snapshot
+/// each, in slot order, said on stderr), or the one server.
+pub fn open_live_all(arg: &str) -> Result<Vec<Input>, Failure> {
+    let url = RedisUrl::parse(arg).map_err(Failure::Io)?;
+    let opts = LIVE_OPTIONS.get().cloned().unwrap_or_default();
+    let masters =
+        rdbkit::live::cluster_masters(&url, &opts).map_err(|e| Failure::Io(format!("{}: {e}", redact(arg))))?;
+    let Some(masters) = masters else { return Ok(vec![open_live(arg)?]) };
+    let names: Vec<String> = masters.iter().map(RedisUrl::addr).collect();
+    eprintln!(
+        "rdbkit: note: {url}: a cluster; reading its {} masters, one snapshot each: {}",
+        masters.len(),
+        names.join(", ")
+    );
+    let mut v = Vec::new();
+    for m in &masters {
+        let (input, info) = rdbkit::live::open_input(m, &opts).map_err(|e| Failure::Io(format!("{m}: {e}")))?;
+        for n in &info.notes {
+            eprintln!("rdbkit: note: {n}");
+        }
+        v.push(input);
+    }
+    Ok(v)
+}
+
 fn open_input(path: &str) -> Result<Input, Failure> {
     if is_live_url(path) {
+        if let Ok(url) = RedisUrl::parse(path)
+            && let Ok(Some(masters)) =
+                rdbkit::live::cluster_masters(&url, &LIVE_OPTIONS.get().cloned().unwrap_or_default())
+            && masters.len() > 1
+        {
+            eprintln!(
+                "rdbkit: note: {url} is one node of a cluster of {} masters: only its own keys are read here \
+                 (convert, split, export and import read every master)",
+                masters.len()
+            );
+        }
         // `main` names the input before the message; this one names it itself (redacted).
         return open_live(path).map_err(|f| match f {
             Failure::Io(m) => {

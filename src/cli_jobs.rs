@@ -169,7 +169,7 @@ fn open_inputs(paths: &[String], reverse: bool) -> Result<Vec<Input>, Failure> {
     let mut v = Vec::new();
     for p in paths {
         if rdbkit::live::is_live_url(p) {
-            v.push(crate::cli_common::open_live(p)?);
+            v.extend(crate::cli_common::open_live_all(p)?);
             continue;
         }
         v.push(Input::open(p).map_err(|e| fail(e.in_file(p)))?);

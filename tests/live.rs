@@ -694,3 +694,83 @@ fn every_writing_command_takes_a_live_source() {
     let db0: Vec<String> = want.iter().filter(|l| l.starts_with("{\"db\":0,")).cloned().collect();
     assert_eq!(keys, db0, "split: every db-0 key in one shard");
 }
+
+#[test]
+fn a_cluster_source_is_read_from_every_master() {
+    if !common::real_servers_available("a_cluster_source_is_read_from_every_master") {
+        return;
+    }
+    let nodes: Vec<Server> = (0..3)
+        .map(|_| {
+            let extra: Vec<String> =
+                ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--repl-diskless-sync-delay", "0"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+            Server::start("redis-7.0", None, &extra)
+        })
+        .collect();
+    let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+    let create = common::run_bounded(
+        Command::new("timeout").args(["-k", "5", "60", "redis-cli", "--cluster", "create"]).args(&addrs).args([
+            "--cluster-replicas",
+            "0",
+            "--cluster-yes",
+        ]),
+        Duration::from_secs(90),
+        "redis-cli --cluster create",
+    );
+    assert_ok(&create, "redis-cli --cluster create");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for n in &nodes {
+        let mut c = n.conn();
+        loop {
+            let Reply::Bulk(info) = ok(&mut c, &[b"CLUSTER", b"INFO"]) else { panic!() };
+            if String::from_utf8_lossy(&info).contains("cluster_state:ok") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "cluster not ok in time");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    // 300 keys, each written to its slot's master.
+    let Reply::Array(ranges) = ok(&mut nodes[0].conn(), &[b"CLUSTER", b"SLOTS"]) else { panic!() };
+    let owner = |slot: u16| -> u16 {
+        for r in &ranges {
+            let Reply::Array(r) = r else { panic!() };
+            let (Reply::Int(a), Reply::Int(b), Reply::Array(m)) = (&r[0], &r[1], &r[2]) else { panic!() };
+            if (*a..=*b).contains(&i64::from(slot)) {
+                let Reply::Int(p) = m[1] else { panic!() };
+                return p as u16;
+            }
+        }
+        panic!("slot {slot} unowned")
+    };
+    let mut conns: Vec<(u16, Connection)> = nodes.iter().map(|n| (n.port, n.conn())).collect();
+    for i in 0..300 {
+        let key = format!("key:{i}");
+        let port = owner(rdbkit::format::crc::key_hash_slot(key.as_bytes()));
+        let c = &mut conns.iter_mut().find(|(p, _)| *p == port).unwrap().1;
+        ok(c, &[b"SET", key.as_bytes(), format!("value {i}").as_bytes()]);
+    }
+    // One snapshot per master, merged.
+    let work = tempfile::tempdir().unwrap();
+    let all = work.path().join("all.rdb");
+    let r = rdbkit(&["convert", &nodes[1].url(), "-o", all.to_str().unwrap(), "-q"]);
+    assert_ok(&r, "convert of a cluster");
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("a cluster; reading its 3 masters"), "{err}");
+    let merged = dump_lines(&all);
+    assert_eq!(merged.len(), 300);
+    let mut union = Vec::new();
+    for n in &nodes {
+        let one = rdbkit(&["dump", &n.url()]);
+        assert_ok(&one, "dump of one node");
+        assert!(String::from_utf8_lossy(&one.stderr).contains("one node of a cluster of 3 masters"));
+        let lines: Vec<String> = String::from_utf8_lossy(&one.stdout).lines().map(str::to_string).collect();
+        assert!(!lines.is_empty() && lines.len() < 300);
+        union.extend(lines);
+    }
+    union.sort();
+    assert_eq!(merged, union, "the merged snapshot is every master's keys");
+}

@@ -167,6 +167,51 @@ pub fn open_snapshot(url: &RedisUrl, opts: &LiveOptions) -> Result<(Box<dyn Read
     Ok((Box::new(s), SnapshotInfo { kind: SnapshotKind::Scan { refused }, notes }))
 }
 
+/// The masters of the cluster `url` belongs to, from `CLUSTER SLOTS` (each with the URL's credentials and TLS, in
+/// the order of their first slot), or `None` when the server is not in cluster mode (`INFO cluster`).
+///
+/// # Errors
+/// Those of [`connect`]; a cluster node that refuses `CLUSTER SLOTS` or answers something else than a slot map.
+pub fn cluster_masters(url: &RedisUrl, opts: &LiveOptions) -> Result<Option<Vec<RedisUrl>>> {
+    let mut conn = connect(url, opts)?;
+    let info = match conn.call(&[b"INFO", b"cluster"])? {
+        resp::Reply::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+        // INFO refused: taken as a single server.
+        _ => return Ok(None),
+    };
+    if scan::info_field(&info, "cluster_enabled") != Some("1") {
+        return Ok(None);
+    }
+    let bad = |what: &str| Error::from(io::Error::other(format!("{}: CLUSTER SLOTS: {what}", url.addr())));
+    let ranges = match conn.call(&[b"CLUSTER", b"SLOTS"])? {
+        resp::Reply::Array(r) => r,
+        resp::Reply::Error(e) => return Err(bad(&e)),
+        _ => return Err(bad("not an array")),
+    };
+    let mut masters: Vec<(i64, RedisUrl)> = Vec::new();
+    for r in ranges {
+        let resp::Reply::Array(r) = r else { return Err(bad("a slot range that is not an array")) };
+        let (Some(resp::Reply::Int(start)), Some(resp::Reply::Array(node))) = (r.first(), r.get(2)) else {
+            return Err(bad("a slot range without its master"));
+        };
+        let (Some(ip), Some(resp::Reply::Int(port))) = (node.first().and_then(resp::Reply::as_bytes), node.get(1))
+        else {
+            return Err(bad("a master without an address"));
+        };
+        let ip = String::from_utf8_lossy(ip).into_owned();
+        let port = u16::try_from(*port).map_err(|_| bad("a port out of range"))?;
+        // An empty or unknown address: the node answering is that master.
+        let host = if ip.is_empty() || ip == "?" { url.host.clone() } else { ip };
+        let m = RedisUrl { host, port, ..url.clone() };
+        match masters.iter_mut().find(|(_, u)| u.host == m.host && u.port == m.port) {
+            Some((first, _)) => *first = (*first).min(*start),
+            None => masters.push((*start, m)),
+        }
+    }
+    masters.sort_by_key(|(s, _)| *s);
+    Ok(Some(masters.into_iter().map(|(_, u)| u).collect()))
+}
+
 /// [`open_snapshot`] as an [`Input`] named by the redacted URL, read like stdin: streamed once, spooled by a job that
 /// reads its input twice.
 ///
