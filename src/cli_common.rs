@@ -170,6 +170,12 @@ pub fn open_live(arg: &str) -> Result<Input, Failure> {
     let opts = LIVE_OPTIONS.get().cloned().unwrap_or_default();
     let (input, info) =
         rdbkit::live::open_input(&url, &opts).map_err(|e| Failure::Io(format!("{}: {e}", redact(arg))))?;
+    if info.cluster_node {
+        eprintln!(
+            "rdbkit: note: {url} is one node of a cluster: only its own slots are read here (convert, split, \
+             export and import read every master)"
+        );
+    }
     for n in &info.notes {
         eprintln!("rdbkit: note: {n}");
     }
@@ -181,18 +187,29 @@ pub fn open_live(arg: &str) -> Result<Input, Failure> {
 pub fn open_live_all(arg: &str) -> Result<Vec<Input>, Failure> {
     let url = RedisUrl::parse(arg).map_err(Failure::Io)?;
     let opts = LIVE_OPTIONS.get().cloned().unwrap_or_default();
+    let (first, info) = rdbkit::live::open_input(&url, &opts).map_err(named(&url))?;
     let masters =
-        rdbkit::live::cluster_masters(&url, &opts).map_err(|e| Failure::Io(format!("{}: {e}", redact(arg))))?;
-    let Some(masters) = masters else { return Ok(vec![open_live(arg)?]) };
+        if info.cluster_node { rdbkit::live::cluster_masters(&url, &opts).map_err(named(&url))? } else { None };
+    let Some(masters) = masters.filter(|m| !m.is_empty()) else {
+        for n in &info.notes {
+            eprintln!("rdbkit: note: {n}");
+        }
+        return Ok(vec![first]);
+    };
     let names: Vec<String> = masters.iter().map(RedisUrl::addr).collect();
     eprintln!(
         "rdbkit: note: {url}: a cluster; reading its {} masters, one snapshot each: {}",
         masters.len(),
         names.join(", ")
     );
+    // The node given keeps its snapshot when it is a master (a replica's is its master's data: not used).
+    let mut first = Some((first, info));
     let mut v = Vec::new();
     for m in &masters {
-        let (input, info) = rdbkit::live::open_input(m, &opts).map_err(|e| Failure::Io(format!("{m}: {e}")))?;
+        let (input, info) = match first.take_if(|_| m.addr() == url.addr()) {
+            Some(f) => f,
+            None => rdbkit::live::open_input(m, &opts).map_err(named(m))?,
+        };
         for n in &info.notes {
             eprintln!("rdbkit: note: {n}");
         }
@@ -201,19 +218,13 @@ pub fn open_live_all(arg: &str) -> Result<Vec<Input>, Failure> {
     Ok(v)
 }
 
+/// A failure of the live source `u`, named by its redacted address.
+fn named(u: &RedisUrl) -> impl Fn(rdbkit::Error) -> Failure + '_ {
+    move |e| Failure::Io(format!("{u}: {e}"))
+}
+
 fn open_input(path: &str) -> Result<Input, Failure> {
     if is_live_url(path) {
-        if let Ok(url) = RedisUrl::parse(path)
-            && let Ok(Some(masters)) =
-                rdbkit::live::cluster_masters(&url, &LIVE_OPTIONS.get().cloned().unwrap_or_default())
-            && masters.len() > 1
-        {
-            eprintln!(
-                "rdbkit: note: {url} is one node of a cluster of {} masters: only its own keys are read here \
-                 (convert, split, export and import read every master)",
-                masters.len()
-            );
-        }
         // `main` names the input before the message; this one names it itself (redacted).
         return open_live(path).map_err(|f| match f {
             Failure::Io(m) => {

@@ -766,7 +766,7 @@ fn a_cluster_source_is_read_from_every_master() {
     for n in &nodes {
         let one = rdbkit(&["dump", &n.url()]);
         assert_ok(&one, "dump of one node");
-        assert!(String::from_utf8_lossy(&one.stderr).contains("one node of a cluster of 3 masters"));
+        assert!(String::from_utf8_lossy(&one.stderr).contains("is one node of a cluster"));
         let lines: Vec<String> = String::from_utf8_lossy(&one.stdout).lines().map(str::to_string).collect();
         assert!(!lines.is_empty() && lines.len() < 300);
         union.extend(lines);

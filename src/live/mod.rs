@@ -112,6 +112,9 @@ pub struct SnapshotInfo {
     pub kind: SnapshotKind,
     /// Sentences for the user (e.g. "not a point-in-time snapshot", function libraries not copied).
     pub notes: Vec<String>,
+    /// The server is a node of a cluster (`cluster_enabled:1`): the snapshot holds its own slots only (see
+    /// [`cluster_masters`] for the others).
+    pub cluster_node: bool,
 }
 
 /// Connects, authenticates and starts a snapshot of the server at `url`; returns its RDB bytes as a stream.
@@ -128,6 +131,10 @@ pub fn open_snapshot(url: &RedisUrl, opts: &LiveOptions) -> Result<(Box<dyn Read
         )));
     }
     let mut conn = connect(url, opts)?;
+    let cluster_node = match conn.call(&[b"INFO", b"cluster"])? {
+        resp::Reply::Bulk(b) => scan::info_field(&String::from_utf8_lossy(&b), "cluster_enabled") == Some("1"),
+        _ => false,
+    };
     let refused = match opts.mode {
         SourceMode::Scan => None,
         SourceMode::Auto | SourceMode::Sync => match replica::handshake(conn)? {
@@ -136,7 +143,7 @@ pub fn open_snapshot(url: &RedisUrl, opts: &LiveOptions) -> Result<(Box<dyn Read
                     diskless: matches!(s.framing(), replica::Framing::Eof(_)),
                     rdb_only: s.info().rdb_only,
                 };
-                return Ok((Box::new(s), SnapshotInfo { kind, notes: Vec::new() }));
+                return Ok((Box::new(s), SnapshotInfo { kind, notes: Vec::new(), cluster_node }));
             }
             replica::Handshake::Refused(c, why) => {
                 if opts.mode == SourceMode::Sync {
@@ -164,7 +171,7 @@ pub fn open_snapshot(url: &RedisUrl, opts: &LiveOptions) -> Result<(Box<dyn Read
     if let Some(why) = &s.info().functions_skipped {
         notes.push(format!("{url}: function libraries are not in the snapshot ({why})"));
     }
-    Ok((Box::new(s), SnapshotInfo { kind: SnapshotKind::Scan { refused }, notes }))
+    Ok((Box::new(s), SnapshotInfo { kind: SnapshotKind::Scan { refused }, notes, cluster_node }))
 }
 
 /// The masters of the cluster `url` belongs to, from `CLUSTER SLOTS` (each with the URL's credentials and TLS, in
