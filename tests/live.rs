@@ -433,7 +433,17 @@ fn unreachable_and_silent_servers_fail_fast() {
 fn fake_master(header: Vec<u8>, pieces: Vec<Vec<u8>>) -> u16 {
     let (l, port) = listener();
     std::thread::spawn(move || {
-        let Ok((mut s, _)) = l.accept() else { return };
+        // Bounded: a client that never comes leaves the thread after 60 s.
+        l.set_nonblocking(true).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut s = loop {
+            match l.accept() {
+                Ok((s, _)) => break s,
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                Err(_) => return,
+            }
+        };
+        s.set_nonblocking(false).unwrap();
         s.set_nodelay(true).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut r = std::io::BufReader::new(s.try_clone().unwrap());

@@ -9,6 +9,8 @@
 //! - [`scan`]: the fallback where replication is refused: `SCAN` + `DUMP` + expiry per database, re-wrapped as an
 //!   RDB stream (not point-in-time).
 //!
+//! [`cluster_masters`] lists the masters of a cluster (`CLUSTER SLOTS`), to read one snapshot from each.
+//!
 //! [`open_input`] makes an [`Input`] of a server: the bytes reach the streaming reader as they arrive, in the bounded
 //! memory of a stream (a job that reads its input twice spools it, as it spools stdin).
 //!
