@@ -33,7 +33,7 @@ Exit codes:
   2  usage error, or an I/O error (file not found, unreadable, output failure)
 
 FILE may be `-` for stdin; gzip-compressed input is detected and decompressed. FILE may also be a running
-server, redis://[[USER]:PASSWORD@]HOST:PORT: its snapshot is streamed through replication (REPLCONF, PSYNC),
+server, redis://[[USER]:PASSWORD@]HOST:PORT (rediss:// for TLS): its snapshot is streamed through replication (REPLCONF, PSYNC),
 or read key by key (SCAN + DUMP, not point-in-time, said on stderr) where the server refuses replication; an
 unreachable server, refused credentials, a time-out or a link dropped mid-snapshot exit 2.
 Errors are reported on stderr as `rdbkit: FILE: error at byte N: ...`.";
