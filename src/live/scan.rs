@@ -423,6 +423,112 @@ mod tests {
         assert!(function_codes(&p).is_err());
     }
 
+    /// A fake server for the scan: db 0 and db 2, a key returned twice by SCAN (on two pages), a key deleted
+    /// between SCAN and DUMP, one with an expiry, no function libraries, and PEXPIRETIME refused (the PTTL path).
+    fn fake_server() -> u16 {
+        use std::io::{BufRead, BufReader};
+        use std::net::TcpListener;
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (s, _) = l.accept().unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+            let mut w = s.try_clone().unwrap();
+            let mut r = BufReader::new(s);
+            let bulk = |b: &[u8]| [format!("${}\r\n", b.len()).into_bytes(), b.to_vec(), b"\r\n".to_vec()].concat();
+            let mut db = 0;
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let n: usize = line[1..].trim().parse().unwrap();
+                let mut args: Vec<Vec<u8>> = Vec::new();
+                for _ in 0..n {
+                    line.clear();
+                    r.read_line(&mut line).unwrap();
+                    let len: usize = line[1..].trim().parse().unwrap();
+                    let mut a = vec![0u8; len + 2];
+                    std::io::Read::read_exact(&mut r, &mut a).unwrap();
+                    a.truncate(len);
+                    args.push(a);
+                }
+                let cmd = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+                let reply: Vec<u8> = match (cmd.as_str(), args.get(1).map(Vec::as_slice)) {
+                    ("INFO", Some(b"server")) => bulk(b"# Server\r\nredis_version:7.0.0\r\n"),
+                    ("INFO", _) => bulk(b"# Keyspace\r\ndb0:keys=3,expires=1\r\ndb2:keys=1,expires=0\r\n"),
+                    // No libraries: the payload footer alone.
+                    ("FUNCTION", _) => bulk(&[0; 10]),
+                    ("SELECT", Some(d)) => {
+                        db = String::from_utf8_lossy(d).parse().unwrap();
+                        b"+OK\r\n".to_vec()
+                    }
+                    ("SCAN", Some(c)) => {
+                        let (next, keys): (&[u8], &[&[u8]]) = match (db, c) {
+                            (0, b"0") => (b"7", &[b"a", b"b"]),
+                            (0, _) => (b"0", &[b"b", b"gone", b"c"]),
+                            _ => (b"0", &[b"z"]),
+                        };
+                        let mut v = format!("*2\r\n").into_bytes();
+                        v.extend(bulk(next));
+                        v.extend(format!("*{}\r\n", keys.len()).into_bytes());
+                        for k in keys {
+                            v.extend(bulk(k));
+                        }
+                        v
+                    }
+                    ("DUMP", Some(b"gone")) => b"$-1\r\n".to_vec(),
+                    ("DUMP", Some(k)) => {
+                        let value = [&[k.len() as u8][..], k].concat();
+                        bulk(&crate::dump::dump_payload_raw(0, &value, 9))
+                    }
+                    ("PEXPIRETIME", _) => b"-ERR unknown command 'PEXPIRETIME'\r\n".to_vec(),
+                    ("PTTL", Some(b"c")) => b":60000\r\n".to_vec(),
+                    ("PTTL", Some(b"gone")) => b":-2\r\n".to_vec(),
+                    ("PTTL", _) => b":-1\r\n".to_vec(),
+                    _ => b"-ERR unexpected\r\n".to_vec(),
+                };
+                w.write_all(&reply).unwrap();
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn a_scan_becomes_an_rdb_stream_without_duplicates() {
+        use crate::read::{RecordKind, SliceReader};
+        let port = fake_server();
+        let t = super::super::resp::Timeouts {
+            connect: std::time::Duration::from_secs(5),
+            io: std::time::Duration::from_secs(5),
+        };
+        let conn = Connection::connect("127.0.0.1", port, t).unwrap();
+        let mut src = ScanSource::start(conn).unwrap();
+        assert_eq!(src.info().databases, vec![0, 2]);
+        assert_eq!((src.info().functions, src.info().functions_skipped.as_deref()), (0, None));
+        let before = now_ms();
+        let mut bytes = Vec::new();
+        src.read_to_end(&mut bytes).unwrap();
+        // The server's version (7.0: RDB 10) is newer than the payloads' (9): the header has the newer.
+        assert_eq!(&bytes[..9], b"REDIS0010");
+        let mut r = SliceReader::new(&bytes).unwrap();
+        let mut keys = Vec::new();
+        while let Some(rec) = r.next_record().unwrap() {
+            if let RecordKind::Entry(e) = rec.kind {
+                let k = e.key.decode().unwrap().into_owned();
+                let v = e.value.as_string().unwrap().decode().unwrap().into_owned();
+                assert_eq!(k, v);
+                keys.push((e.db, String::from_utf8(k).unwrap(), e.expiry));
+            }
+        }
+        assert!(matches!(r.checksum(), Some(crate::read::Checksum::Ok(_))));
+        let names: Vec<(u64, &str)> = keys.iter().map(|(d, k, _)| (*d, k.as_str())).collect();
+        assert_eq!(names, vec![(0, "a"), (0, "b"), (0, "c"), (2, "z")]);
+        let Some(Expiry::Millis(at)) = keys[2].2 else { panic!("c has an expiry: {:?}", keys[2]) };
+        assert!(at >= before + 60_000 && at <= now_ms() + 60_000);
+        assert!(keys.iter().filter(|k| k.1 != "c").all(|k| k.2.is_none()));
+    }
+
     #[test]
     fn key_hashes_differ() {
         assert_ne!(key_hash(b"a"), key_hash(b"b"));
