@@ -469,7 +469,7 @@ mod tests {
                             (0, _) => (b"0", &[b"b", b"gone", b"c"]),
                             _ => (b"0", &[b"z"]),
                         };
-                        let mut v = format!("*2\r\n").into_bytes();
+                        let mut v = b"*2\r\n".to_vec();
                         v.extend(bulk(next));
                         v.extend(format!("*{}\r\n", keys.len()).into_bytes());
                         for k in keys {
