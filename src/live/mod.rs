@@ -123,8 +123,7 @@ pub struct SnapshotInfo {
 ///
 /// # Errors
 /// A `/DB` in the URL (a snapshot holds every database), those of [`connect`], or (with [`SourceMode::Sync`]) a
-/// server that refuses replication. Messages name the
-/// server's `host:port` and never the password.
+/// server that refuses replication. Messages name the server's `host:port` and never the password.
 pub fn open_snapshot(url: &RedisUrl, opts: &LiveOptions) -> Result<(Box<dyn Read + Send>, SnapshotInfo)> {
     let fail = |m: String| Error::without_offset(ErrorKind::Invalid(m));
     if let Some(db) = url.db {
