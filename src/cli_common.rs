@@ -1,8 +1,9 @@
-//! What every subcommand shares: the output flags (`--json`, `-q`, `-v`), opening an input (file, `.gz`, or `-`
-//! for stdin), the record loop over either reader, the error type with its exit code, and small output helpers
-//! (JSON byte strings, base64).
+//! What every subcommand shares: the output flags (`--json`, `-q`, `-v`), opening an input (file, `.gz`, `-` for
+//! stdin, or a live server `redis://…`), the record loop over either reader, the error type with its exit code,
+//! and small output helpers (JSON byte strings, base64).
 
 use rdbkit::input::Input;
+use rdbkit::live::{LiveOptions, RedisUrl, is_live_url, redact};
 use rdbkit::read::{Checksum, Header, ReadOptions, Record, Trailing};
 use rdbkit::{Error, ErrorKind};
 use std::io;
@@ -50,6 +51,13 @@ pub fn quiet() -> bool {
 pub fn detail(msg: impl FnOnce() -> String) {
     if VERBOSITY.load(Ordering::Relaxed) > 0 {
         eprintln!("rdbkit: {}", msg());
+    }
+}
+
+/// Unless `-q`: prints `rdbkit: note: MSG` on stderr.
+pub fn note(msg: &str) {
+    if !quiet() {
+        eprintln!("rdbkit: note: {msg}");
     }
 }
 
@@ -214,7 +222,83 @@ impl rdbkit::transform::RecordSink for NullSink {
     }
 }
 
+/// How live sources (`redis://…`) are read: set once by `main` from the global options.
+static LIVE_OPTIONS: std::sync::OnceLock<LiveOptions> = std::sync::OnceLock::new();
+
+/// Sets the options of live sources (`--source-mode`, time-outs); called once, before any input is opened.
+pub fn set_live_options(opts: LiveOptions) {
+    let _ = LIVE_OPTIONS.set(opts);
+}
+
+/// Opens a live server `redis://…` as a streamed input named by its redacted address, printing on stderr what the
+/// user must know about the snapshot (a scan is not point-in-time). Every failure is exit 2, named by `host:port`
+/// and never showing the password.
+pub fn open_live(arg: &str) -> Result<Input, Failure> {
+    let url = RedisUrl::parse(arg).map_err(Failure::Io)?;
+    let opts = LIVE_OPTIONS.get().cloned().unwrap_or_default();
+    let (input, info) =
+        rdbkit::live::open_input(&url, &opts).map_err(|e| Failure::Io(format!("{}: {e}", redact(arg))))?;
+    if info.cluster_node {
+        note(&format!(
+            "{url} is one node of a cluster: only its own slots are read here (convert, split, export and import \
+             read every master)"
+        ));
+    }
+    for n in &info.notes {
+        note(n);
+    }
+    Ok(input)
+}
+
+/// The inputs of a live address for a command that reads several inputs: every master of a cluster (one snapshot
+/// each, in slot order, said on stderr), or the one server.
+pub fn open_live_all(arg: &str) -> Result<Vec<Input>, Failure> {
+    let url = RedisUrl::parse(arg).map_err(Failure::Io)?;
+    let opts = LIVE_OPTIONS.get().cloned().unwrap_or_default();
+    let (first, info) = rdbkit::live::open_input(&url, &opts).map_err(named(&url))?;
+    let masters =
+        if info.cluster_node { rdbkit::live::cluster_masters(&url, &opts).map_err(named(&url))? } else { None };
+    let Some(masters) = masters.filter(|m| !m.is_empty()) else {
+        for n in &info.notes {
+            note(n);
+        }
+        return Ok(vec![first]);
+    };
+    let names: Vec<String> = masters.iter().map(RedisUrl::addr).collect();
+    note(&format!("{url}: a cluster; reading its {} masters, one snapshot each: {}", masters.len(), names.join(", ")));
+    // The node given keeps its snapshot when it is a master (a replica's is its master's data: not used).
+    let mut first = Some((first, info));
+    let mut v = Vec::new();
+    for m in &masters {
+        let (input, info) = match first.take_if(|_| m.addr() == url.addr()) {
+            Some(f) => f,
+            None => rdbkit::live::open_input(m, &opts).map_err(named(m))?,
+        };
+        for n in &info.notes {
+            note(n);
+        }
+        v.push(input);
+    }
+    Ok(v)
+}
+
+/// A failure of the live source `u`, named by its redacted address.
+fn named(u: &RedisUrl) -> impl Fn(rdbkit::Error) -> Failure + '_ {
+    move |e| Failure::Io(format!("{u}: {e}"))
+}
+
 fn open_input(path: &str) -> Result<Input, Failure> {
+    if is_live_url(path) {
+        // `main` names the input before the message; this one names it itself (redacted).
+        let input = open_live(path).map_err(|f| match f {
+            Failure::Io(m) => {
+                Failure::Io(m.strip_prefix(&format!("{}: ", redact(path))).map(str::to_string).unwrap_or(m))
+            }
+            f => f,
+        })?;
+        opened(&input);
+        return Ok(input);
+    }
     let input = Input::open(path).map_err(|e| match e.kind() {
         ErrorKind::Io(_) if e.offset().is_none() => Failure::Io(format!("cannot open: {e}")),
         _ => Failure::from(e),

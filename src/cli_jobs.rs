@@ -170,6 +170,10 @@ fn open_inputs(paths: &[String], reverse: bool) -> Result<Vec<Input>, Failure> {
     }
     let mut v = Vec::new();
     for p in paths {
+        if rdbkit::live::is_live_url(p) {
+            v.extend(crate::cli_common::open_live_all(p)?);
+            continue;
+        }
         let input = Input::open(p).map_err(|e| fail(e.in_file(p)))?;
         crate::cli_common::opened(&input);
         v.push(input);
@@ -700,6 +704,11 @@ pub fn convert(
 }
 
 fn default_prefix(inputs: &[String]) -> String {
+    if let Some(u) = inputs.first().and_then(|p| rdbkit::live::RedisUrl::parse(p).ok()) {
+        // A live server: named by its address (never by what precedes it, the credentials).
+        let name = format!("{}-{}", u.host.replace([':', '.'], "_"), u.port);
+        return if publish::valid_prefix(&name) { name } else { "dump".into() };
+    }
     inputs
         .first()
         .and_then(|p| Path::new(p).file_name())

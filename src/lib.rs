@@ -12,6 +12,7 @@
 //! * [`transform`]: record sinks — database limits and moves, key filters, merges, cluster split by hash slot.
 //! * `diff` (feature `diff`): the logical comparison of two inputs, whatever their versions and encodings.
 //! * [`io`]: byte sinks — 512-byte page alignment, gzip, atomic files.
+//! * `live` (feature `live`): a running Redis/Valkey server read as an RDB stream (replication, or SCAN + DUMP).
 //! * [`workflow`]: convert, split, export and import as library calls with reports ([`input`] opens files, gzip
 //!   and stdin; [`target`] knows which server loads which version; [`cluster`] lays out shards).
 //!
@@ -67,6 +68,8 @@ pub mod error;
 pub mod format;
 pub mod input;
 pub mod io;
+#[cfg(feature = "live")]
+pub mod live;
 pub mod read;
 #[cfg(feature = "render")]
 pub mod render;

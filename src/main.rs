@@ -13,9 +13,10 @@
 //! rdbkit diff a.rdb b.rdb.gz [--json] [--ttl-tolerance MS]  same logical data? (exit 0 equal, 1 differ)
 //! ```
 //!
-//! Every command takes `-` for stdin and reads gzip-compressed input transparently, and the global flags
-//! `--json`, `-q/--quiet` and `-v/--verbose`. `rdbkit completions SHELL` and `rdbkit man` print shell
-//! completions and a man page generated from the same definition.
+//! Every command takes `-` for stdin and reads gzip-compressed input transparently, `redis://[[USER]:PASSWORD@]HOST:PORT`
+//! for a running server (its snapshot streamed through replication, or read key by key where that is refused),
+//! and the global flags `--json`, `-q/--quiet` and `-v/--verbose`. `rdbkit completions SHELL` and `rdbkit man`
+//! print shell completions and a man page generated from the same definition.
 
 mod cli_common;
 mod cli_diff;
@@ -36,7 +37,10 @@ Exit codes:
   1  the input is not a valid RDB file: corrupt, truncated, or a checksum mismatch
   2  usage error, or an I/O error (file not found, unreadable, output failure)
 
-FILE may be `-` for stdin; gzip-compressed input is detected and decompressed.
+FILE may be `-` for stdin; gzip-compressed input is detected and decompressed. FILE may also be a running
+server, redis://[[USER]:PASSWORD@]HOST:PORT (rediss:// for TLS): its snapshot is streamed through replication (REPLCONF, PSYNC),
+or read key by key (SCAN + DUMP, not point-in-time, said on stderr) where the server refuses replication; an
+unreachable server, refused credentials, a time-out or a link dropped mid-snapshot exit 2.
 Errors are reported on stderr as `rdbkit: FILE: error at byte N: ...`.";
 
 /// Inspect, verify and export Redis/Valkey RDB snapshot files.
@@ -47,6 +51,76 @@ struct Cli {
     command: Command,
     #[command(flatten)]
     out: OutputArgs,
+    #[command(flatten)]
+    live: LiveArgs,
+}
+
+/// How `redis://` inputs are read (global: accepted by every command).
+#[derive(clap::Args, Debug, Clone)]
+struct LiveArgs {
+    /// redis:// inputs: `sync` takes the snapshot through replication only, `scan` key by key only (SCAN + DUMP,
+    /// not point-in-time), `auto` replication with the scan as fallback where the server refuses it.
+    #[arg(long, global = true, value_enum, default_value_t = SourceModeArg::Auto)]
+    source_mode: SourceModeArg,
+    /// redis:// inputs: seconds to wait for the TCP connection.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 10.0, value_parser = seconds)]
+    connect_timeout: f64,
+    /// redis:// inputs: seconds without a byte from the server (or a write accepted) before giving up. The master
+    /// sends keep-alives while it prepares a snapshot, so this bounds a silent server, not a large snapshot.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 60.0, value_parser = seconds)]
+    read_timeout: f64,
+    /// rediss:// inputs: trust the CA certificate(s) of this PEM file instead of the public roots.
+    #[arg(long, global = true, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// rediss:// inputs: accept any server certificate (self-signed test servers; not for production).
+    #[arg(long, global = true)]
+    tls_insecure: bool,
+    /// rediss:// inputs: present this PEM certificate chain (servers with `tls-auth-clients yes`), with --tls-key.
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// rediss:// inputs: the PEM private key of --tls-cert.
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+/// `--source-mode`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum SourceModeArg {
+    /// Replication, else the key-by-key scan.
+    Auto,
+    /// Replication only.
+    Sync,
+    /// Key by key only.
+    Scan,
+}
+
+impl LiveArgs {
+    fn options(&self) -> rdbkit::live::LiveOptions {
+        use rdbkit::live::SourceMode;
+        let secs = std::time::Duration::from_secs_f64;
+        rdbkit::live::LiveOptions {
+            mode: match self.source_mode {
+                SourceModeArg::Auto => SourceMode::Auto,
+                SourceModeArg::Sync => SourceMode::Sync,
+                SourceModeArg::Scan => SourceMode::Scan,
+            },
+            timeouts: rdbkit::live::resp::Timeouts { connect: secs(self.connect_timeout), io: secs(self.read_timeout) },
+            tls: rdbkit::live::tls::TlsOptions {
+                ca_file: self.tls_ca.clone(),
+                insecure: self.tls_insecure,
+                client_cert: self.tls_cert.clone(),
+                client_key: self.tls_key.clone(),
+            },
+        }
+    }
+}
+
+/// A time-out in seconds: more than 0, at most a day.
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86400.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds in (0, 86400]")),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -56,7 +130,7 @@ enum Command {
     /// With --json, one JSON object instead of text.
     #[command(after_help = EXIT_CODES)]
     Info {
-        /// RDB file (`-` for stdin; `.gz` accepted).
+        /// RDB file (`-` for stdin; `.gz` accepted; `redis://…` for a running server).
         file: String,
     },
     /// Check the whole file as the servers do: deep validation and the checksum.
@@ -66,7 +140,7 @@ enum Command {
     /// with -q, nothing) and exits 0 when the file is sound.
     #[command(after_help = EXIT_CODES)]
     Verify {
-        /// RDB file (`-` for stdin; `.gz` accepted).
+        /// RDB file (`-` for stdin; `.gz` accepted; `redis://…` for a running server).
         file: String,
         /// Fail (exit 1) on any warning.
         ///
@@ -88,7 +162,7 @@ enum Command {
     /// --no-validate. --json is --format json.
     #[command(after_help = EXIT_CODES)]
     Dump {
-        /// RDB file (`-` for stdin; `.gz` accepted).
+        /// RDB file (`-` for stdin; `.gz` accepted; `redis://…` for a running server).
         file: String,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Json)]
@@ -115,7 +189,7 @@ enum Command {
     /// unless --no-validate.
     #[command(after_help = EXIT_CODES)]
     Convert {
-        /// Input RDB files (`-` for stdin; `.gz` accepted). Several inputs are merged.
+        /// Input RDB files (`-` for stdin; `.gz` accepted; `redis://…` for a running server). Several inputs are merged.
         #[arg(required = true)]
         inputs: Vec<String>,
         /// Output file (`-` for stdout).
@@ -137,7 +211,7 @@ enum Command {
     /// is removed. One run at a time per directory and prefix (a lock file `.P.rdbkit-lock`).
     #[command(after_help = EXIT_CODES)]
     Split {
-        /// Input RDB files.
+        /// Input RDB files (`redis://…` for a running server).
         #[arg(required = true)]
         inputs: Vec<String>,
         /// Directory for `P-gGEN-shard-NNN.rdb` and `P.manifest.json` (other files in it are left alone).
@@ -160,7 +234,7 @@ enum Command {
     /// `P.rdb` is padded with zeros to a multiple of 512 bytes; one file per shard with --shards/--nodes.
     #[command(after_help = EXIT_CODES)]
     Export {
-        /// Input RDB files.
+        /// Input RDB files (`redis://…` for a running server).
         #[arg(required = true)]
         inputs: Vec<String>,
         /// Blob name prefix: one plain file name, not starting with `.`.
@@ -186,7 +260,7 @@ enum Command {
     /// Version check and conversion, the tier's database limit, merge, cluster split, expired keys dropped.
     #[command(after_help = EXIT_CODES)]
     Import {
-        /// Input RDB files (`.gz` and page-padded files accepted).
+        /// Input RDB files (`.gz` and page-padded files accepted; `redis://…` for a running server).
         #[arg(required = true)]
         inputs: Vec<String>,
         /// Output file (non-clustered target).
@@ -404,6 +478,7 @@ fn main() -> ExitCode {
         Command::Man => return print_generated(|w| clap_mangen::Man::new(Cli::command()).render(w)),
         _ => {}
     }
+    cli_common::set_live_options(cli.live.options());
     // SIGINT/SIGTERM/SIGHUP remove this run's temporary files before ending the process.
     rdbkit::io::remove_on_signal();
     raise_open_file_limit();
@@ -488,7 +563,7 @@ fn main() -> ExitCode {
         Err(f) => {
             match &f {
                 Failure::Invalid(m) | Failure::Io(m) if file.is_empty() => eprintln!("rdbkit: {m}"),
-                Failure::Invalid(m) | Failure::Io(m) => eprintln!("rdbkit: {file}: {m}"),
+                Failure::Invalid(m) | Failure::Io(m) => eprintln!("rdbkit: {}: {m}", rdbkit::live::redact(file)),
                 Failure::BrokenPipe => {}
             }
             ExitCode::from(f.exit_code() as u8)
