@@ -61,6 +61,12 @@ pub fn note(msg: &str) {
     }
 }
 
+/// What the user must know about a live snapshot (a scan is not point-in-time, libraries were not copied):
+/// printed even with `-q`.
+fn must_know(msg: &str) {
+    eprintln!("rdbkit: note: {msg}");
+}
+
 /// With `-v`: what `input` is (called as each input is opened).
 pub fn opened(input: &Input) {
     detail(|| {
@@ -245,7 +251,7 @@ pub fn open_live(arg: &str) -> Result<Input, Failure> {
         ));
     }
     for n in &info.notes {
-        note(n);
+        must_know(n);
     }
     Ok(input)
 }
@@ -260,12 +266,16 @@ pub fn open_live_all(arg: &str) -> Result<Vec<Input>, Failure> {
         if info.cluster_node { rdbkit::live::cluster_masters(&url, &opts).map_err(named(&url))? } else { None };
     let Some(masters) = masters.filter(|m| !m.is_empty()) else {
         for n in &info.notes {
-            note(n);
+            must_know(n);
         }
         return Ok(vec![first]);
     };
     let names: Vec<String> = masters.iter().map(RedisUrl::addr).collect();
-    note(&format!("{url}: a cluster; reading its {} masters, one snapshot each: {}", masters.len(), names.join(", ")));
+    must_know(&format!(
+        "{url}: a cluster; reading its {} masters, one snapshot each: {}",
+        masters.len(),
+        names.join(", ")
+    ));
     // The node given keeps its snapshot when it is a master (a replica's is its master's data: not used).
     let mut first = Some((first, info));
     let mut v = Vec::new();
@@ -275,7 +285,7 @@ pub fn open_live_all(arg: &str) -> Result<Vec<Input>, Failure> {
             None => rdbkit::live::open_input(m, &opts).map_err(named(m))?,
         };
         for n in &info.notes {
-            note(n);
+            must_know(n);
         }
         v.push(input);
     }
