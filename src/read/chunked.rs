@@ -361,7 +361,7 @@ fn file_checks(
     let Some(reopen) = reopen else {
         return super::stream::file_checks(checks, parser, kind, offset);
     };
-    let verdict = checks.check(kind, offset);
+    let verdict = checks.check(kind, offset, parser.header.flavor);
     // The table may have moved: the parser prefetches the next key's slot from this.
     parser.key_hint = checks.hint();
     let (Verdict::Repeat { kept }, RecordKind::Entry(e)) = (verdict?, kind) else {
