@@ -452,7 +452,9 @@ impl FileChecks {
                     ));
                 }
                 #[cfg(feature = "lua")]
-                self.functions.load(&text, flavor).map_err(|why| crate::Error::corrupt("function library", why, offset))?;
+                self.functions
+                    .load(&text, flavor)
+                    .map_err(|why| crate::Error::corrupt("function library", why, offset))?;
                 #[cfg(not(feature = "lua"))]
                 let _ = flavor;
                 Ok(Verdict::Fine)

@@ -116,10 +116,9 @@ pub fn library_functions(code: &[u8], flavor: Flavor) -> Result<Vec<LibraryFunct
                 "the library's top level runs longer than {LOAD_SECONDS} s (rdbkit's bound; the server runs it \
                  without a limit when it loads the file)"
             ),
-            Some(Stop::Memory) => format!(
-                "the library's top level needs more than {} MiB of Lua memory (rdbkit's bound)",
-                budget >> 20
-            ),
+            Some(Stop::Memory) => {
+                format!("the library's top level needs more than {} MiB of Lua memory (rdbkit's bound)", budget >> 20)
+            }
             Some(Stop::Pattern) => format!(
                 "the library's top level runs a string pattern search of more than {PATTERN_STEPS:e} steps in the \
                  worst case (rdbkit's bound)"
@@ -509,9 +508,10 @@ mod tests {
         // Built names and string methods work at load.
         assert_eq!(names("local n = ('ab'):rep(2) redis['register_' .. 'function'](n, function() end)"), ["abab"]);
         // Same name, other case: allowed within a library.
-        assert_eq!(names("redis.register_function('f', redis.log) redis.register_function('F', redis.log)"), [
-            "f", "F"
-        ]);
+        assert_eq!(
+            names("redis.register_function('f', redis.log) redis.register_function('F', redis.log)"),
+            ["f", "F"]
+        );
     }
 
     #[test]
@@ -519,19 +519,37 @@ mod tests {
         // Each message as Redis 7.0/8.2 answered FUNCTION LOAD for the same code.
         for (body, want) in [
             ("local x = 1", "No functions registered"),
-            ("redis.register_function('f', redis.log) redis.register_function('f', redis.log)", "Error registering functions: Function already exists in the library"),
-            ("redis.call('set','a','b')", "user_function:2: Script attempted to access nonexistent global variable 'call'"),
+            (
+                "redis.register_function('f', redis.log) redis.register_function('f', redis.log)",
+                "Error registering functions: Function already exists in the library",
+            ),
+            (
+                "redis.call('set','a','b')",
+                "user_function:2: Script attempted to access nonexistent global variable 'call'",
+            ),
             ("local t = string.rep('x', 3)", "nonexistent global variable 'string'"),
             ("server.register_function('f', redis.log)", "nonexistent global variable 'server'"),
             ("x = 1", "user_function:2: Attempt to modify a readonly table"),
             ("redis.x = 1", "user_function:2: Attempt to modify a readonly table"),
-            ("redis.register_function{function_name='f', callback=redis.log, flags={'no-writes','bogus'}}", "unknown flag given"),
+            (
+                "redis.register_function{function_name='f', callback=redis.log, flags={'no-writes','bogus'}}",
+                "unknown flag given",
+            ),
             ("redis.register_function{function_name='f', callback=redis.log, flags={1}}", "unknown flag given"),
-            ("redis.register_function{function_name='f', callback=redis.log, flags='no-writes'}", "must be a table representing function flags"),
-            ("redis.register_function{function_name='f', callback=redis.log, [1]=2}", "unknown argument given to redis.register_function"),
+            (
+                "redis.register_function{function_name='f', callback=redis.log, flags='no-writes'}",
+                "must be a table representing function flags",
+            ),
+            (
+                "redis.register_function{function_name='f', callback=redis.log, [1]=2}",
+                "unknown argument given to redis.register_function",
+            ),
             ("redis.register_function{callback=redis.log}", "must get a function name argument"),
             ("redis.register_function{function_name='f'}", "must get a callback argument"),
-            ("redis.register_function{function_name='f', callback=redis.log, description=true}", "description argument given"),
+            (
+                "redis.register_function{function_name='f', callback=redis.log, description=true}",
+                "description argument given",
+            ),
             ("redis.register_function('f-x', redis.log)", "Library names can only contain"),
             ("redis.register_function('')", "only applicable to Lua table"),
             ("redis.register_function()", "wrong number of arguments to redis.register_function"),
@@ -545,7 +563,10 @@ mod tests {
             let got = run(body).unwrap_err();
             assert!(got.contains(want), "{body}: {got}");
         }
-        assert_eq!(names("redis.log(redis.LOG_WARNING, 'hi') redis.log(-0.5, 'x') redis.register_function('f', redis.log)"), ["f"]);
+        assert_eq!(
+            names("redis.log(redis.LOG_WARNING, 'hi') redis.log(-0.5, 'x') redis.register_function('f', redis.log)"),
+            ["f"]
+        );
     }
 
     #[test]
@@ -554,8 +575,15 @@ mod tests {
         assert_eq!(v("server.register_function('f', redis.log)").unwrap()[0].name, b"f");
         let e = v("server.register_function('f-x', redis.log)").unwrap_err();
         assert!(e.starts_with("Function names can only contain"), "{e}");
-        assert_eq!(v("redis.register_function('f', redis.log) redis.register_function('f', redis.log)").unwrap_err(), "Function already exists in the library");
-        assert!(v("server.log(server.LOG_WARNING, 'x') server.register_function('f', redis.log)").unwrap_err().contains("Valkey 9.1 aborts"));
+        assert_eq!(
+            v("redis.register_function('f', redis.log) redis.register_function('f', redis.log)").unwrap_err(),
+            "Function already exists in the library"
+        );
+        assert!(
+            v("server.log(server.LOG_WARNING, 'x') server.register_function('f', redis.log)")
+                .unwrap_err()
+                .contains("Valkey 9.1 aborts")
+        );
         assert!(v("redis.register_function(redis.SERVER_NAME, redis.log)").is_ok());
         // Valkey compiles the code as a C string: what follows a NUL is not code.
         assert!(v("redis.register_function('f', redis.log)\0 garbage(").is_ok());
