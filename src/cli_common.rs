@@ -221,6 +221,28 @@ pub fn base64(data: &[u8]) -> String {
     s
 }
 
+thread_local! {
+    /// The size of the first output buffer that could not be grown since [`take_out_of_memory`] (see [`room`]).
+    static OUT_OF_MEMORY: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Makes room for `n` more bytes in an output buffer, as writing one element of a value needs. When the memory
+/// cannot be had, returns false and latches the failure: the writer skips the element and its caller turns the
+/// latch ([`take_out_of_memory`]) into an error for the record, instead of the abort an infallible growth would be.
+pub fn room(o: &mut Vec<u8>, n: usize) -> bool {
+    if o.capacity() - o.len() >= n || o.try_reserve(n).is_ok() {
+        return true;
+    }
+    OUT_OF_MEMORY.set(Some(o.len().saturating_add(n) as u64));
+    false
+}
+
+/// The error for an output buffer [`room`] could not grow since the last call, for the record at `offset`.
+pub fn take_out_of_memory(offset: u64) -> Option<rdbkit::Error> {
+    let bytes = OUT_OF_MEMORY.take()?;
+    Some(rdbkit::Error::new(rdbkit::ErrorKind::OutOfMemory { what: "a record's output", bytes }, offset))
+}
+
 /// Writes a byte string as a JSON value: a string when the bytes are valid UTF-8, else `{"b64":"…"}`.
 pub fn json_bytes(out: &mut Vec<u8>, b: &[u8]) {
     let start = out.len();
@@ -405,7 +427,10 @@ fn next_special<const NON_ASCII: bool>(b: &[u8], i: usize) -> usize {
 /// control characters as `\u00xx`; everything else verbatim. Unless `valid_utf8`, checks that `b` is UTF-8 and
 /// returns false (with a partial literal appended) when it is not.
 fn json_escape(out: &mut Vec<u8>, b: &[u8], mut valid_utf8: bool) -> bool {
-    out.reserve(b.len() + 2);
+    if !room(out, b.len() + 64) {
+        // Latched: the record fails; what is written does not matter.
+        return true;
+    }
     out.push(b'"');
     let mut run = 0;
     let mut i = 0;

@@ -26,7 +26,7 @@
 use crate::Format;
 use crate::cli_common::{
     Failure, base64, for_each_validated_record, i64_text, json_bytes, json_f64, json_str, out_err, push_i64,
-    push_json_escape, push_u64, value_error,
+    push_json_escape, push_u64, room, take_out_of_memory, value_error,
 };
 use rdbkit::Error;
 use rdbkit::dump::dump_payload;
@@ -310,7 +310,10 @@ pub fn dump(path: &str, opts: &DumpOptions, out: &mut dyn Write) -> Result<(), F
     let res = for_each_validated_record(path, opts.validate, |header, rec| {
         let mark = sink.buf.len();
         sink.spilled = false;
-        let r = dump_record(&mut sink, &mut scratch, &mut selected, opts, header.version, rec);
+        let mut r = dump_record(&mut sink, &mut scratch, &mut selected, opts, header.version, rec);
+        if let Some(e) = take_out_of_memory(rec.offset) {
+            r = Err(e.into());
+        }
         if let Some(e) = sink.write_err.take() {
             return Err(out_err(e));
         }
@@ -1146,7 +1149,9 @@ fn resp_head(o: &mut Vec<u8>, n: usize) {
 }
 
 fn bulk(o: &mut Vec<u8>, a: &[u8]) {
-    o.reserve(a.len() + 16);
+    if !room(o, a.len() + 32) {
+        return;
+    }
     o.push(b'$');
     push_u64(o, a.len() as u64);
     o.extend_from_slice(b"\r\n");
@@ -1213,7 +1218,9 @@ impl<'h, 'b> Cmd<'h, 'b> {
         for h in self.head {
             bulk(o, h);
         }
-        o.extend_from_slice(self.body);
+        if room(o, self.body.len()) {
+            o.extend_from_slice(self.body);
+        }
         self.body.clear();
         self.args = 0;
     }

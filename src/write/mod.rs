@@ -393,6 +393,11 @@ impl<W: Write> RdbWriter<W> {
                 return Err(self.unrepresentable_key(key, u));
             }
         };
+        // Room for the whole record first: a value larger than memory allows is an error, not an abort.
+        if let Err(e) = crate::error::try_reserve(&mut self.buf, key.len() + encoded_bound(value), "a record", 0) {
+            self.buf.truncate(start);
+            return Err(e);
+        }
         let type_pos = self.buf.len();
         self.buf.push(0);
         encode_str(key, self.compression, &mut self.lzf, &mut self.buf);
@@ -533,4 +538,19 @@ fn unrepresentable(header: Header, what: &str, min: u32) -> Error {
         "{what} cannot be written to {} (needs RDB {min} or later)",
         header.magic()
     )))
+}
+
+/// An upper bound of the bytes `value` takes encoded (its bytes, plus a length and framing per element); streams
+/// and module values count their payload only, as their framing is small beside it.
+fn encoded_bound(value: &OwnedValue) -> usize {
+    const PER: usize = 24;
+    let sum = |n: usize, bytes: usize| bytes.saturating_add(n.saturating_mul(PER));
+    64 + match value {
+        OwnedValue::String(s) => s.len() + PER,
+        OwnedValue::List(v) | OwnedValue::Set(v) => sum(v.len(), v.iter().map(Vec::len).sum()),
+        OwnedValue::ZSet(v) => sum(v.len(), v.iter().map(|(m, _)| m.len()).sum()),
+        OwnedValue::Hash(v) => sum(v.len() * 2, v.iter().map(|(f, x, _)| f.len() + x.len()).sum()),
+        OwnedValue::Module { payload, .. } => payload.len(),
+        OwnedValue::Stream(_) => 0,
+    }
 }
