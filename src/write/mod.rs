@@ -202,6 +202,21 @@ impl<W: Write> RdbWriter<W> {
         Ok(())
     }
 
+    /// Appends `bytes` as they are: a run of [`FLUSH_AT`] or more goes straight to the output after what is
+    /// buffered, so a large value passed through is never copied (nor its memory asked for).
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        if bytes.len() < FLUSH_AT {
+            self.buf.extend_from_slice(bytes);
+            return Ok(());
+        }
+        self.flush_buf()?;
+        self.crc.update(bytes);
+        let inner = self.inner.as_mut().ok_or_else(finished_error)?;
+        inner.write_all(bytes)?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
     fn str(&mut self, s: &[u8]) {
         encode_str(s, self.compression, &mut self.lzf, &mut self.buf);
     }
@@ -377,7 +392,7 @@ impl<W: Write> RdbWriter<W> {
         }
         self.buf.push(encoding.type_byte());
         self.str(key);
-        self.buf.extend_from_slice(raw);
+        self.put(raw)?;
         self.maybe_flush()
     }
 
@@ -460,7 +475,7 @@ impl<W: Write> RdbWriter<W> {
             }
             _ => {}
         }
-        self.buf.extend_from_slice(rec.raw);
+        self.put(rec.raw)?;
         self.maybe_flush()
     }
 
