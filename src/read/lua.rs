@@ -33,7 +33,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// Lua instructions a library's top level may run.
-pub const LOAD_INSTRUCTIONS: u64 = 200_000_000;
+pub const LOAD_INSTRUCTIONS: u64 = 50_000_000;
 /// Seconds a library's top level may run.
 pub const LOAD_SECONDS: u64 = 5;
 /// Bytes of Lua memory a library's top level may use, beyond [`LOAD_MEMORY_PER_CODE_BYTE`] per byte of code.
@@ -593,8 +593,9 @@ mod tests {
     #[test]
     fn hostile_code_is_bounded() {
         let t = Instant::now();
+        // The instruction count stops it, or the clock on a busy machine.
         let e = run("while true do end").unwrap_err();
-        assert!(e.contains("Lua instructions"), "{e}");
+        assert!(e.contains("Lua instructions") || e.contains("longer than"), "{e}");
         let e = run("local s = 'x' while true do s = s .. s end").unwrap_err();
         assert!(e.contains("MiB of Lua memory"), "{e}");
         let e = run("local t = {} for i = 1, 1e9 do t[i] = i end").unwrap_err();
