@@ -268,6 +268,10 @@ fn cases() -> Vec<Case> {
     let log = lib("a", &format!("redis.log(redis.LOG_NOTICE, 'loading')\n{}", reg("f")));
     add("function-log-at-load-v10", file("REDIS0010", &log), Clean);
     add("function-log-at-load-v80", file("VALKEY080", &log), Refused("Valkey 9.1 aborts"));
+    // Valkey compiles the code up to its first NUL (strlen); Redis compiles all of it.
+    let nul = lib("a", &format!("{}\0garbage(", reg("f")));
+    add("function-nul-in-code-v80", file("VALKEY080", &nul), Clean);
+    add("function-nul-in-code-v12", file("REDIS0012", &nul), Refused("ompiling function"));
     let server = lib("a", "server.register_function('f', function() return 1 end)");
     add("function-server-api-v80", file("VALKEY080", &server), Clean);
     add("function-server-api-v12", file("REDIS0012", &server), Refused("nonexistent global variable 'server'"));
