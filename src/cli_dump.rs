@@ -29,7 +29,7 @@ use crate::cli_common::{
     push_json_escape, push_u64, room, take_out_of_memory, value_error,
 };
 use rdbkit::Error;
-use rdbkit::dump::dump_payload;
+use rdbkit::format::crc::crc64;
 use rdbkit::format::double::format_human_double;
 use rdbkit::format::intset::Intset;
 use rdbkit::format::length::{array, length};
@@ -1297,17 +1297,36 @@ fn resp_restore(o: &mut Vec<u8>, e: &Entry<'_>, key: &[u8], version: u16) -> rdb
             return Ok(false);
         }
         let ttl = e.expiry.map_or(0, |x| x.as_millis()).to_string();
-        let payload = dump_payload(v, version);
-        let mut args: Vec<&[u8]> = vec![b"RESTORE", key, ttl.as_bytes(), &payload, b"ABSTTL", b"REPLACE"];
         // A record holds IDLE under an LRU policy and FREQ under an LFU policy (RESTORE takes one of them).
         let idle = e.idle.map(|s| s.to_string());
         let freq = e.freq.map(|f| f.to_string());
+        let mut tail: Vec<&[u8]> = vec![b"ABSTTL", b"REPLACE"];
         if let Some(s) = &idle {
-            args.extend([&b"IDLETIME"[..], s.as_bytes()]);
+            tail.extend([&b"IDLETIME"[..], s.as_bytes()]);
         } else if let Some(f) = &freq {
-            args.extend([&b"FREQ"[..], f.as_bytes()]);
+            tail.extend([&b"FREQ"[..], f.as_bytes()]);
         }
-        resp_cmd(o, &args);
+        resp_head(o, 4 + tail.len());
+        for a in [&b"RESTORE"[..], key, ttl.as_bytes()] {
+            bulk(o, a);
+        }
+        // The DUMP payload (rdbkit::dump::dump_payload) written in place, not built as a copy of the value first.
+        let ty = [v.encoding.type_byte()];
+        let ver = version.to_le_bytes();
+        let crc = crc64(crc64(crc64(0, &ty), v.raw), &ver);
+        if room(o, v.raw.len() + 64) {
+            o.push(b'$');
+            push_u64(o, (1 + v.raw.len() + ver.len() + 8) as u64);
+            o.extend_from_slice(b"\r\n");
+            o.extend_from_slice(&ty);
+            o.extend_from_slice(v.raw);
+            o.extend_from_slice(&ver);
+            o.extend_from_slice(&crc.to_le_bytes());
+            o.extend_from_slice(b"\r\n");
+        }
+        for a in tail {
+            bulk(o, a);
+        }
         Ok(true)
     }
 }
