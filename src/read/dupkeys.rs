@@ -430,7 +430,7 @@ impl FileChecks {
     }
 
     /// Checks one record (at `offset`) of a file of `flavor`; an error for a repeated function library, or (feature
-    /// `lua`) one the server refuses when it runs it ([`super::lua::Libraries`]).
+    /// `lua`) one the server refuses when it runs it (`read::lua`).
     pub(crate) fn check(
         &mut self,
         kind: &super::RecordKind<'_>,

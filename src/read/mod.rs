@@ -233,7 +233,7 @@ pub fn lua_compile_error(code: &[u8]) -> Option<String> {
 /// line `#!<engine> name=<lib>` (arguments split like `sdssplitargs`, `name=` case-insensitive and given once, no
 /// other argument), engine `lua` (the only one these servers have, case-insensitive), and a library name of
 /// letters, digits and `_`. Returns the library name, or why the servers refuse the library. Whether the Lua code
-/// compiles is [`lua_compile_error`]'s question, and what it registers when run [`lua::library_functions`]'s
+/// compiles is `lua_compile_error`'s question, and what it registers when run `lua::library_functions`'s
 /// (feature `lua`); without that feature, code that never names `register_function` is refused here.
 pub fn library_metadata(code: &[u8]) -> std::result::Result<Vec<u8>, String> {
     if !code.starts_with(b"#!") {
