@@ -101,6 +101,15 @@ pub enum ErrorKind {
         /// How many items were refused in all (1 for a single item).
         count: u64,
     },
+    /// Memory for a value the input holds could not be had (the machine's memory or the process's address-space
+    /// limit): a clean error where the default would abort. The offset is where the value starts.
+    #[error("cannot allocate {bytes} bytes for {what} (out of memory, or beyond the address-space limit)")]
+    OutOfMemory {
+        /// What the memory was for.
+        what: &'static str,
+        /// How much was asked for.
+        bytes: u64,
+    },
 }
 
 /// How many refused items an [`ErrorKind::Unrepresentable`] error lists.
@@ -119,6 +128,16 @@ fn unrepresentable_text(
     let rest = count.saturating_sub(items.len() as u64);
     let more = if rest > 0 { format!("\n  … and {rest} more") } else { String::new() };
     format!("{count} item(s) cannot be written to {} (use --lossy to drop them):\n  {shown}{more}", target.magic())
+}
+
+/// Makes room for `additional` more bytes in `v`, or an [`ErrorKind::OutOfMemory`] for `what` at `offset`: for
+/// buffers sized by the input (a record, a value, its output), so an allocation the machine cannot give is an
+/// error, not an abort.
+pub(crate) fn try_reserve<T>(v: &mut Vec<T>, additional: usize, what: &'static str, offset: u64) -> Result<()> {
+    v.try_reserve(additional).map_err(|_| {
+        let bytes = (v.len().saturating_add(additional) as u64).saturating_mul(std::mem::size_of::<T>() as u64);
+        Error::new(ErrorKind::OutOfMemory { what, bytes }, offset)
+    })
 }
 
 /// An error with its position: byte offset in the input, and the database and key being read when known.

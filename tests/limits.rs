@@ -708,3 +708,112 @@ fn dump_of_a_file_damaged_at_its_end_writes_nothing() {
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stdout.is_empty(), "dump - wrote {} bytes before refusing", out.stdout.len());
 }
+
+/// A listpack backlen (the entry's length in 7-bit groups, most significant first, continuation bit on all but the
+/// last byte).
+fn lp_backlen(mut l: usize) -> Vec<u8> {
+    let mut groups = Vec::new();
+    loop {
+        groups.push((l & 127) as u8);
+        l >>= 7;
+        if l == 0 {
+            break;
+        }
+    }
+    let last = groups.len() - 1;
+    let mut out: Vec<u8> = groups.iter().enumerate().map(|(i, &g)| if i == last { g } else { g | 128 }).collect();
+    out.reverse();
+    out
+}
+
+/// Appends `lit` to an LZF stream as literal runs.
+fn lzf_literals(c: &mut Vec<u8>, lit: &[u8]) {
+    for part in lit.chunks(32) {
+        c.push(part.len() as u8 - 1);
+        c.extend_from_slice(part);
+    }
+}
+
+/// A valid file of one hash (listpack, LZF-compressed) whose one value is `vlen` bytes of `x`: a genuine value of
+/// 200 MB in a 2 MB file.
+fn big_listpack_file(vlen: usize) -> Vec<u8> {
+    let field = [0x81, b'f', 2];
+    let entry = 5 + vlen;
+    let back = lp_backlen(entry);
+    let total = 6 + field.len() + 5 + vlen + back.len() + 1;
+    let mut head = (total as u32).to_le_bytes().to_vec();
+    head.extend_from_slice(&2u16.to_le_bytes());
+    head.extend_from_slice(&field);
+    head.push(0xF0);
+    head.extend_from_slice(&(vlen as u32).to_le_bytes());
+    let mut c = Vec::new();
+    lzf_literals(&mut c, &head);
+    let refs = (vlen - 1) / 264;
+    c.extend_from_slice(&[0, b'x']);
+    for _ in 0..refs {
+        c.extend_from_slice(&[0xE0, 255, 0]);
+    }
+    let mut tail = vec![b'x'; vlen - 1 - refs * 264];
+    tail.extend_from_slice(&back);
+    tail.push(0xFF);
+    lzf_literals(&mut c, &tail);
+    let mut body = vec![0xFE, 0x00, 16];
+    raw_str(&mut body, b"h");
+    body.push(0xC3);
+    len_enc(&mut body, c.len() as u64);
+    len_enc(&mut body, total as u64);
+    body.extend_from_slice(&c);
+    rdb(&body)
+}
+
+/// Under a low address-space limit, a file with a big but genuine value is a clean error (exit 1, "cannot
+/// allocate … bytes", the record's offset), never an abort: the reader's record buffer, LZF output, the writer's
+/// record and dump's output all grow fallibly, and a value passed through is not copied.
+#[test]
+fn big_genuine_values_under_a_low_address_space_limit_fail_cleanly() {
+    let dir = tmpdir();
+    let out = dir.path().join("out.rdb");
+    let clean = |r: &Run, what: &str| {
+        assert!(matches!(r.code, Some(0 | 1)), "{what}: neither success nor a clean error: {}", r.describe());
+        if r.code == Some(1) {
+            assert!(
+                r.stderr.contains("cannot allocate") && r.stderr.contains("error at byte"),
+                "{what}: {}",
+                r.describe()
+            );
+        }
+    };
+    // 200 MB of listpack in 2 MB: a command that holds it decompressed (dump, re-encoding) cannot have it under
+    // 192 MiB of address space.
+    let lp = big_listpack_file(200_000_000);
+    let p = write(dir.path(), "big-listpack.rdb", &lp);
+    let v = run(&["verify", s(&p)], Feed::Null);
+    assert_eq!(v.code, Some(0), "a genuine file: {}", v.describe());
+    for args in [
+        vec!["verify", s(&p)],
+        vec!["dump", s(&p)],
+        vec!["dump", "--format", "resp", s(&p)],
+        vec!["convert", "--rdb-version", "6", s(&p), "-o", s(&out)],
+    ] {
+        let r = run_with(&args, Feed::Null, Some(192 << 20));
+        clean(&r, &format!("{args:?}"));
+        if args[0] == "dump" {
+            assert_eq!(r.code, Some(1), "{args:?} needs the value decompressed: {}", r.describe());
+        }
+    }
+    // A raw 40 MB string: the record is read into one buffer, which 80 MiB of address space cannot hold beside the
+    // binary's own.
+    let mut body = vec![0xFE, 0x00, 0x00];
+    raw_str(&mut body, b"big");
+    raw_str(&mut body, &vec![b'y'; 40_000_000]);
+    let p = write(dir.path(), "big-string.rdb", &rdb(&body));
+    for args in
+        [vec!["verify", s(&p)], vec!["dump", s(&p)], vec!["convert", "--rdb-version", "10", s(&p), "-o", s(&out)]]
+    {
+        let r = run_with(&args, Feed::Null, Some(80 << 20));
+        clean(&r, &format!("{args:?} (40 MB string)"));
+        assert_eq!(r.code, Some(1), "{args:?}: {}", r.describe());
+        assert!(r.stderr.contains("error at byte 11"), "{}", r.describe());
+    }
+    assert!(!out.exists(), "a failed convert leaves no output");
+}

@@ -88,7 +88,7 @@ fn validate_if_large(input: &[u8], out_len: usize) -> Result<()> {
 
 /// The error for a declared length that cannot be allocated (offset 0: the string as a whole).
 fn alloc_err(out_len: usize) -> Error {
-    Error::new(ErrorKind::OutOfRange { what: "LZF uncompressed length (cannot allocate it)", value: out_len as u64 }, 0)
+    Error::new(ErrorKind::OutOfMemory { what: "an LZF string's uncompressed bytes", bytes: out_len as u64 }, 0)
 }
 
 /// Checks that `input` is an LZF stream that produces exactly `out_len` bytes, without producing them: the verdict

@@ -206,7 +206,7 @@ impl ChunkedReader {
         let mut next = Some(read_chunk(src, self.chunk, self.read_at(), std::mem::take(&mut self.spare))?);
         loop {
             if let Some(fresh) = next.take() {
-                self.take_fresh(fresh);
+                self.take_fresh(fresh)?;
             }
             let placeholder = Parser::new(Header::new(super::Flavor::Redis, 1), ReadOptions::default());
             let mut w = Window {
@@ -271,8 +271,9 @@ impl ChunkedReader {
         }
     }
 
-    /// Makes `fresh` (the bytes after `buf[end]`) the buffer, with the unread tail in front of it.
-    fn take_fresh(&mut self, fresh: Fresh) {
+    /// Makes `fresh` (the bytes after `buf[end]`) the buffer, with the unread tail in front of it (a record longer
+    /// than memory allows is an [`crate::error::ErrorKind::OutOfMemory`] error at its offset).
+    fn take_fresh(&mut self, fresh: Fresh) -> Result<()> {
         self.src_done |= fresh.at_end;
         let (head, mut fresh) = (fresh.head, fresh.data);
         let tail = self.end - self.start;
@@ -281,13 +282,15 @@ impl ChunkedReader {
             self.spare = std::mem::replace(&mut self.buf, fresh);
             self.start = head - tail;
         } else {
-            let mut b = Vec::with_capacity(tail + fresh.len() - head);
+            let mut b = Vec::new();
+            crate::error::try_reserve(&mut b, tail + fresh.len() - head, "a record", self.offset)?;
             b.extend_from_slice(&self.buf[self.start..self.end]);
             b.extend_from_slice(&fresh[head..]);
             self.buf = b;
             self.start = 0;
         }
         self.end = self.buf.len();
+        Ok(())
     }
 }
 
@@ -318,6 +321,8 @@ fn read_chunk(src: &mut Src, chunk: usize, at: u64, mut data: Vec<u8>) -> Result
                 break;
             }
             let grown = data.len().saturating_mul(2).min(head + chunk);
+            let more = grown - data.len();
+            crate::error::try_reserve(&mut data, more, "a record", at)?;
             data.resize(grown, 0);
         }
         match src.read(&mut data[head + n..]) {
@@ -363,7 +368,7 @@ fn file_checks(
     let Some(reopen) = reopen else {
         return super::stream::file_checks(checks, parser, kind, offset);
     };
-    let verdict = checks.check(kind, offset);
+    let verdict = checks.check(kind, offset, parser.header.flavor);
     // The table may have moved: the parser prefetches the next key's slot from this.
     parser.key_hint = checks.hint();
     let (Verdict::Repeat { kept }, RecordKind::Entry(e)) = (verdict?, kind) else {

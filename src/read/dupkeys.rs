@@ -374,6 +374,9 @@ mod tests {
 pub(crate) struct FileChecks {
     keys: Option<KeyTable>,
     libraries: std::collections::HashSet<Vec<u8>>,
+    /// The functions the libraries so far registered.
+    #[cfg(feature = "lua")]
+    functions: super::lua::Libraries,
     /// Keys the RESIZEDB hints announce (the table is sized for them, up to `hint_limit`).
     hinted: u64,
     hint_limit: u64,
@@ -401,6 +404,8 @@ impl FileChecks {
         opts.file_checks().then(|| FileChecks {
             keys: opts.duplicate_keys.then(|| KeyTable::new(exact_pairs)),
             libraries: Default::default(),
+            #[cfg(feature = "lua")]
+            functions: Default::default(),
             hinted: 0,
             hint_limit,
             now_ms: now_ms(),
@@ -433,20 +438,34 @@ impl FileChecks {
         true
     }
 
-    /// Checks one record (at `offset`); an error for a repeated function library.
-    pub(crate) fn check(&mut self, kind: &super::RecordKind<'_>, offset: u64) -> crate::Result<Verdict> {
+    /// Checks one record (at `offset`) of a file of `flavor`; an error for a repeated function library, or (feature
+    /// `lua`) one the server refuses when it runs it (`read::lua`).
+    pub(crate) fn check(
+        &mut self,
+        kind: &super::RecordKind<'_>,
+        offset: u64,
+        flavor: super::Flavor,
+    ) -> crate::Result<Verdict> {
         match kind {
             super::RecordKind::Function { code } => {
                 let text = code.decode().map_err(|e| e.at(offset))?;
-                if let Ok(name) = super::library_metadata(&text)
-                    && !self.libraries.insert(name.clone())
-                {
+                // A library without valid metadata is the parser's to refuse.
+                let Ok(name) = super::library_metadata(&text) else {
+                    return Ok(Verdict::Fine);
+                };
+                if !self.libraries.insert(name.clone()) {
                     return Err(crate::Error::corrupt(
                         "function library",
                         format!("library {} is defined twice", crate::escape_bytes(&name)),
                         offset,
                     ));
                 }
+                #[cfg(feature = "lua")]
+                self.functions
+                    .load(&text, flavor)
+                    .map_err(|why| crate::Error::corrupt("function library", why, offset))?;
+                #[cfg(not(feature = "lua"))]
+                let _ = flavor;
                 Ok(Verdict::Fine)
             }
             super::RecordKind::Entry(e) => {

@@ -15,6 +15,8 @@
 mod chunked;
 pub mod dupkeys;
 mod header;
+#[cfg(feature = "lua")]
+pub mod lua;
 pub mod module;
 mod parse;
 mod slice;
@@ -234,13 +236,14 @@ pub fn lua_compile_error(code: &[u8]) -> Option<String> {
 /// Checks a function library's code the way Redis 7.0+/Valkey load it (`functionExtractLibMetaData`): a first
 /// line `#!<engine> name=<lib>` (arguments split like `sdssplitargs`, `name=` case-insensitive and given once, no
 /// other argument), engine `lua` (the only one these servers have, case-insensitive), and a library name of
-/// letters, digits and `_`; and code that calls `register_function` at all. Returns the library name, or why the
-/// servers refuse the library. Whether the Lua code compiles is [`lua_compile_error`]'s question (feature `lua`);
-/// what it registers when run is not checked.
+/// letters, digits and `_`. Returns the library name, or why the servers refuse the library. Whether the Lua code
+/// compiles is `lua_compile_error`'s question, and what it registers when run `lua::library_functions`'s
+/// (feature `lua`); without that feature, code that never names `register_function` is refused here.
 pub fn library_metadata(code: &[u8]) -> std::result::Result<Vec<u8>, String> {
     if !code.starts_with(b"#!") {
         return Err("missing library metadata (the code does not start with #!)".into());
     }
+    #[cfg(not(feature = "lua"))]
     let full = code;
     // The server finds the first line as in a C string: a NUL ends it.
     let code = code.split(|&b| b == 0).next().unwrap_or_default();
@@ -273,8 +276,9 @@ pub fn library_metadata(code: &[u8]) -> std::result::Result<Vec<u8>, String> {
         return Err("library names can only contain letters, numbers, or underscores and must not be empty".into());
     }
     // Loading runs the code, and a library that registers no function is refused ("No functions registered").
-    // Registering needs `register_function`, so code that never names it cannot (short of building the name at
-    // run time, which no library does).
+    // Without the `lua` feature (which runs the code: [`lua::library_functions`]), a library whose code never
+    // names `register_function` is taken for one that registers nothing.
+    #[cfg(not(feature = "lua"))]
     if !full[nl..].windows(17).any(|w| w == b"register_function") {
         return Err("no functions registered (the code never calls register_function)".into());
     }

@@ -549,8 +549,14 @@ fn record<'a>(
                 if let Err(why) = super::library_metadata(&text) {
                     return corrupt(input, "function library", why);
                 }
+                // Valkey compiles the code as a C string: what follows a NUL is not code.
                 #[cfg(feature = "lua")]
-                if let Some(why) = super::lua_compile_error(&text) {
+                let code = match ctx.header.flavor {
+                    Flavor::Valkey => text.split(|&b| b == 0).next().unwrap_or_default(),
+                    Flavor::Redis => &text[..],
+                };
+                #[cfg(feature = "lua")]
+                if let Some(why) = super::lua_compile_error(code) {
                     return corrupt(input, "function library", why);
                 }
             }

@@ -217,7 +217,7 @@ impl<'a> SliceReader<'a> {
         let Some(checks) = self.checks.as_mut() else {
             return Ok(());
         };
-        let verdict = checks.check(kind, offset);
+        let verdict = checks.check(kind, offset, self.parser.header.flavor);
         // The table may have moved: the parser prefetches the next key's slot from this.
         self.parser.key_hint = checks.hint();
         let Verdict::Repeat { kept } = verdict? else {

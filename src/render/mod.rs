@@ -162,7 +162,10 @@ impl Renderer {
     pub fn record(&mut self, out: &mut Output<'_>, header: Header, rec: &Record<'_>) -> Result<(), RenderError> {
         let mark = out.buf.len();
         out.spilled = false;
-        let r = self.record_inner(out, header.version, rec);
+        let mut r = self.record_inner(out, header.version, rec);
+        if let Some(e) = text::take_out_of_memory(rec.offset) {
+            r = Err(e);
+        }
         if let Some(e) = out.write_err.take() {
             return Err(RenderError::Write(e));
         }

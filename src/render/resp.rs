@@ -1,10 +1,10 @@
 //! `dump --format resp`: the commands that recreate each key on a live server (see the [module](super) docs).
 
-use super::text::{i64_text, push_i64, push_u64};
+use super::text::{i64_text, push_i64, push_u64, room};
 use super::{Output, Scratch};
 use crate::Error;
-use crate::dump::dump_payload;
 use crate::format::Elem;
+use crate::format::crc::crc64;
 use crate::format::double::format_human_double;
 use crate::format::string::RdbStr;
 use crate::read::stream_value::StreamId;
@@ -193,7 +193,9 @@ pub(crate) fn resp_head(o: &mut Vec<u8>, n: usize) {
 }
 
 pub(crate) fn bulk(o: &mut Vec<u8>, a: &[u8]) {
-    o.reserve(a.len() + 16);
+    if !room(o, a.len() + 32) {
+        return;
+    }
     o.push(b'$');
     push_u64(o, a.len() as u64);
     o.extend_from_slice(b"\r\n");
@@ -260,7 +262,9 @@ impl<'h, 'b> Cmd<'h, 'b> {
         for h in self.head {
             bulk(o, h);
         }
-        o.extend_from_slice(self.body);
+        if room(o, self.body.len()) {
+            o.extend_from_slice(self.body);
+        }
         self.body.clear();
         self.args = 0;
     }
@@ -337,17 +341,36 @@ pub(crate) fn resp_restore(o: &mut Vec<u8>, e: &Entry<'_>, key: &[u8], version: 
             return Ok(false);
         }
         let ttl = e.expiry.map_or(0, |x| x.as_millis()).to_string();
-        let payload = dump_payload(v, version);
-        let mut args: Vec<&[u8]> = vec![b"RESTORE", key, ttl.as_bytes(), &payload, b"ABSTTL", b"REPLACE"];
         // A record holds IDLE under an LRU policy and FREQ under an LFU policy (RESTORE takes one of them).
         let idle = e.idle.map(|s| s.to_string());
         let freq = e.freq.map(|f| f.to_string());
+        let mut tail: Vec<&[u8]> = vec![b"ABSTTL", b"REPLACE"];
         if let Some(s) = &idle {
-            args.extend([&b"IDLETIME"[..], s.as_bytes()]);
+            tail.extend([&b"IDLETIME"[..], s.as_bytes()]);
         } else if let Some(f) = &freq {
-            args.extend([&b"FREQ"[..], f.as_bytes()]);
+            tail.extend([&b"FREQ"[..], f.as_bytes()]);
         }
-        resp_cmd(o, &args);
+        resp_head(o, 4 + tail.len());
+        for a in [&b"RESTORE"[..], key, ttl.as_bytes()] {
+            bulk(o, a);
+        }
+        // The DUMP payload (crate::dump::dump_payload) written in place, not built as a copy of the value first.
+        let ty = [v.encoding.type_byte()];
+        let ver = version.to_le_bytes();
+        let crc = crc64(crc64(crc64(0, &ty), v.raw), &ver);
+        if room(o, v.raw.len() + 64) {
+            o.push(b'$');
+            push_u64(o, (1 + v.raw.len() + ver.len() + 8) as u64);
+            o.extend_from_slice(b"\r\n");
+            o.extend_from_slice(&ty);
+            o.extend_from_slice(v.raw);
+            o.extend_from_slice(&ver);
+            o.extend_from_slice(&crc.to_le_bytes());
+            o.extend_from_slice(b"\r\n");
+        }
+        for a in tail {
+            bulk(o, a);
+        }
         Ok(true)
     }
 }

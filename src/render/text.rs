@@ -1,5 +1,30 @@
 //! Byte-exact text forms shared by the renderers: JSON strings and numbers (UTF-8 as a JSON string, anything
 //! else as `{"b64": "…"}`), base64, and integers without allocation.
+//!
+//! Output buffers grow fallibly ([`room`]): a value too large for the memory at hand fails its record with
+//! [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory) instead of aborting the process.
+
+thread_local! {
+    /// The size of the first output buffer that could not be grown since [`take_out_of_memory`] (see [`room`]).
+    static OUT_OF_MEMORY: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Makes room for `n` more bytes in an output buffer, as writing one element of a value needs. When the memory
+/// cannot be had, returns false and latches the failure: the writer skips the element and the renderer turns the
+/// latch ([`take_out_of_memory`]) into an error for the record, instead of the abort an infallible growth would be.
+pub(crate) fn room(o: &mut Vec<u8>, n: usize) -> bool {
+    if o.capacity() - o.len() >= n || o.try_reserve(n).is_ok() {
+        return true;
+    }
+    OUT_OF_MEMORY.set(Some(o.len().saturating_add(n) as u64));
+    false
+}
+
+/// The error for an output buffer [`room`] could not grow since the last call, for the record at `offset`.
+pub(crate) fn take_out_of_memory(offset: u64) -> Option<crate::Error> {
+    let bytes = OUT_OF_MEMORY.take()?;
+    Some(crate::Error::new(crate::ErrorKind::OutOfMemory { what: "a record's output", bytes }, offset))
+}
 
 /// Standard base64 with padding.
 pub fn base64(data: &[u8]) -> String {
@@ -200,7 +225,10 @@ fn next_special<const NON_ASCII: bool>(b: &[u8], i: usize) -> usize {
 /// control characters as `\u00xx`; everything else verbatim. Unless `valid_utf8`, checks that `b` is UTF-8 and
 /// returns false (with a partial literal appended) when it is not.
 fn json_escape(out: &mut Vec<u8>, b: &[u8], mut valid_utf8: bool) -> bool {
-    out.reserve(b.len() + 2);
+    if !room(out, b.len() + 64) {
+        // Latched: the record fails; what is written does not matter.
+        return true;
+    }
     out.push(b'"');
     let mut run = 0;
     let mut i = 0;

@@ -233,6 +233,21 @@ impl<W: Write> RdbWriter<W> {
         Ok(())
     }
 
+    /// Appends `bytes` as they are: a run of [`FLUSH_AT`] or more goes straight to the output after what is
+    /// buffered, so a large value passed through is never copied (nor its memory asked for).
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        if bytes.len() < FLUSH_AT {
+            self.buf.extend_from_slice(bytes);
+            return Ok(());
+        }
+        self.flush_buf()?;
+        self.crc.update(bytes);
+        let inner = self.inner.as_mut().ok_or_else(finished_error)?;
+        inner.write_all(bytes)?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
     fn str(&mut self, s: &[u8]) {
         encode_str(s, self.compression, &mut self.lzf, &mut self.buf);
     }
@@ -403,7 +418,7 @@ impl<W: Write> RdbWriter<W> {
         }
         self.buf.push(encoding.type_byte());
         self.str(key);
-        self.buf.extend_from_slice(raw);
+        self.put(raw)?;
         self.maybe_flush()
     }
 
@@ -419,6 +434,11 @@ impl<W: Write> RdbWriter<W> {
                 return Err(self.unrepresentable_key(key, u));
             }
         };
+        // Room for the whole record first: a value larger than memory allows is an error, not an abort.
+        if let Err(e) = crate::error::try_reserve(&mut self.buf, key.len() + encoded_bound(value), "a record", 0) {
+            self.buf.truncate(start);
+            return Err(e);
+        }
         let type_pos = self.buf.len();
         self.buf.push(0);
         encode_str(key, self.compression, &mut self.lzf, &mut self.buf);
@@ -481,7 +501,7 @@ impl<W: Write> RdbWriter<W> {
             RecordKind::SlotInfo { .. } if !self.header.supports(Feature::SlotInfo) => return Ok(()),
             _ => {}
         }
-        self.buf.extend_from_slice(rec.raw);
+        self.put(rec.raw)?;
         self.maybe_flush()
     }
 
@@ -556,4 +576,19 @@ fn finished_error() -> Error {
 
 fn unrepresentable(header: Header, feature: Feature) -> Error {
     Error::unrepresentable(Unrepresentable::Lacks(feature), header)
+}
+
+/// An upper bound of the bytes `value` takes encoded (its bytes, plus a length and framing per element); streams
+/// and module values count their payload only, as their framing is small beside it.
+fn encoded_bound(value: &OwnedValue) -> usize {
+    const PER: usize = 24;
+    let sum = |n: usize, bytes: usize| bytes.saturating_add(n.saturating_mul(PER));
+    64 + match value {
+        OwnedValue::String(s) => s.len() + PER,
+        OwnedValue::List(v) | OwnedValue::Set(v) => sum(v.len(), v.iter().map(Vec::len).sum()),
+        OwnedValue::ZSet(v) => sum(v.len(), v.iter().map(|(m, _)| m.len()).sum()),
+        OwnedValue::Hash(v) => sum(v.len() * 2, v.iter().map(|(f, x, _)| f.len() + x.len()).sum()),
+        OwnedValue::Module { payload, .. } => payload.len(),
+        OwnedValue::Stream(_) => 0,
+    }
 }
