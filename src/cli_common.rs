@@ -236,6 +236,11 @@ pub fn set_live_options(opts: LiveOptions) {
     let _ = LIVE_OPTIONS.set(opts);
 }
 
+/// The options of live endpoints, as `main` set them.
+pub fn live_options() -> LiveOptions {
+    LIVE_OPTIONS.get().cloned().unwrap_or_default()
+}
+
 /// Opens a live server `redis://…` as a streamed input named by its redacted address, printing on stderr what the
 /// user must know about the snapshot (a scan is not point-in-time). Every failure is exit 2, named by `host:port`
 /// and never showing the password.

@@ -880,3 +880,115 @@ pub fn import(
     };
     print_report(out, &report, &files, layout.as_ref(), c, false, "imported")
 }
+
+/// `rdbkit load IN... --to redis://HOST:PORT`: every key of the inputs into a running server with `RESTORE`.
+pub fn load(
+    inputs: &[String],
+    to: &str,
+    opts: &rdbkit::live::load::LoadOptions,
+    c: &Common,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    use rdbkit::live::RedisUrl;
+    if c.target.is_some() || c.rdb_version.is_some() {
+        return Err(usage("load takes the target's version from the server itself: drop --target/--rdb-version"));
+    }
+    let url = RedisUrl::parse(to).map_err(|m| usage(format!("--to: {m}")))?;
+    if url.db.is_some() {
+        return Err(usage("--to takes no /DB: the inputs' databases are kept (use --move-db FROM:TO)"));
+    }
+    let ins = open_inputs(inputs, c.on_duplicate.as_deref() == Some("last"))?;
+    // The header is replaced by the server's own; the filters are what count here.
+    let job = job_options(c, Header::new(rdbkit::read::Flavor::Redis, 10), db_limit(c)?)?;
+    let live = crate::cli_common::live_options();
+    let report = rdbkit::live::load::load(&ins, &url, &live, &job, opts).map_err(|e| match e.kind() {
+        rdbkit::ErrorKind::Io(_) => Failure::Io(format!("{url}: {e}")),
+        _ => fail(e),
+    })?;
+    print_load_report(out, &report, c.json)?;
+    if !report.complete() {
+        return Err(Failure::Invalid(format!(
+            "{} key(s) not loaded into {} ({} already there; --on-existing replace|skip to overwrite or keep them)",
+            report.failed.len() + report.existing.len(),
+            report.target,
+            report.existing.len()
+        )));
+    }
+    Ok(())
+}
+
+fn print_load_report(out: &mut dyn Write, r: &rdbkit::live::load::LoadReport, as_json: bool) -> Result<(), Failure> {
+    use crate::cli_common::json_bytes;
+    let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(crate::cli_common::out_err);
+    let keys =
+        |m: &BTreeMap<u64, u64>| m.iter().map(|(d, n)| (d.to_string(), J::from(*n))).collect::<serde_json::Map<_, _>>();
+    let key_json = |k: &[u8]| {
+        let mut b = Vec::new();
+        json_bytes(&mut b, k);
+        serde_json::from_slice::<J>(&b).unwrap_or(J::Null)
+    };
+    if as_json {
+        let failed = |v: &[rdbkit::live::load::FailedKey]| {
+            v.iter().map(|f| json!({"db": f.db, "key": key_json(&f.key), "error": f.error})).collect::<Vec<_>>()
+        };
+        let server = r.server.as_ref().map(|s| {
+            json!({"family": s.family, "version": s.version, "loads": s.target.header.magic(),
+                   "databases": s.databases, "modules": s.modules})
+        });
+        return w(
+            out,
+            json!({
+                "target": r.target, "server": server, "dry_run": r.dry_run, "loaded": keys(&r.loaded),
+                "skipped": keys(&r.skipped), "existing": failed(&r.existing), "failed": failed(&r.failed),
+                "functions": r.functions, "as_commands": r.as_commands, "dropped_db": keys(&r.dropped_db),
+                "expired": r.filtered.expired,
+                "lossy": r.lossy.iter().map(|d| json!({"db": d.db, "key": d.key.as_deref().map(key_json), "what": d.what})).collect::<Vec<_>>(),
+            })
+            .to_string(),
+        );
+    }
+    if crate::cli_common::quiet() {
+        return Ok(());
+    }
+    let total = |m: &BTreeMap<u64, u64>| m.values().sum::<u64>();
+    if let Some(s) = &r.server {
+        w(out, format!("target: {} ({} {}, loads {})", r.target, s.family, s.version, s.target.header.magic()))?;
+    }
+    let verb = if r.dry_run { "would load" } else { "loaded" };
+    w(
+        out,
+        format!(
+            "{verb}: {} key(s) in {} database(s), {} function librar(ies)",
+            total(&r.loaded),
+            r.loaded.len(),
+            r.functions
+        ),
+    )?;
+    for (db, n) in &r.loaded {
+        w(out, format!("  db {db}: {n}"))?;
+    }
+    if r.as_commands > 0 {
+        w(out, format!("as ordinary commands (payload over proto-max-bulk-len): {}", r.as_commands))?;
+    }
+    if !r.skipped.is_empty() {
+        w(out, format!("skipped (already on the target): {}", total(&r.skipped)))?;
+    }
+    if r.filtered.expired > 0 {
+        w(out, format!("dropped (already expired): {}", r.filtered.expired))?;
+    }
+    for (db, n) in &r.dropped_db {
+        w(out, format!("dropped: db {db}: {n} key(s) (beyond the target's databases, or not selected)"))?;
+    }
+    for d in &r.lossy {
+        w(out, format!("lossy: {}", d.what))?;
+    }
+    for (what, list) in [("already on the target", &r.existing), ("refused", &r.failed)] {
+        for f in list.iter().take(20) {
+            w(out, format!("{what}: db {} key {}: {}", f.db, rdbkit::escape_bytes(&f.key), f.error))?;
+        }
+        if list.len() > 20 {
+            w(out, format!("{what}: … and {} more", list.len() - 20))?;
+        }
+    }
+    Ok(())
+}

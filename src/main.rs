@@ -281,6 +281,35 @@ enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Load RDB files (or another server) into a running Redis/Valkey server with RESTORE.
+    ///
+    /// The target's version, databases and modules come from the server itself; the inputs are validated and
+    /// checked against it before anything is sent (--lossy drops what it cannot hold). Keys that already exist
+    /// fail the load by default (the target keeps them); --on-existing replace|skip. --flush empties the target
+    /// first, and only then. Cluster targets are not supported yet.
+    #[command(after_help = EXIT_CODES)]
+    Load {
+        /// Inputs: RDB files (`-`, `.gz`, padded) or `redis://…` servers. Several inputs are merged.
+        #[arg(required = true)]
+        inputs: Vec<String>,
+        /// The target server: `redis://[[USER]:PASSWORD@]HOST:PORT` or `rediss://…`.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Keys the target already has: fail and keep the target's (error), overwrite (replace), keep (skip).
+        #[arg(long, value_parser = ["error", "replace", "skip"], default_value = "error")]
+        on_existing: String,
+        /// FLUSHALL (and FUNCTION FLUSH) the target before loading.
+        #[arg(long)]
+        flush: bool,
+        /// Most commands in flight before their replies are read.
+        #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        pipeline: u32,
+        /// Check everything and report what would be loaded; send nothing that changes the target.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
     /// Compare the logical data of two inputs: keys only in A, only in B, and differing.
     ///
     /// A and B are any inputs (any RDB version or family, `.gz`, padded, one may be `-`). Per database: keys
@@ -554,6 +583,20 @@ fn main() -> ExitCode {
                 )
             });
             (&no_file, r)
+        }
+        Command::Load { inputs, to, on_existing, flush, pipeline, dry_run, common } => {
+            use rdbkit::live::load::{LoadOptions, OnExisting};
+            let c = common.clone().into_common(out);
+            let mut opts = LoadOptions::default();
+            opts.on_existing = match on_existing.as_str() {
+                "replace" => OnExisting::Replace,
+                "skip" => OnExisting::Skip,
+                _ => OnExisting::Error,
+            };
+            opts.flush = *flush;
+            opts.pipeline = *pipeline as usize;
+            opts.dry_run = *dry_run;
+            (&no_file, with_stdout(|out| cli_jobs::load(inputs, to, &opts, &c, out)))
         }
         Command::Completions { .. } | Command::Man | Command::Diff { .. } => unreachable!("handled above"),
     };

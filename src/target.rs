@@ -66,6 +66,23 @@ impl std::fmt::Display for Target {
 }
 
 impl Target {
+    /// The newest known target of `family` (`redis` or `valkey`) at or below the server version `version`
+    /// (`7.0.15`, `9.1.0`, as `INFO server` reports it): what a running server of that version loads.
+    pub fn for_server(family: &str, version: &str) -> Option<Target> {
+        let num = |s: &str| -> Option<(u32, u32)> {
+            let mut it = s.split('.').map(|p| p.parse::<u32>().ok());
+            Some((it.next()??, it.next().flatten().unwrap_or(0)))
+        };
+        let want = num(version)?;
+        let prefix = format!("{}-", family.to_ascii_lowercase());
+        TARGETS
+            .iter()
+            .filter_map(|t| Some((num(t.name.strip_prefix(&prefix)?)?, *t)))
+            .filter(|(v, _)| *v <= want)
+            .max_by_key(|(v, _)| *v)
+            .map(|(_, t)| t)
+    }
+
     /// Looks a target up by name (`redis-7.0`, `valkey-9.0`, …; `redis-7` and `valkey-9` name the first of
     /// their series).
     pub fn from_name(name: &str) -> Result<Target> {

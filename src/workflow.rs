@@ -707,6 +707,26 @@ pub fn convert<W: FinishWrite>(inputs: &[Input], out: W, opts: &JobOptions) -> R
     Ok((tally.inner, report))
 }
 
+/// What [`feed`] did besides handing records on.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Fed {
+    /// Keys the key filters dropped, by reason.
+    pub filtered: KeyFilterCounts,
+    /// Keys dropped per source database (beyond the database limit, or not selected).
+    pub dropped_db: BTreeMap<u64, u64>,
+    /// Duplicate keys across merged inputs that were dropped.
+    pub duplicates: u64,
+}
+
+/// Reads `inputs` (with `read`) through the selection filters of `opts` (databases, glob, types, expiry, duplicates
+/// across inputs) into `sink`, without finishing it: the driver for a sink of one's own, such as a live loader.
+/// Check the inputs first ([`plan`]) when a refusal must come before the sink sees anything.
+pub fn feed<S: RecordSink>(inputs: &[Input], opts: &JobOptions, sink: S, read: ReadOptions) -> Result<(S, Fed)> {
+    let f = run_filters(inputs, opts, inputs.len() > 1, sink, false, read)?;
+    Ok((f.sink, Fed { filtered: f.filtered, dropped_db: f.dropped_db, duplicates: f.duplicates }))
+}
+
 /// What a job with `opts` would write from `inputs`, without writing: each input surveyed (and validated) as the
 /// real run would, the databases dropped and the keys kept per database, from the survey alone. Nothing the target
 /// cannot hold is refused here: the report lists it under each input's `problems`.

@@ -9,6 +9,8 @@
 //! - [`scan`]: the fallback where replication is refused: `SCAN` + `DUMP` + expiry per database, re-wrapped as an
 //!   RDB stream (not point-in-time).
 //!
+//! - [`load`]: the other direction: inputs loaded into a running server with `RESTORE` (`rdbkit load`).
+//!
 //! [`cluster_masters`] lists the masters of a cluster (`CLUSTER SLOTS`), to read one snapshot from each.
 //!
 //! [`open_input`] makes an [`Input`] of a server: the bytes reach the streaming reader as they arrive, in the bounded
@@ -24,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod load;
 pub mod replica;
 pub mod resp;
 pub mod scan;

@@ -1,7 +1,7 @@
 //! Byte-exact text forms shared by the renderers: JSON strings and numbers (UTF-8 as a JSON string, anything
 //! else as `{"b64": "…"}`), base64, and integers without allocation.
 //!
-//! Output buffers grow fallibly ([`room`]): a value too large for the memory at hand fails its record with
+//! Output buffers grow fallibly: a value too large for the memory at hand fails its record with
 //! [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory) instead of aborting the process.
 
 thread_local! {

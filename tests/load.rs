@@ -1,0 +1,265 @@
+//! `rdbkit load INPUT... --to redis://…` against real servers (issue 12): every fixture into every server that
+//! loads its version, with the `DEBUG DIGEST` of the same file loaded by the server itself; a newer file into
+//! older servers (re-encoded payloads, `--lossy`); the `--on-existing` policies; values past
+//! `proto-max-bulk-len`; a live source into a live target; a dry run that sends nothing.
+//! Servers on 127.0.0.1, ports 8500-8549 (each tried first), started by `scripts/servers.sh`.
+#![cfg(feature = "cli")]
+
+mod common;
+
+use rdbkit::live::resp::{Connection, Reply, Timeouts};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+static NEXT_PORT: AtomicU16 = AtomicU16::new(8500);
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A server this test started, stopped when dropped.
+struct Server {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Server {
+    /// `name` started on `file` (or empty), with `args`.
+    fn start(name: &str, file: Option<&Path>, args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        if let Some(f) = file {
+            std::fs::copy(f, dir.path().join("dump.rdb")).unwrap();
+        }
+        loop {
+            let port = NEXT_PORT.fetch_add(1, Ordering::SeqCst);
+            assert!(port < 8550, "no free port in 8500-8549");
+            let out = common::run_bounded(
+                Command::new(root().join("scripts/servers.sh"))
+                    .args(["start", name, &port.to_string(), dir.path().to_str().unwrap()])
+                    .args(args),
+                Duration::from_secs(60),
+                "servers.sh start",
+            );
+            if out.status.success() {
+                return Server { dir, port };
+            }
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("already in use") || err.contains("exited during startup"), "{name}: {err}");
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn conn(&self) -> Connection {
+        let t = Timeouts { connect: Duration::from_secs(5), io: Duration::from_secs(60) };
+        Connection::connect("127.0.0.1", self.port, t).unwrap()
+    }
+
+    fn call(&self, args: &[&[u8]]) -> Reply {
+        self.conn().call(args).unwrap()
+    }
+
+    fn digest(&self) -> Vec<u8> {
+        self.call(&[b"DEBUG", b"DIGEST"]).as_bytes().unwrap().to_vec()
+    }
+
+    fn dbsize_all(&self) -> i64 {
+        let mut c = self.conn();
+        let mut n = 0;
+        for db in 0..64 {
+            if c.call(&[b"SELECT", db.to_string().as_bytes()]).unwrap().as_error().is_some() {
+                break;
+            }
+            if let Reply::Int(k) = c.call(&[b"DBSIZE"]).unwrap() {
+                n += k;
+            }
+        }
+        n
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = common::run_bounded(
+            Command::new(root().join("scripts/servers.sh")).args(["stop", self.dir.path().to_str().unwrap()]),
+            Duration::from_secs(60),
+            "servers.sh stop",
+        );
+    }
+}
+
+fn rdbkit(args: &[&str]) -> Output {
+    common::run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_rdbkit")).args(args),
+        Duration::from_secs(300),
+        &format!("rdbkit {}", args.join(" ")),
+    )
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn testdata(name: &str) -> PathBuf {
+    root().join("testdata").join(name)
+}
+
+fn falkordb() -> String {
+    text(&Command::new(root().join("scripts/servers.sh")).args(["module", "falkordb"]).output().unwrap().stdout)
+        .trim()
+        .to_string()
+}
+
+/// Loads `file` into a fresh `name` (with `args`) and checks the digest against `name` loading it itself.
+fn load_equals_server_load(name: &str, file: &Path, args: &[&str]) {
+    let direct = Server::start(name, Some(file), args);
+    let target = Server::start(name, None, args);
+    let out = rdbkit(&["load", file.to_str().unwrap(), "--to", &target.url(), "--json"]);
+    assert!(out.status.success(), "{name} {}: {}\n{}", file.display(), text(&out.stderr), text(&out.stdout));
+    assert_eq!(target.digest(), direct.digest(), "{name}: {}", file.display());
+    assert_eq!(target.dbsize_all(), direct.dbsize_all(), "{name}: {}", file.display());
+}
+
+#[test]
+fn every_fixture_loads_into_every_server_that_takes_it() {
+    if !common::real_servers_available("every_fixture_loads_into_every_server_that_takes_it") {
+        return;
+    }
+    let fk = falkordb();
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("redis-6.2", "redis-6.2.rdb", &[]),
+        ("redis-7.0", "redis-6.2.rdb", &[]),
+        ("redis-7.0", "redis-7.0.rdb", &[]),
+        ("redis-7.0", "redis-7.0-multidb64.rdb", &[]),
+        ("redis-8.2", "redis-7.0.rdb", &[]),
+        ("redis-8.2", "redis-8.2-nomodule.rdb", &[]),
+        ("redis-8.2", "redis-8.2.rdb", &["--loadmodule", &fk]),
+        ("valkey-9.1", "redis-7.0.rdb", &[]),
+        ("valkey-9.1", "valkey-9.1.rdb", &[]),
+    ];
+    for (name, file, args) in cases {
+        load_equals_server_load(name, &testdata(file), args);
+    }
+}
+
+/// A Redis 8.2 file (RDB 12) into Redis 7.0 and 6.2: payloads re-encoded for the older version; what they cannot
+/// hold is refused without --lossy (nothing sent) and dropped with it. The result is what the server loads from
+/// `convert --target … --lossy`.
+#[test]
+fn a_newer_file_into_older_servers_is_re_encoded() {
+    if !common::real_servers_available("a_newer_file_into_older_servers_is_re_encoded") {
+        return;
+    }
+    let file = testdata("redis-8.2-nomodule.rdb");
+    for name in ["redis-7.0", "redis-6.2"] {
+        let work = tempfile::tempdir().unwrap();
+        let converted = work.path().join("c.rdb");
+        let c = rdbkit(&[
+            "convert",
+            file.to_str().unwrap(),
+            "-o",
+            converted.to_str().unwrap(),
+            "--target",
+            name,
+            "--lossy",
+        ]);
+        assert!(c.status.success(), "{}", text(&c.stderr));
+        let direct = Server::start(name, Some(&converted), &[]);
+        let target = Server::start(name, None, &[]);
+        let refused = rdbkit(&["load", file.to_str().unwrap(), "--to", &target.url()]);
+        assert_eq!(refused.status.code(), Some(1), "{name}: {}", text(&refused.stderr));
+        assert!(text(&refused.stderr).contains("cannot be written"), "{}", text(&refused.stderr));
+        assert_eq!(target.dbsize_all(), 0, "{name}: a refusal sends nothing");
+        let out = rdbkit(&["load", file.to_str().unwrap(), "--to", &target.url(), "--lossy", "--json"]);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("\"lossy\":[{"), "{}", text(&out.stdout));
+        assert_eq!(target.digest(), direct.digest(), "{name}");
+    }
+}
+
+#[test]
+fn existing_keys_follow_the_policy() {
+    if !common::real_servers_available("existing_keys_follow_the_policy") {
+        return;
+    }
+    let file = testdata("redis-7.0.rdb");
+    let direct = Server::start("redis-7.0", Some(&file), &[]);
+    let target = Server::start("redis-7.0", None, &[]);
+    let mine = |t: &Server| t.call(&[b"GET", b"exp:s"]).as_bytes().map(<[u8]>::to_vec);
+    // error (default): the existing key is kept, named, exit 1; the others are loaded.
+    assert!(matches!(target.call(&[b"SET", b"exp:s", b"mine"]), Reply::Status(_)));
+    let out = rdbkit(&["load", file.to_str().unwrap(), "--to", &target.url()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("\"exp:s\": BUSYKEY"), "{}", text(&out.stdout));
+    assert_eq!(mine(&target), Some(b"mine".to_vec()));
+    assert_eq!(target.dbsize_all(), direct.dbsize_all());
+    // skip: kept, counted.
+    let out = rdbkit(&["load", file.to_str().unwrap(), "--to", &target.url(), "--on-existing", "skip", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("\"loaded\":{}"), "{}", text(&out.stdout));
+    assert_eq!(mine(&target), Some(b"mine".to_vec()));
+    // replace: everything as in the file.
+    let out = rdbkit(&["load", file.to_str().unwrap(), "--to", &target.url(), "--on-existing", "replace"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(target.digest(), direct.digest());
+    // --flush empties first; --dry-run sends nothing.
+    assert!(matches!(target.call(&[b"SET", b"stray", b"x"]), Reply::Status(_)));
+    let out = rdbkit(&["load", file.to_str().unwrap(), "--to", &target.url(), "--dry-run", "--flush"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(target.call(&[b"EXISTS", b"stray"]) == Reply::Int(1), "a dry run changes nothing");
+    let out = rdbkit(&["load", file.to_str().unwrap(), "--to", &target.url(), "--flush"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(target.digest(), direct.digest());
+}
+
+/// Values whose payload is longer than the target's `proto-max-bulk-len` go as ordinary commands; a live source
+/// loads into a live target.
+#[test]
+fn big_values_as_commands_and_live_to_live() {
+    if !common::real_servers_available("big_values_as_commands_and_live_to_live") {
+        return;
+    }
+    let source = Server::start("redis-7.0", None, &[]);
+    let mut c = source.conn();
+    let big: Vec<u8> = (0..3u64 << 20).map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8).collect();
+    assert!(matches!(c.call(&[b"SET", b"big", &big]).unwrap(), Reply::Status(_)));
+    // Elements LZF cannot shrink, so the list's payload is past 1 MiB.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let items: Vec<Vec<u8>> = (0..3000)
+        .map(|_| {
+            (0..40)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    format!("{:016x}", x)
+                })
+                .collect::<String>()
+                .into_bytes()
+        })
+        .collect();
+    let mut args: Vec<&[u8]> = vec![b"RPUSH", b"biglist"];
+    args.extend(items.iter().map(Vec::as_slice));
+    assert!(matches!(c.call(&args).unwrap(), Reply::Int(3000)));
+    assert!(matches!(c.call(&[b"HSET", b"h", b"f", b"v"]).unwrap(), Reply::Int(1)));
+    assert!(matches!(c.call(&[b"SAVE"]).unwrap(), Reply::Status(_)));
+    let file = source.dir.path().join("dump.rdb");
+    let target = Server::start("redis-7.0", None, &["--proto-max-bulk-len", "1mb"]);
+    let out = rdbkit(&["load", file.to_str().unwrap(), "--to", &target.url(), "--json"]);
+    // A 3 MiB string cannot be sent to a server that takes at most 1 MiB per argument: refused, named.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("\"as_commands\":1"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("proto-max-bulk-len"), "{}", text(&out.stdout));
+    assert_eq!(target.call(&[b"EXISTS", b"big"]), Reply::Int(0));
+    assert_eq!(target.call(&[b"HGET", b"h", b"f"]), Reply::Bulk(b"v".to_vec()));
+    assert_eq!(target.call(&[b"LLEN", b"biglist"]), Reply::Int(3000));
+    // Live to live, through replication.
+    let target2 = Server::start("redis-7.0", None, &[]);
+    let out = rdbkit(&["load", &source.url(), "--to", &target2.url()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(target2.digest(), source.digest());
+}
