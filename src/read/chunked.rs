@@ -20,7 +20,7 @@ use crate::transform::RecordSink;
 use std::io::{self, BufRead, BufReader, Read};
 
 /// Bytes read per buffer.
-pub const CHUNK: usize = 8 << 20;
+pub const CHUNK: usize = 2 << 20;
 /// Room kept in front of a fresh buffer for the unfinished record at the end of the previous one (a longer
 /// record is copied into a larger buffer instead): an eighth of the buffer, at most 1 MiB.
 fn head_room(chunk: usize) -> usize {
@@ -361,7 +361,7 @@ fn file_checks(
     let Some(reopen) = reopen else {
         return super::stream::file_checks(checks, parser, kind, offset);
     };
-    let verdict = checks.check(kind, offset);
+    let verdict = checks.check(kind, offset, parser.key_memo.take());
     // The table may have moved: the parser prefetches the next key's slot from this.
     parser.key_hint = checks.hint();
     let (Verdict::Repeat { kept }, RecordKind::Entry(e)) = (verdict?, kind) else {
@@ -504,7 +504,7 @@ impl<'a> crate::transform::Walk<'a> for Window<'a> {
                 self.pos += n;
                 if self.checks.is_some() {
                     // The next key's slot in the duplicate-key table is fetched while this record is handled.
-                    self.parser.prefetch_next_key(&self.data[self.pos..]);
+                    self.parser.prefetch_next_key(&self.data[self.pos..], self.base + self.pos as u64);
                 }
                 Ok(Some(Record { offset, raw, kind }))
             }

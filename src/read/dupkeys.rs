@@ -97,10 +97,11 @@ pub(crate) struct PrefetchHint {
 }
 
 impl PrefetchHint {
-    /// Asks the CPU to fetch the slot of (db, key).
+    /// Asks the CPU to fetch the slot of (db, key); returns the key's hash (the table's first hash).
     #[inline]
-    pub(crate) fn prefetch(&self, db: u64, key: &[u8]) {
-        let at = (hash_key(self.seed, K1, db, key).max(1) as usize) & self.mask;
+    pub(crate) fn prefetch(&self, db: u64, key: &[u8]) -> u64 {
+        let h = hash_key(self.seed, K1, db, key).max(1);
+        let at = (h as usize) & self.mask;
         let addr = self.addr + at * self.words * 8;
         #[cfg(target_arch = "x86_64")]
         {
@@ -111,6 +112,7 @@ impl PrefetchHint {
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = addr;
+        h
     }
 }
 
@@ -187,8 +189,8 @@ impl KeyTable {
         })
     }
 
-    fn hashes(&self, db: u64, key: &[u8]) -> (u64, u64) {
-        let h1 = hash_key(self.seed, K1, db, key).max(1);
+    fn hashes(&self, db: u64, key: &[u8], h1: Option<u64>) -> (u64, u64) {
+        let h1 = h1.unwrap_or_else(|| hash_key(self.seed, K1, db, key).max(1));
         let h2 = if self.exact_pairs { hash_key(self.seed.rotate_left(32), K2 ^ K3, db, key) } else { 0 };
         (h1, h2)
     }
@@ -223,14 +225,20 @@ impl KeyTable {
     }
 
     /// Looks (db, key) up, and with `insert` adds it when new.
+    #[cfg(test)]
     pub(crate) fn probe(&mut self, db: u64, key: &[u8], insert: bool) -> crate::Result<Probe> {
+        self.probe_hashed(db, key, None, insert)
+    }
+
+    /// [`KeyTable::probe`], with the first hash of (db, key) when it is known (from a [`PrefetchHint`]).
+    pub(crate) fn probe_hashed(&mut self, db: u64, key: &[u8], h1: Option<u64>, insert: bool) -> crate::Result<Probe> {
         if insert && (self.len + 1) * 4 > self.cap * 3 {
             self.grow()?;
         }
         if self.cap == 0 {
             return Ok(Probe::New);
         }
-        let (h1, h2) = self.hashes(db, key);
+        let (h1, h2) = self.hashes(db, key, h1);
         let (mask, w, pairs) = (self.cap - 1, self.words(), self.exact_pairs);
         let slots = self.slots.words_mut();
         let mut at = (h1 as usize) & mask;
@@ -424,8 +432,14 @@ impl FileChecks {
         true
     }
 
-    /// Checks one record (at `offset`); an error for a repeated function library.
-    pub(crate) fn check(&mut self, kind: &super::RecordKind<'_>, offset: u64) -> crate::Result<Verdict> {
+    /// Checks one record (at `offset`); an error for a repeated function library. `memo` is what
+    /// [`super::parse::Parser::key_memo`] held: the key hash of the record at its offset, when it was prefetched.
+    pub(crate) fn check(
+        &mut self,
+        kind: &super::RecordKind<'_>,
+        offset: u64,
+        memo: Option<(u64, u64)>,
+    ) -> crate::Result<Verdict> {
         match kind {
             super::RecordKind::Function { code } => {
                 let text = code.decode().map_err(|e| e.at(offset))?;
@@ -448,7 +462,8 @@ impl FileChecks {
                     return Ok(Verdict::Fine);
                 };
                 let keep = kept(e, self.now_ms);
-                match table.probe(e.db, key, keep).map_err(|err| err.at(offset))? {
+                let h1 = memo.and_then(|(at, h)| (at == offset).then_some(h));
+                match table.probe_hashed(e.db, key, h1, keep).map_err(|err| err.at(offset))? {
                     Probe::New => Ok(Verdict::Fine),
                     Probe::Seen => Ok(Verdict::Repeat { kept: keep }),
                 }

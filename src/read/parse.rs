@@ -323,6 +323,9 @@ pub(crate) struct Parser {
     pub deep_warnings_only: bool,
     /// The reader's duplicate-key table, to prefetch the next key's slot (see [`Parser::prefetch_next_key`]).
     pub key_hint: Option<super::dupkeys::PrefetchHint>,
+    /// The record offset and duplicate-key hash of the key that [`Parser::prefetch_next_key`] prefetched, so that
+    /// the check of that record does not hash its key again.
+    pub key_memo: Option<(u64, u64)>,
 }
 
 impl Parser {
@@ -336,6 +339,7 @@ impl Parser {
             warnings: Warnings::default(),
             deep_warnings_only: false,
             key_hint: None,
+            key_memo: None,
         }
     }
 
@@ -388,10 +392,12 @@ impl Parser {
 }
 
 impl Parser {
-    /// Prefetches the duplicate-key slot of the key record at the start of `next` (if it is one, with a raw key),
-    /// so that the memory access overlaps the work on the current record instead of stalling the next check.
+    /// Prefetches the duplicate-key slot of the key record at the start of `next` (at file offset `offset`; if it
+    /// is a key record with a raw key), so that the memory access overlaps the work on the current record instead
+    /// of stalling the next check; the key's hash is kept in [`Parser::key_memo`] for that check.
     #[inline]
-    pub fn prefetch_next_key(&self, next: &[u8]) {
+    pub fn prefetch_next_key(&mut self, next: &[u8], offset: u64) {
+        self.key_memo = None;
         let Some(hint) = self.key_hint else { return };
         let mut at = 0usize;
         loop {
@@ -410,7 +416,7 @@ impl Parser {
         if let Some(rest) = next.get(at + 1..)
             && let Ok((_, RdbStr::Raw(k))) = rdb_str(rest)
         {
-            hint.prefetch(self.db, k);
+            self.key_memo = Some((offset, hint.prefetch(self.db, k)));
         }
     }
 }
@@ -1072,6 +1078,7 @@ impl<'b, 'd> Grouping<'b, 'd> {
             1 if self.pairs == Pairs::Zset => {
                 // Redis 7.0/8.2 check no score; Valkey 9.1 refuses NaN (`strtod` of the text) and nothing else.
                 if let Elem::Bytes(b) = e
+                    && !plain_decimal(b)
                     && crate::format::double::parse_text_double(b).is_none_or(|v| v.is_nan())
                 {
                     if self.flavor == Flavor::Valkey && strtod_is_nan(b) {
@@ -1131,6 +1138,20 @@ impl<'b, 'd> Grouping<'b, 'd> {
     }
 }
 
+/// Whether `b` is `-?[0-9]+(\.[0-9]+)?`: the form of nearly every listpack score, a number (never NaN) to every
+/// parser involved, recognised without parsing it.
+#[inline]
+fn plain_decimal(b: &[u8]) -> bool {
+    let digits = b.strip_prefix(b"-").unwrap_or(b);
+    let (int, frac) = match digits.iter().position(|&c| c == b'.') {
+        Some(dot) => (&digits[..dot], Some(&digits[dot + 1..])),
+        None => (digits, None),
+    };
+    !int.is_empty()
+        && int.iter().all(u8::is_ascii_digit)
+        && frac.is_none_or(|f| !f.is_empty() && f.iter().all(u8::is_ascii_digit))
+}
+
 /// Whether Valkey 9.1's ziplist/listpack score check finds NaN in `b`. Observed on the server: `nan`, `-NaN`,
 /// `+nan`, `nanx` and `NAN(abc)` are refused; ` nan`, `\tnan`, `1nan` and `abc` load. That is an optional sign,
 /// then `nan` in any case, at the very start (a leading blank makes it not a number at all).
@@ -1154,8 +1175,11 @@ fn strtod_is_nan(b: &[u8]) -> bool {
 /// walked again) runs about once per refused file, or when two distinct members' hashes collide.
 #[derive(Debug, Default)]
 pub(crate) struct Dups {
-    /// The hash set of the fast pass (0 marks an empty slot; a hash of 0 is stored as 1).
+    /// The hash set of the fast pass (0 marks an empty slot; a hash of 0 is stored as 1). Only `set[..cap]` is in
+    /// use, and the rest of the vector is all zero: a small collection after a large one clears only the slots
+    /// it used, not the whole vector.
     set: Vec<u64>,
+    cap: usize,
     set_len: usize,
     /// A hash was seen twice.
     suspect: bool,
@@ -1250,8 +1274,9 @@ impl Dups {
         if self.set.len() > KEEP * 2 {
             self.set = Vec::new();
         } else if self.set_len > 0 {
-            self.set.fill(0);
+            self.set[..self.cap].fill(0);
         }
+        self.cap = self.set.len().min(64);
         if self.arena.capacity() > KEEP * 16 {
             self.arena = Vec::new();
         }
@@ -1290,11 +1315,11 @@ impl Dups {
         if self.suspect {
             return;
         }
-        if (self.set_len + 1) * 8 > self.set.len() * 7 {
+        if (self.set_len + 1) * 8 > self.cap * 7 {
             self.grow();
         }
         let h = k.hash.max(1);
-        let mask = self.set.len() - 1;
+        let mask = self.cap - 1;
         // The hash's high bits pick the slot (its low bits feed the multiply; either is well mixed).
         let mut at = (h >> 32 ^ h) as usize & mask;
         loop {
@@ -1314,16 +1339,27 @@ impl Dups {
     }
 
     fn grow(&mut self) {
-        let cap = (self.set.len() * 2).max(64);
-        let old = std::mem::replace(&mut self.set, vec![0; cap]);
+        let cap = (self.cap * 2).max(64);
+        // The entries so far, moved out (the exact pass's hash list is free during the fast pass).
+        let mut old = std::mem::take(&mut self.hashes);
+        old.clear();
+        old.extend(self.set[..self.cap].iter().copied().filter(|&h| h != 0));
+        if self.set.len() < cap {
+            self.set = vec![0; cap];
+        } else {
+            self.set[..self.cap].fill(0);
+        }
+        self.cap = cap;
         let mask = cap - 1;
-        for h in old.into_iter().filter(|&h| h != 0) {
+        for &h in &old {
             let mut at = (h >> 32 ^ h) as usize & mask;
             while self.set[at] != 0 {
                 at = (at + 1) & mask;
             }
             self.set[at] = h;
         }
+        old.clear();
+        self.hashes = old;
     }
 
     #[inline]

@@ -130,7 +130,7 @@ impl<'a> SliceReader<'a> {
                         self.failed = true;
                         return Err(e);
                     }
-                    self.parser.prefetch_next_key(&self.data[self.pos..]);
+                    self.parser.prefetch_next_key(&self.data[self.pos..], self.pos as u64);
                 }
                 Ok(Some(Record { offset, raw, kind }))
             }
@@ -217,7 +217,7 @@ impl<'a> SliceReader<'a> {
         let Some(checks) = self.checks.as_mut() else {
             return Ok(());
         };
-        let verdict = checks.check(kind, offset);
+        let verdict = checks.check(kind, offset, self.parser.key_memo.take());
         // The table may have moved: the parser prefetches the next key's slot from this.
         self.parser.key_hint = checks.hint();
         let Verdict::Repeat { kept } = verdict? else {
