@@ -323,9 +323,9 @@ pub(crate) struct Parser {
     pub deep_warnings_only: bool,
     /// The reader's duplicate-key table, to prefetch the next key's slot (see [`Parser::prefetch_next_key`]).
     pub key_hint: Option<super::dupkeys::PrefetchHint>,
-    /// The record offset and duplicate-key hash of the key that [`Parser::prefetch_next_key`] prefetched, so that
-    /// the check of that record does not hash its key again.
-    pub key_memo: Option<(u64, u64)>,
+    /// The record offsets and duplicate-key hashes of the last two keys [`Parser::prefetch_next_key`] prefetched,
+    /// so that the checks of those records do not hash their keys again (see [`Parser::key_memo_for`]).
+    pub key_memo: [Option<(u64, u64)>; 2],
 }
 
 impl Parser {
@@ -339,7 +339,7 @@ impl Parser {
             warnings: Warnings::default(),
             deep_warnings_only: false,
             key_hint: None,
-            key_memo: None,
+            key_memo: [None; 2],
         }
     }
 
@@ -394,10 +394,11 @@ impl Parser {
 impl Parser {
     /// Prefetches the duplicate-key slot of the key record at the start of `next` (at file offset `offset`; if it
     /// is a key record with a raw key), so that the memory access overlaps the work on the current record instead
-    /// of stalling the next check; the key's hash is kept in [`Parser::key_memo`] for that check.
+    /// of stalling the next check; the key's hash is kept in [`Parser::key_memo`] for that check. A reader may prefetch the next key before
+    /// checking the current one, so that the two memory accesses overlap.
     #[inline]
     pub fn prefetch_next_key(&mut self, next: &[u8], offset: u64) {
-        self.key_memo = None;
+        self.key_memo = [self.key_memo[1], None];
         let Some(hint) = self.key_hint else { return };
         let mut at = 0usize;
         loop {
@@ -416,8 +417,14 @@ impl Parser {
         if let Some(rest) = next.get(at + 1..)
             && let Ok((_, RdbStr::Raw(k))) = rdb_str(rest)
         {
-            self.key_memo = Some((offset, hint.prefetch(self.db, k)));
+            self.key_memo[1] = Some((offset, hint.prefetch(self.db, k)));
         }
+    }
+
+    /// The memo of [`Parser::key_memo`] for the record at `offset`, if its key was prefetched.
+    #[inline]
+    pub fn key_memo_for(&self, offset: u64) -> Option<(u64, u64)> {
+        self.key_memo.iter().flatten().find(|m| m.0 == offset).copied()
     }
 }
 

@@ -538,7 +538,7 @@ pub(crate) fn file_checks(
     kind: &RecordKind<'_>,
     offset: u64,
 ) -> Result<()> {
-    let verdict = checks.check(kind, offset, parser.key_memo.take());
+    let verdict = checks.check(kind, offset, parser.key_memo_for(offset));
     // The table may have moved: the parser prefetches the next key's slot from this.
     parser.key_hint = checks.hint();
     let warnings = &mut parser.warnings;
