@@ -72,9 +72,10 @@ pub struct ChunkedReader {
     keep_crc: bool,
     finished: Option<(Checksum, Trailing)>,
     chunk: usize,
-    /// Duplicate keys and function libraries (deep validation), run by the walk in file order. A chunked reader
-    /// cannot walk back to confirm a repeated key hash, so it keeps pairs of hashes, as a stream reader does
-    /// (see [`super::dupkeys`]).
+    /// Duplicate keys and function libraries (deep validation), run by the walk in file order. Without `reopen`
+    /// a chunked reader cannot walk back to confirm a repeated key hash, so it keeps pairs of hashes, as a stream
+    /// reader does; with it, one hash per key in a table bounded to 16 MiB that spills sorted runs to a temporary
+    /// file (see [`super::dupkeys`]).
     checks: Option<Box<FileChecks>>,
     /// How to read the input again (to confirm a repeated key hash), when it can be.
     reopen: Option<Reopen>,

@@ -17,6 +17,21 @@
 //!   a false report is below n²/2¹²⁹ (under 10⁻²⁰ for 10⁹ keys). (Input reads a file under 1 MiB with a
 //!   StreamReader too: few keys, so the second hash costs little.)
 //!
+//! **Bounded memory on a file.** A [`ChunkedReader`](super::ChunkedReader) over a file (how `verify`, `info`, `dump`
+//! and the writing commands read a file of 1 MiB or more on a machine with two cores or more) stops its table at
+//! `SPILL_BUDGET_SLOTS` slots (16 MiB, about 1.57 million keys). A full table is written as a sorted run (8
+//! bytes per distinct key hash of the run, the key's "kept" state in the lowest bit) to a temporary file in
+//! `$TMPDIR` that is unlinked as soon as it is created, and starts again empty; it then also records keys the
+//! server skips, so that a run can say a skipped copy came after a kept one. A repeat within a run is found when
+//! its record is checked, as above. At EOF, or before the reader's first error is reported, the runs are merged:
+//! a hash kept in one run and present in a later one is confirmed by walking the input again, in file order, with
+//! the same confirmation as above, so the verdict (the first duplicate, its offset, the earlier copy's offset, the
+//! skipped-copy warnings) is the one the unbounded table gives. When nothing crosses runs (the normal case) the
+//! merge reads the spill file once and walks nothing. The spill file takes 8 bytes per key record at most (a key
+//! record takes at least 3 bytes: at most `SPILL_RATIO` = 8/3 of the input bytes read; 8 bytes per key on a
+//! real file). The difference: a duplicate whose earlier copy is in an earlier run is reported after later
+//! records have reached the sink (the error and its offset are the same). Other readers' tables are not bounded.
+//!
 //! Only keys the server keeps (not expired at the time the reader was made, not an empty collection) enter the
 //! table; a skipped copy that repeats a kept key is a [`WarningKind::DuplicateKeySkipped`] warning (confirmed
 //! the same way; on a slice, only the first few are confirmed, so repeated skipped copies cannot make the check
@@ -63,7 +78,7 @@ struct Spill {
 }
 
 /// The spill file's bound: at most this many bytes per byte of input read (8 bytes per key record of at least 3).
-pub const SPILL_RATIO: f64 = 8.0 / 3.0;
+pub(crate) const SPILL_RATIO: f64 = 8.0 / 3.0;
 
 /// A table value: the hash with its lowest bit replaced by `kept` (never 0, which marks an empty slot).
 #[inline(always)]

@@ -26,8 +26,9 @@ pub struct ReadOptions {
     /// Compare the stored CRC-64 with the bytes read, and fail on a mismatch. On by default.
     pub verify_checksum: bool,
     /// With `deep`: refuse a database that holds the same key twice, as the servers do (see [`super::dupkeys`]
-    /// for how, and the memory it takes: about 11–21 bytes per key on a slice, twice that on a stream). On by
-    /// default; it has no effect without `deep`.
+    /// for how, and the memory it takes: about 11–21 bytes per key on a slice, twice that on a stream, and at most
+    /// 16 MiB when a [`super::ChunkedReader`] reads a file, beyond which 8 bytes per key go to a temporary file).
+    /// On by default; it has no effect without `deep`.
     pub duplicate_keys: bool,
 }
 
