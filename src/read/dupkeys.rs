@@ -66,7 +66,7 @@ pub(crate) const SPILL_BUDGET_SLOTS: usize = 1 << 21;
 ///
 /// Each run holds the table's values (8 bytes each: the key hash with its lowest bit replaced by "kept"), one
 /// value per distinct (hash, kept) of its window, so the file is at most 8 bytes per key record read: as a key
-/// record takes at least 3 bytes, **at most 8/3 of the input bytes read** ([`SPILL_RATIO`]).
+/// record takes at least 3 bytes, **at most 8/3 of the input bytes read** (`SPILL_RATIO`).
 #[derive(Debug)]
 struct Spill {
     file: std::fs::File,
@@ -78,6 +78,7 @@ struct Spill {
 }
 
 /// The spill file's bound: at most this many bytes per byte of input read (8 bytes per key record of at least 3).
+#[cfg(test)]
 pub(crate) const SPILL_RATIO: f64 = 8.0 / 3.0;
 
 /// A table value: the hash with its lowest bit replaced by `kept` (never 0, which marks an empty slot).
