@@ -1565,6 +1565,51 @@ mod tests {
         expect_corrupt(deep_error(valkey, 22, &exp(-2)), "below -1", 104);
     }
 
+    /// After a large collection, a small one uses (and clears) only the start of the set: repeats are still
+    /// found, and nothing of the large one is left to make a fresh member look repeated.
+    #[test]
+    fn dups_small_after_large() {
+        let mut d = Dups::default();
+        d.clear();
+        for v in 0..3000 {
+            d.push(Dups::int_key(v as usize, v));
+        }
+        assert!(!d.suspect());
+        assert_eq!(d.set.len(), 4096);
+        for round in 0..3 {
+            d.clear();
+            assert_eq!(d.cap, 64, "a fresh collection starts small");
+            assert!(d.set.iter().all(|&h| h == 0), "round {round}: the set is clear");
+            for v in 0..40 {
+                d.push(Dups::int_key(v as usize, v));
+            }
+            assert!(!d.suspect(), "members of the large collection are gone");
+            d.push(Dups::int_key(40, 7));
+            assert!(d.suspect(), "a repeat in the small collection is found");
+        }
+        // A collection that grows past the start reuses the vector and still finds repeats.
+        d.clear();
+        for v in 0..1000 {
+            d.push(Dups::int_key(v as usize, v + 10_000));
+        }
+        assert!(!d.suspect());
+        assert_eq!((d.set.len(), d.cap), (4096, 2048));
+        d.push(Dups::int_key(1000, 10_999));
+        assert!(d.suspect());
+    }
+
+    /// The score shapes recognised without parsing are numbers to `parse_text_double`; others go to it.
+    #[test]
+    fn plain_decimal_scores() {
+        for yes in [&b"0"[..], b"12", b"-3", b"3.25", b"-0.5", b"007.100"] {
+            assert!(plain_decimal(yes), "{yes:?}");
+            assert!(crate::format::double::parse_text_double(yes).is_some_and(|v| !v.is_nan()));
+        }
+        for no in [&b""[..], b"-", b".5", b"5.", b"1e5", b"nan", b"+1", b" 1", b"1.2.3", b"--1", b"1-"] {
+            assert!(!plain_decimal(no), "{no:?}");
+        }
+    }
+
     /// The fast pass only suspects; the exact pass tells a shared hash from a repeated key.
     #[test]
     fn dups_fast_pass_then_exact() {
