@@ -679,6 +679,9 @@ impl FileChecks {
             return Ok(());
         }
         table.spill_run(u64::MAX)?;
+        // Only the seed is needed from here on: the slots go before the merge takes its own memory.
+        table.slots = Slots::Heap(Vec::new());
+        table.cap = 0;
         let Some(spill) = table.spill.take() else { return Ok(()) };
         self.settled_spill = spill.bytes;
         let window_of = |at: u64| spill.windows.partition_point(|&w| w <= at);
