@@ -264,6 +264,11 @@ impl ChunkedReader {
                 });
             }
             if let Some(checksum) = end {
+                // Every record is checked (deep validation included, on either thread): what crosses the
+                // duplicate-key check's spilled runs is settled last.
+                if let (Some(checks), Some(reopen)) = (self.checks.as_deref_mut(), self.reopen.as_ref()) {
+                    settle(checks, &mut self.parser, reopen, u64::MAX)?;
+                }
                 let tail = &self.buf[self.start..self.end];
                 let mut t = Trailing { len: 0, all_zero: true, beyond_limit: false };
                 add_trailing(&mut t, tail);
@@ -549,12 +554,6 @@ impl<'a> crate::transform::Walk<'a> for Window<'a> {
             Ok(Step::Done(n, kind)) => {
                 let raw = &rest[..n];
                 if let RecordKind::Eof { checksum } = kind {
-                    if let (Some(checks), Some(reopen)) = (self.checks.as_deref_mut(), self.reopen.as_ref())
-                        && let Err(e) = settle(checks, &mut self.parser, reopen, offset)
-                    {
-                        self.failed = true;
-                        return Err(e);
-                    }
                     let (data, crc) = (self.data, self.crc);
                     let verdict = finish_checksum(checksum, self.parser.opts.verify_checksum, || {
                         let mut c = crc.unwrap_or_default();
@@ -792,6 +791,24 @@ mod spill_tests {
         let (res, _) = same_verdict(recs);
         let e = res.unwrap_err();
         assert!(!e.contains("duplicate") && e.contains("type"), "{e}");
+    }
+
+    /// A repeat across runs, then a record only deep validation refuses (an intset of encoding 3), read on the
+    /// other thread: the repeat, whichever thread gets there first.
+    #[test]
+    fn repeat_across_runs_beats_a_later_deep_error() {
+        let mut recs = vec![vec![0xFE, 0], key(b"first")];
+        recs.extend(fillers(0, 3000));
+        recs.push(key(b"first"));
+        recs.extend(fillers(3000, 3000));
+        recs.push(vec![11, 1, b'i', 8, 3, 0, 0, 0, 0, 0, 0, 0]);
+        let (res, _) = same_verdict(recs.clone());
+        let e = res.unwrap_err();
+        assert!(e.contains("duplicate key") && e.contains("key \"first\""), "{e}");
+        recs.retain(|r| r != &key(b"first"));
+        let (res, _) = same_verdict(recs);
+        let e = res.unwrap_err();
+        assert!(e.contains("intset"), "{e}");
     }
 
     #[test]

@@ -23,7 +23,8 @@
 //! bytes per distinct key hash of the run, the key's "kept" state in the lowest bit) to a temporary file in
 //! `$TMPDIR` that is unlinked as soon as it is created, and starts again empty; it then also records keys the
 //! server skips, so that a run can say a skipped copy came after a kept one. A repeat within a run is found when
-//! its record is checked, as above. At EOF, or before the reader's first error is reported, the runs are merged:
+//! its record is checked, as above. After the last record is checked, or before the reader's first error is
+//! reported, the runs are merged:
 //! a hash kept in one run and present in a later one is confirmed by walking the input again, in file order, with
 //! the same confirmation as above, so the verdict (the first duplicate, its offset, the earlier copy's offset, the
 //! skipped-copy warnings) is the one the unbounded table gives. When nothing crosses runs (the normal case) the
