@@ -6,7 +6,7 @@
 //! the read fail ("unexpected end of input" or a parse error), never fault; memory is bounded by two buffers
 //! plus the largest record.
 
-use super::dupkeys::{EarlierCopy, FileChecks, Verdict, WALK_ONLY, duplicate_error};
+use super::dupkeys::{EarlierCopy, FileChecks, SPILL_BUDGET_SLOTS, Verdict, WALK_ONLY, duplicate_error};
 use super::parse::{Parser, Step};
 use super::slice::finish_checksum;
 use super::{
@@ -22,7 +22,7 @@ use std::io::{self, Read};
 use std::io::{BufRead, BufReader};
 
 /// Bytes read per buffer.
-pub const CHUNK: usize = 8 << 20;
+pub const CHUNK: usize = 2 << 20;
 /// Room kept in front of a fresh buffer for the unfinished record at the end of the previous one (a longer
 /// record is copied into a larger buffer instead): an eighth of the buffer, at most 1 MiB.
 fn head_room(chunk: usize) -> usize {
@@ -74,9 +74,10 @@ pub struct ChunkedReader {
     keep_crc: bool,
     finished: Option<(Checksum, Trailing)>,
     chunk: usize,
-    /// Duplicate keys and function libraries (deep validation), run by the walk in file order. A chunked reader
-    /// cannot walk back to confirm a repeated key hash, so it keeps pairs of hashes, as a stream reader does
-    /// (see [`super::dupkeys`]).
+    /// Duplicate keys and function libraries (deep validation), run by the walk in file order. Without `reopen`
+    /// a chunked reader cannot walk back to confirm a repeated key hash, so it keeps pairs of hashes, as a stream
+    /// reader does; with it, one hash per key in a table bounded to 16 MiB that spills sorted runs to a temporary
+    /// file (see [`super::dupkeys`]).
     checks: Option<Box<FileChecks>>,
     /// How to read the input again (to confirm a repeated key hash), when it can be.
     reopen: Option<Reopen>,
@@ -138,7 +139,9 @@ impl ChunkedReader {
             crc,
             keep_crc,
             finished: None,
-            checks: FileChecks::new(&opts, reopen.is_none(), 1 << 20).map(Box::new),
+            checks: FileChecks::new(&opts, reopen.is_none(), 1 << 20)
+                .map(|c| if reopen.is_some() { c.spilling(SPILL_BUDGET_SLOTS) } else { c })
+                .map(Box::new),
             reopen,
             chunk: chunk.max(1),
             spare: Vec::new(),
@@ -178,6 +181,21 @@ impl ChunkedReader {
     /// Bytes held by the duplicate-key check (see [`super::dupkeys`]).
     pub fn duplicate_check_memory(&self) -> usize {
         self.checks.as_ref().map_or(0, |c| c.memory())
+    }
+
+    /// Bounds the duplicate-key table of a re-readable input to `slots` slots (tests use a tiny budget to make it
+    /// spill); call it before reading.
+    #[cfg(test)]
+    pub(crate) fn set_key_budget(&mut self, slots: usize) {
+        if self.reopen.is_some() {
+            self.checks = self.checks.take().map(|c| Box::new(c.spilling(slots)));
+        }
+    }
+
+    /// Bytes the duplicate-key check wrote to its spill file.
+    #[cfg(test)]
+    pub(crate) fn spilled_bytes(&self) -> u64 {
+        self.checks.as_ref().map_or(0, |c| c.spilled_bytes())
     }
 
     /// Feeds every record, up to and including EOF, to `sink` (without finishing it), parsing on a second thread
@@ -239,8 +257,20 @@ impl ChunkedReader {
             }
             self.start += pos;
             self.offset += pos as u64;
-            walked?;
+            if let Err(e) = walked {
+                // A repeat across the duplicate-key check's spilled runs, before the error, is reported first.
+                let at = e.offset().unwrap_or(self.offset);
+                return Err(match (self.checks.as_deref_mut(), self.reopen.as_ref()) {
+                    (Some(checks), Some(reopen)) => settle(checks, &mut self.parser, reopen, at).err().unwrap_or(e),
+                    _ => e,
+                });
+            }
             if let Some(checksum) = end {
+                // Every record is checked (deep validation included, on either thread): what crosses the
+                // duplicate-key check's spilled runs is settled last.
+                if let (Some(checks), Some(reopen)) = (self.checks.as_deref_mut(), self.reopen.as_ref()) {
+                    settle(checks, &mut self.parser, reopen, u64::MAX)?;
+                }
                 let tail = &self.buf[self.start..self.end];
                 let mut t = Trailing { len: 0, all_zero: true, beyond_limit: false };
                 add_trailing(&mut t, tail);
@@ -368,7 +398,7 @@ fn file_checks(
     let Some(reopen) = reopen else {
         return super::stream::file_checks(checks, parser, kind, offset);
     };
-    let verdict = checks.check(kind, offset, parser.header.flavor);
+    let verdict = checks.check(kind, offset, parser.header.flavor, parser.key_memo_for(offset));
     // The table may have moved: the parser prefetches the next key's slot from this.
     parser.key_hint = checks.hint();
     let (Verdict::Repeat { kept }, RecordKind::Entry(e)) = (verdict?, kind) else {
@@ -387,6 +417,48 @@ fn file_checks(
         // Two different keys with the same hash.
         None => Ok(()),
     }
+}
+
+/// Settles the duplicate-key check's repeats across spilled runs before `end` (see [`FileChecks::settle`]): the
+/// first duplicate is the error, and a skipped copy of a kept key a warning, as the record's own check reports them.
+fn settle(checks: &mut FileChecks, parser: &mut Parser, reopen: &Reopen, end: u64) -> Result<()> {
+    let header = parser.header;
+    let mut found = None;
+    let mut entries = |limit: u64, visit: &mut super::dupkeys::EntryVisit<'_>| -> Result<()> {
+        let src = reopen().map_err(|err| Error::from(err).at(limit))?;
+        let mut walk = StreamReader::with_options(src, WALK_ONLY)?;
+        if walk.header() != header {
+            return Err(Error::new(crate::error::ErrorKind::Invalid("the input changed while it was read".into()), 0));
+        }
+        while walk.position() < limit {
+            let Some(rec) = walk.next_record()? else { break };
+            if let RecordKind::Entry(e) = &rec.kind
+                && visit(rec.offset, e)?
+            {
+                break;
+            }
+        }
+        Ok(())
+    };
+    let mut warnings = Warnings::default();
+    checks.settle(end, &mut entries, &mut |checks, e, offset, keep| {
+        match earlier_kept_copy(reopen, header, e, offset, checks.now())? {
+            Some(at) if keep => {
+                found = Some(duplicate_error(e, offset, Some(at)));
+                Ok(true)
+            }
+            Some(_) => {
+                let key = e.key.decode().ok().map(|k| k.into_owned());
+                warnings.push(Warning { offset, db: Some(e.db), key, kind: WarningKind::DuplicateKeySkipped });
+                Ok(false)
+            }
+            // Two different keys with the same hash.
+            None => Ok(false),
+        }
+    })?;
+    // In file order among the others.
+    parser.warnings.merge(warnings);
+    found.map_or(Ok(()), Err)
 }
 
 /// The offset of an earlier copy of `e`'s key in its database that the server keeps, found by reading the records
@@ -502,17 +574,17 @@ impl<'a> crate::transform::Walk<'a> for Window<'a> {
                             return Err(e.at(offset + 1));
                         }
                     }
-                } else if let Some(checks) = self.checks.as_deref_mut()
-                    && let Err(e) = file_checks(checks, &mut self.parser, self.reopen.as_ref(), &kind, offset)
-                {
-                    self.failed = true;
-                    return Err(e);
+                } else if let Some(checks) = self.checks.as_deref_mut() {
+                    // The next key's slot in the duplicate-key table is fetched while this record is checked (the
+                    // two table accesses overlap) and handled.
+                    let next = self.pos + n;
+                    self.parser.prefetch_next_key(&self.data[next..], self.base + next as u64);
+                    if let Err(e) = file_checks(checks, &mut self.parser, self.reopen.as_ref(), &kind, offset) {
+                        self.failed = true;
+                        return Err(e);
+                    }
                 }
                 self.pos += n;
-                if self.checks.is_some() {
-                    // The next key's slot in the duplicate-key table is fetched while this record is handled.
-                    self.parser.prefetch_next_key(&self.data[self.pos..]);
-                }
                 Ok(Some(Record { offset, raw, kind }))
             }
             Ok(Step::Need(n)) if self.partial => {
@@ -630,5 +702,184 @@ impl<B: BufRead> BufRead for Counting<B> {
     fn consume(&mut self, amt: usize) {
         self.consumed += amt as u64;
         self.inner.consume(amt);
+    }
+}
+
+#[cfg(test)]
+mod spill_tests {
+    //! The duplicate-key check of a re-readable input with a tiny table budget, so that it spills sorted runs:
+    //! the same verdict as the in-memory table, a spill file that never has a name and stays within its bound.
+    use super::*;
+    use crate::read::dupkeys::SPILL_RATIO;
+    use std::sync::Arc;
+
+    /// A sink that counts records.
+    struct Count(usize);
+    impl RecordSink for Count {
+        fn record(&mut self, _: &Record<'_>) -> Result<()> {
+            self.0 += 1;
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What a read says: the error (its message) or the records, and the warnings; with the bytes spilled.
+    fn verdict(file: &[u8], budget: Option<usize>) -> (std::result::Result<usize, String>, Vec<Warning>, u64) {
+        let data = Arc::new(file.to_vec());
+        let again = data.clone();
+        let reopen: Reopen = Arc::new(move || {
+            let r: Box<dyn Read + Send> = Box::new(io::Cursor::new(again.as_ref().clone()));
+            Ok(r)
+        });
+        let src: Box<dyn Read + Send> = Box::new(io::Cursor::new(data.as_ref().clone()));
+        let mut r = ChunkedReader::with_reopen(src, ReadOptions::default(), reopen).unwrap();
+        if let Some(b) = budget {
+            r.set_key_budget(b);
+        }
+        let mut n = Count(0);
+        let res = r.drive(&mut n).map(|()| n.0).map_err(|e| e.to_string());
+        (res, r.warnings().first().to_vec(), r.spilled_bytes())
+    }
+
+    /// An RDB 11 file (checksum disabled) of the given records.
+    fn file(records: &[Vec<u8>]) -> Vec<u8> {
+        let mut f = b"REDIS0011".to_vec();
+        for r in records {
+            f.extend_from_slice(r);
+        }
+        f.push(0xFF);
+        f.extend_from_slice(&[0; 8]);
+        f
+    }
+
+    fn key(k: &[u8]) -> Vec<u8> {
+        let mut r = vec![0u8, k.len() as u8];
+        r.extend_from_slice(k);
+        r.extend_from_slice(&[1, b'v']);
+        r
+    }
+
+    fn expired(k: &[u8]) -> Vec<u8> {
+        let mut r = vec![0xFC];
+        r.extend_from_slice(&1000i64.to_le_bytes());
+        r.extend(key(k));
+        r
+    }
+
+    fn fillers(from: u32, n: u32) -> Vec<Vec<u8>> {
+        (from..from + n).map(|i| key(format!("filler:{i}").as_bytes())).collect()
+    }
+
+    /// Runs `records` through the in-memory table and a 1024-slot one (768 keys a run): the same verdict, and the
+    /// small one did spill.
+    fn same_verdict(records: Vec<Vec<u8>>) -> (std::result::Result<usize, String>, Vec<Warning>) {
+        let f = file(&records);
+        let (mem, mem_w, none) = verdict(&f, None);
+        let (spilled, spilled_w, bytes) = verdict(&f, Some(1024));
+        assert_eq!(none, 0, "the default budget does not spill a small file");
+        assert!(bytes > 0, "the tiny budget spilled");
+        assert_eq!(spilled, mem);
+        assert_eq!(spilled_w, mem_w);
+        (mem, mem_w)
+    }
+
+    #[test]
+    fn distinct_keys_pass() {
+        let mut recs = vec![vec![0xFE, 0]];
+        recs.extend(fillers(0, 5000));
+        recs.push(vec![0xFE, 1]);
+        // The same names in another database are no repeat.
+        recs.extend(fillers(0, 3000));
+        let (res, w) = same_verdict(recs);
+        assert_eq!(res, Ok(8003));
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn repeat_across_runs_is_the_error() {
+        let mut recs = vec![vec![0xFE, 0], key(b"twice")];
+        recs.extend(fillers(0, 4000));
+        recs.push(key(b"twice"));
+        recs.extend(fillers(4000, 10));
+        let (res, _) = same_verdict(recs);
+        let e = res.unwrap_err();
+        assert!(e.contains("duplicate key") && e.contains("at byte 11"), "{e}");
+    }
+
+    #[test]
+    fn earlier_repeat_across_runs_beats_a_later_error() {
+        // A repeat across runs, then one inside a run, then a record of an unknown type: the first repeat.
+        let mut recs = vec![vec![0xFE, 0], key(b"first")];
+        recs.extend(fillers(0, 3000));
+        recs.push(key(b"first"));
+        recs.push(key(b"second"));
+        recs.push(key(b"second"));
+        recs.push(vec![0x7F, 1, b'x', 1, b'y']);
+        let (res, _) = same_verdict(recs.clone());
+        let e = res.unwrap_err();
+        assert!(e.contains("duplicate key") && e.contains("at byte 11") && e.contains("key \"first\""), "{e}");
+        // Without the repeats, the unknown type is the error, read as far on both paths.
+        recs.retain(|r| r != &key(b"first") && r != &key(b"second"));
+        let (res, _) = same_verdict(recs);
+        let e = res.unwrap_err();
+        assert!(!e.contains("duplicate") && e.contains("type"), "{e}");
+    }
+
+    /// A repeat across runs, then a record only deep validation refuses (an intset of encoding 3), read on the
+    /// other thread: the repeat, whichever thread gets there first.
+    #[test]
+    fn repeat_across_runs_beats_a_later_deep_error() {
+        let mut recs = vec![vec![0xFE, 0], key(b"first")];
+        recs.extend(fillers(0, 3000));
+        recs.push(key(b"first"));
+        recs.extend(fillers(3000, 3000));
+        recs.push(vec![11, 1, b'i', 8, 3, 0, 0, 0, 0, 0, 0, 0]);
+        let (res, _) = same_verdict(recs.clone());
+        let e = res.unwrap_err();
+        assert!(e.contains("duplicate key") && e.contains("key \"first\""), "{e}");
+        recs.retain(|r| r != &key(b"first"));
+        let (res, _) = same_verdict(recs);
+        let e = res.unwrap_err();
+        assert!(e.contains("intset"), "{e}");
+    }
+
+    #[test]
+    fn skipped_copy_after_a_kept_one_warns() {
+        let mut recs = vec![vec![0xFE, 0], key(b"kept"), expired(b"early")];
+        recs.extend(fillers(0, 3000));
+        // Expired copies: of a kept key (a warning), and of a key only ever expired (none).
+        recs.push(expired(b"kept"));
+        recs.push(expired(b"early"));
+        let (res, w) = same_verdict(recs);
+        assert_eq!(res, Ok(3006));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].kind, WarningKind::DuplicateKeySkipped);
+        assert_eq!(w[0].key.as_deref(), Some(&b"kept"[..]));
+    }
+
+    /// The smallest key records there are (4 bytes: type, a 1-byte key, an empty value), in many databases: the
+    /// spill file stays within its stated ratio of the input, and it never has a name in `$TMPDIR`.
+    #[test]
+    fn hostile_spill_is_bounded_and_unnamed() {
+        let mut recs = Vec::new();
+        for db in 0..60u8 {
+            recs.push(vec![0xFE, db]);
+            for k in 0..=255u8 {
+                recs.push(vec![0, 1, k, 0]);
+            }
+        }
+        let f = file(&recs);
+        let (res, _, bytes) = verdict(&f, Some(1024));
+        assert_eq!(res, Ok(60 * 257 + 1));
+        assert!(bytes > 0);
+        assert!(bytes as f64 <= SPILL_RATIO * f.len() as f64, "{bytes} spilled for {} input bytes", f.len());
+        let named = std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("rdbkit-keys-"))
+            .count();
+        assert_eq!(named, 0, "the spill file is unlinked as soon as it is created");
     }
 }

@@ -17,6 +17,22 @@
 //!   a false report is below n²/2¹²⁹ (under 10⁻²⁰ for 10⁹ keys). (Input reads a file under 1 MiB with a
 //!   StreamReader too: few keys, so the second hash costs little.)
 //!
+//! **Bounded memory on a file.** A [`ChunkedReader`](super::ChunkedReader) over a file (how `verify`, `info`, `dump`
+//! and the writing commands read a file of 1 MiB or more on a machine with two cores or more) stops its table at
+//! `SPILL_BUDGET_SLOTS` slots (16 MiB, about 1.57 million keys). A full table is written as a sorted run (8
+//! bytes per distinct key hash of the run, the key's "kept" state in the lowest bit) to a temporary file in
+//! `$TMPDIR` that is unlinked as soon as it is created, and starts again empty; it then also records keys the
+//! server skips, so that a run can say a skipped copy came after a kept one. A repeat within a run is found when
+//! its record is checked, as above. After the last record is checked, or before the reader's first error is
+//! reported, the runs are merged:
+//! a hash kept in one run and present in a later one is confirmed by walking the input again, in file order, with
+//! the same confirmation as above, so the verdict (the first duplicate, its offset, the earlier copy's offset, the
+//! skipped-copy warnings) is the one the unbounded table gives. When nothing crosses runs (the normal case) the
+//! merge reads the spill file once and walks nothing. The spill file takes 8 bytes per key record at most (a key
+//! record takes at least 3 bytes: at most `SPILL_RATIO` = 8/3 of the input bytes read; 8 bytes per key on a
+//! real file). The difference: a duplicate whose earlier copy is in an earlier run is reported after later
+//! records have reached the sink (the error and its offset are the same). Other readers' tables are not bounded.
+//!
 //! Only keys the server keeps (not expired at the time the reader was made, not an empty collection) enter the
 //! table; a skipped copy that repeats a kept key is a [`WarningKind::DuplicateKeySkipped`] warning (confirmed
 //! the same way; on a slice, only the first few are confirmed, so repeated skipped copies cannot make the check
@@ -37,6 +53,39 @@ pub(crate) struct KeyTable {
     len: usize,
     seed: u64,
     exact_pairs: bool,
+    /// With a spill file: the most slots the table may have (a power of two); a full table is written out as a
+    /// sorted run and emptied (see [`Spill`]).
+    budget: Option<usize>,
+    spill: Option<Spill>,
+}
+
+/// Slots of a spilling table by default: 2²¹ slots of 8 bytes, **16 MiB** (about 1.57 million keys per run).
+pub(crate) const SPILL_BUDGET_SLOTS: usize = 1 << 21;
+
+/// The sorted runs of a table that reached its budget, in an unlinked temporary file in `$TMPDIR`, and the
+/// record offset at which each later window of the table began.
+///
+/// Each run holds the table's values (8 bytes each: the key hash with its lowest bit replaced by "kept"), one
+/// value per distinct (hash, kept) of its window, so the file is at most 8 bytes per key record read: as a key
+/// record takes at least 3 bytes, **at most 8/3 of the input bytes read** (`SPILL_RATIO`).
+#[derive(Debug)]
+struct Spill {
+    file: std::fs::File,
+    /// (first value index, values) of each run, in file order.
+    runs: Vec<(u64, u64)>,
+    /// The offset of the first record of window `i + 1` (window 0 starts at the file's first record).
+    windows: Vec<u64>,
+    bytes: u64,
+}
+
+/// The spill file's bound: at most this many bytes per byte of input read (8 bytes per key record of at least 3).
+#[cfg(test)]
+pub(crate) const SPILL_RATIO: f64 = 8.0 / 3.0;
+
+/// A table value: the hash with its lowest bit replaced by `kept` (never 0, which marks an empty slot).
+#[inline(always)]
+fn value_of(h1: u64, kept: bool) -> u64 {
+    (h1 & !1).max(2) | u64::from(kept)
 }
 
 /// The table's words: on the heap while small; a large table is an anonymous map advised to use huge pages, as a
@@ -103,10 +152,11 @@ pub(crate) struct PrefetchHint {
 }
 
 impl PrefetchHint {
-    /// Asks the CPU to fetch the slot of (db, key).
+    /// Asks the CPU to fetch the slot of (db, key); returns the key's hash (the table's first hash).
     #[inline]
-    pub(crate) fn prefetch(&self, db: u64, key: &[u8]) {
-        let at = (hash_key(self.seed, K1, db, key).max(1) as usize) & self.mask;
+    pub(crate) fn prefetch(&self, db: u64, key: &[u8]) -> u64 {
+        let h = hash_key(self.seed, K1, db, key).max(1);
+        let at = ((h >> 1) as usize) & self.mask;
         let addr = self.addr + at * self.words * 8;
         #[cfg(target_arch = "x86_64")]
         {
@@ -117,6 +167,7 @@ impl PrefetchHint {
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = addr;
+        h
     }
 }
 
@@ -165,7 +216,79 @@ impl KeyTable {
         // A per-process random seed (std's SipHash keys are random), so hashes cannot be predicted from a file.
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u64(0x5EED);
-        KeyTable { slots: Slots::Heap(Vec::new()), cap: 0, len: 0, seed: h.finish(), exact_pairs }
+        KeyTable {
+            slots: Slots::Heap(Vec::new()),
+            cap: 0,
+            len: 0,
+            seed: h.finish(),
+            exact_pairs,
+            budget: None,
+            spill: None,
+        }
+    }
+
+    /// Bounds the table to `slots` slots (rounded up to a power of two, at least 1024): when it is full, its
+    /// values go to a temporary file as a sorted run and it starts again empty. Only for a table whose reader can
+    /// read its input again ([`FileChecks::settle`] confirms what crosses runs by reading it).
+    pub(crate) fn with_budget(mut self, slots: usize) -> Self {
+        self.budget = Some(slots.next_power_of_two().max(1024));
+        self
+    }
+
+    /// Bytes written to the spill file so far.
+    #[cfg(test)]
+    pub(crate) fn spilled_bytes(&self) -> u64 {
+        self.spill.as_ref().map_or(0, |s| s.bytes)
+    }
+
+    /// Whether the table is at its budget and one more key would need room.
+    fn at_budget(&self) -> bool {
+        self.budget.is_some_and(|b| self.cap >= b) && (self.len + 1) * 4 > self.cap * 3
+    }
+
+    /// Writes the table's values as a sorted run to the spill file and empties the table; records of `offset`
+    /// and later belong to the next window.
+    fn spill_run(&mut self, offset: u64) -> crate::Result<()> {
+        use std::io::Write;
+        let io_err = |e: std::io::Error| crate::Error::from(e).at(offset);
+        if self.spill.is_none() {
+            let dir = std::env::temp_dir();
+            let named = tempfile::Builder::new().prefix("rdbkit-keys-").tempfile_in(&dir).map_err(|e| {
+                crate::Error::new(
+                    crate::ErrorKind::Invalid(format!(
+                        "cannot create the duplicate-key spill file in {}: {e}",
+                        dir.display()
+                    )),
+                    offset,
+                )
+            })?;
+            // Unlinked at once: the open file is all that remains, and it goes when the reader does.
+            let (file, path) = named.into_parts();
+            path.close().map_err(io_err)?;
+            self.spill = Some(Spill { file, runs: Vec::new(), windows: Vec::new(), bytes: 0 });
+        }
+        let words = self.slots.words_mut();
+        let mut n = 0;
+        for i in 0..words.len() {
+            if words[i] != 0 {
+                words[n] = words[i];
+                n += 1;
+            }
+        }
+        words[..n].sort_unstable();
+        let Some(spill) = self.spill.as_mut() else { return Ok(()) };
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, &spill.file);
+        for v in &words[..n] {
+            out.write_all(&v.to_le_bytes()).map_err(io_err)?;
+        }
+        out.flush().map_err(io_err)?;
+        drop(out);
+        spill.runs.push((spill.bytes / 8, n as u64));
+        spill.bytes += n as u64 * 8;
+        spill.windows.push(offset);
+        words.fill(0);
+        self.len = 0;
+        Ok(())
     }
 
     fn words(&self) -> usize {
@@ -193,8 +316,8 @@ impl KeyTable {
         })
     }
 
-    fn hashes(&self, db: u64, key: &[u8]) -> (u64, u64) {
-        let h1 = hash_key(self.seed, K1, db, key).max(1);
+    fn hashes(&self, db: u64, key: &[u8], h1: Option<u64>) -> (u64, u64) {
+        let h1 = h1.unwrap_or_else(|| hash_key(self.seed, K1, db, key).max(1));
         let h2 = if self.exact_pairs { hash_key(self.seed.rotate_left(32), K2 ^ K3, db, key) } else { 0 };
         (h1, h2)
     }
@@ -211,53 +334,165 @@ impl KeyTable {
             if h == 0 {
                 continue;
             }
-            let mut at = (h as usize) & mask;
+            let mut at = ((h >> 1) as usize) & mask;
             while slots[at * w] != 0 {
                 at = (at + 1) & mask;
             }
-            slots[at * w..at * w + w].copy_from_slice(pair);
+            slots[at * w] = h;
+            if w == 2 {
+                slots[at * w + 1] = pair[1];
+            }
         }
         Ok(())
     }
 
     /// Makes room for `keys` keys in all (a RESIZEDB hint), so the table does not rehash while it fills.
     pub(crate) fn reserve(&mut self, keys: usize) -> crate::Result<()> {
-        while keys * 4 > self.cap * 3 {
+        while keys * 4 > self.cap * 3 && self.budget.is_none_or(|b| self.cap < b) {
             self.grow()?;
         }
         Ok(())
     }
 
     /// Looks (db, key) up, and with `insert` adds it when new.
+    #[cfg(test)]
     pub(crate) fn probe(&mut self, db: u64, key: &[u8], insert: bool) -> crate::Result<Probe> {
-        if insert && (self.len + 1) * 4 > self.cap * 3 {
-            self.grow()?;
+        self.probe_hashed(db, key, None, insert, 0)
+    }
+
+    /// [`KeyTable::probe`], with the first hash of (db, key) when it is known (from a [`PrefetchHint`]).
+    ///
+    /// Kept keys (`insert`) are stored as "kept" values and are what a later key is `Seen` against. A spilling
+    /// table also stores the others as "skipped" values (they are never `Seen` against, but a run must say that
+    /// such a key came after a kept copy in an earlier run); a table that does not spill stores only kept keys.
+    /// `offset` is the record's, for a spill.
+    pub(crate) fn probe_hashed(
+        &mut self,
+        db: u64,
+        key: &[u8],
+        h1: Option<u64>,
+        insert: bool,
+        offset: u64,
+    ) -> crate::Result<Probe> {
+        let store = insert || self.budget.is_some();
+        if store && (self.len + 1) * 4 > self.cap * 3 {
+            if self.at_budget() {
+                self.spill_run(offset)?;
+            } else {
+                self.grow()?;
+            }
         }
         if self.cap == 0 {
             return Ok(Probe::New);
         }
-        let (h1, h2) = self.hashes(db, key);
+        let (h1, h2) = self.hashes(db, key, h1);
+        let (kept_v, skip_v) = (value_of(h1, true), value_of(h1, false));
         let (mask, w, pairs) = (self.cap - 1, self.words(), self.exact_pairs);
         let slots = self.slots.words_mut();
-        let mut at = (h1 as usize) & mask;
+        let mut at = ((kept_v >> 1) as usize) & mask;
+        let mut skip_seen = false;
         loop {
             let s = slots[at * w];
             if s == 0 {
                 break;
             }
-            if s == h1 && (!pairs || slots[at * w + 1] == h2) {
+            if s == kept_v && (!pairs || slots[at * w + 1] == h2) {
                 return Ok(Probe::Seen);
             }
+            skip_seen |= s == skip_v && (!pairs || slots[at * w + 1] == h2);
             at = (at + 1) & mask;
         }
-        if insert {
-            slots[at * w] = h1;
+        if store && (insert || !skip_seen) {
+            slots[at * w] = if insert { kept_v } else { skip_v };
             if pairs {
                 slots[at * w + 1] = h2;
             }
             self.len += 1;
         }
         Ok(Probe::New)
+    }
+
+    /// The group of (db, key) in the table's values: its value without the "kept" bit, halved.
+    pub(crate) fn group_of(&self, db: u64, key: &[u8]) -> u64 {
+        value_of(hash_key(self.seed, K1, db, key).max(1), false) >> 1
+    }
+}
+
+/// A k-way merge of a spill file's runs, yielding the groups (key hash without the "kept" bit) that cross runs:
+/// kept in one run and present (kept or not) in a later one. A repeat within one run was found when its record
+/// was checked; only these are left to confirm.
+pub(crate) struct CrossRuns<'f> {
+    file: &'f std::fs::File,
+    /// Per run: buffered values, the position in the buffer, and the next value index / the end in the file.
+    runs: Vec<(Vec<u64>, usize, u64, u64)>,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, usize)>>,
+}
+
+/// Values read at once per run during a merge (32 KiB).
+const MERGE_BUF: usize = 4096;
+
+impl<'f> CrossRuns<'f> {
+    fn new(spill: &'f Spill) -> crate::Result<Self> {
+        let mut m = CrossRuns {
+            file: &spill.file,
+            runs: spill.runs.iter().map(|&(start, n)| (Vec::new(), 0, start, start + n)).collect(),
+            heap: Default::default(),
+        };
+        for r in 0..m.runs.len() {
+            if let Some(v) = m.pull(r)? {
+                m.heap.push(std::cmp::Reverse((v, r)));
+            }
+        }
+        Ok(m)
+    }
+
+    /// The next value of run `r`.
+    fn pull(&mut self, r: usize) -> crate::Result<Option<u64>> {
+        use std::os::unix::fs::FileExt;
+        let (buf, pos, next, end) = &mut self.runs[r];
+        if *pos == buf.len() {
+            let n = usize::try_from((*end - *next).min(MERGE_BUF as u64)).unwrap_or(MERGE_BUF);
+            if n == 0 {
+                return Ok(None);
+            }
+            let mut bytes = vec![0u8; n * 8];
+            self.file.read_exact_at(&mut bytes, *next * 8).map_err(crate::Error::from)?;
+            buf.clear();
+            buf.extend(bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default())));
+            *next += n as u64;
+            *pos = 0;
+        }
+        let v = buf[*pos];
+        *pos += 1;
+        Ok(Some(v))
+    }
+
+    /// Up to `max` more crossing groups, in ascending order (empty at the end).
+    pub(crate) fn next_batch(&mut self, max: usize) -> crate::Result<Vec<u64>> {
+        let mut out = Vec::new();
+        while out.len() < max {
+            let Some(&std::cmp::Reverse((v, _))) = self.heap.peek() else { break };
+            let group = v >> 1;
+            // The group's entries, one per (run, kept) at most: the first run it is kept in, the last it is in.
+            let (mut first_kept, mut last) = (usize::MAX, 0usize);
+            while let Some(&std::cmp::Reverse((v, r))) = self.heap.peek() {
+                if v >> 1 != group {
+                    break;
+                }
+                self.heap.pop();
+                if v & 1 == 1 {
+                    first_kept = first_kept.min(r);
+                }
+                last = last.max(r);
+                if let Some(next) = self.pull(r)? {
+                    self.heap.push(std::cmp::Reverse((next, r)));
+                }
+            }
+            if first_kept < last {
+                out.push(group);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -384,6 +619,8 @@ pub(crate) struct FileChecks {
     /// Skipped copies still confirmed on a slice (each confirmation walks the file once).
     skipped_confirms: u32,
     buf: Vec<u8>,
+    /// The size the spill file had when [`FileChecks::settle`] closed it.
+    settled_spill: u64,
 }
 
 /// What a record is, for [`FileChecks::check`]'s caller to confirm.
@@ -411,6 +648,7 @@ impl FileChecks {
             now_ms: now_ms(),
             skipped_confirms: 8,
             buf: Vec::new(),
+            settled_spill: 0,
         })
     }
 
@@ -422,6 +660,80 @@ impl FileChecks {
     /// Bytes held by the duplicate-key table.
     pub(crate) fn memory(&self) -> usize {
         self.keys.as_ref().map_or(0, KeyTable::memory)
+    }
+
+    /// Bounds the duplicate-key table to `slots` slots, spilling sorted runs to a temporary file beyond that (see
+    /// [`Spill`]); for a reader that can read its input again and calls [`FileChecks::settle`] before its verdict.
+    pub(crate) fn spilling(mut self, slots: usize) -> Self {
+        self.keys = self.keys.map(|t| t.with_budget(slots));
+        self
+    }
+
+    /// Bytes written to the spill file so far.
+    #[cfg(test)]
+    pub(crate) fn spilled_bytes(&self) -> u64 {
+        self.keys.as_ref().map_or(self.settled_spill, KeyTable::spilled_bytes)
+    }
+
+    /// Settles the repeats that cross the spilled runs, for the records before `end`. `entries(limit, visit)`
+    /// walks the input's key records before `limit` again from the start (with their offsets), until `visit` says
+    /// stop. `confirm(checks, entry, offset, kept)` is called, in file order, for each record whose key has a kept
+    /// copy with the same hash in an earlier run (and none earlier in its own run: the record's own check saw
+    /// that one): it confirms it as the record's check would have, and returns `true` to stop (a duplicate, which
+    /// it keeps as the error to report). The table is done with afterwards (a reader settles once, at EOF or at its
+    /// first error). Nothing happens when nothing was spilled.
+    pub(crate) fn settle(
+        &mut self,
+        end: u64,
+        entries: &mut dyn FnMut(u64, &mut EntryVisit<'_>) -> crate::Result<()>,
+        confirm: &mut dyn FnMut(&mut Self, &Entry<'_>, u64, bool) -> crate::Result<bool>,
+    ) -> crate::Result<()> {
+        let Some(mut table) = self.keys.take() else { return Ok(()) };
+        if table.spill.is_none() {
+            self.keys = Some(table);
+            return Ok(());
+        }
+        table.spill_run(u64::MAX)?;
+        // Only the seed is needed from here on: the slots go before the merge takes its own memory.
+        table.slots = Slots::Heap(Vec::new());
+        table.cap = 0;
+        let Some(spill) = table.spill.take() else { return Ok(()) };
+        self.settled_spill = spill.bytes;
+        let window_of = |at: u64| spill.windows.partition_point(|&w| w <= at);
+        let mut merge = CrossRuns::new(&spill)?;
+        let mut limit = end;
+        let mut buf = Vec::new();
+        loop {
+            let batch = merge.next_batch(1 << 20)?;
+            if batch.is_empty() {
+                break;
+            }
+            // The run of the last kept copy of each group so far.
+            let mut last_kept: Vec<usize> = vec![usize::MAX; batch.len()];
+            let mut stop_at = None;
+            entries(limit, &mut |offset, e| {
+                let Some(key) = key_bytes(&e.key, &mut buf) else { return Ok(false) };
+                let Ok(i) = batch.binary_search(&table.group_of(e.db, key)) else { return Ok(false) };
+                let (w, keep) = (window_of(offset), kept(e, self.now_ms));
+                if last_kept[i] != usize::MAX
+                    && last_kept[i] != w
+                    && (keep || self.may_confirm_skipped())
+                    && confirm(self, e, offset, keep)?
+                {
+                    stop_at = Some(offset);
+                    return Ok(true);
+                }
+                if keep {
+                    last_kept[i] = w;
+                }
+                Ok(false)
+            })?;
+            // Later batches look only before a duplicate found.
+            if let Some(at) = stop_at {
+                limit = at;
+            }
+        }
+        Ok(())
     }
 
     /// Where the next key's slot will be (see [`PrefetchHint`]).
@@ -439,12 +751,14 @@ impl FileChecks {
     }
 
     /// Checks one record (at `offset`) of a file of `flavor`; an error for a repeated function library, or (feature
-    /// `lua`) one the server refuses when it runs it (`read::lua`).
+    /// `lua`) one the server refuses when it runs it (`read::lua`). `memo` is what
+    /// [`super::parse::Parser::key_memo`] held: the key hash of the record at its offset, when it was prefetched.
     pub(crate) fn check(
         &mut self,
         kind: &super::RecordKind<'_>,
         offset: u64,
         flavor: super::Flavor,
+        memo: Option<(u64, u64)>,
     ) -> crate::Result<Verdict> {
         match kind {
             super::RecordKind::Function { code } => {
@@ -476,7 +790,8 @@ impl FileChecks {
                     return Ok(Verdict::Fine);
                 };
                 let keep = kept(e, self.now_ms);
-                match table.probe(e.db, key, keep).map_err(|err| err.at(offset))? {
+                let h1 = memo.and_then(|(at, h)| (at == offset).then_some(h));
+                match table.probe_hashed(e.db, key, h1, keep, offset).map_err(|err| err.at(offset))? {
                     Probe::New => Ok(Verdict::Fine),
                     Probe::Seen => Ok(Verdict::Repeat { kept: keep }),
                 }
@@ -494,6 +809,9 @@ impl FileChecks {
         }
     }
 }
+
+/// What [`FileChecks::settle`] calls with each key record (its offset and entry) of a walk: `true` stops the walk.
+pub(crate) type EntryVisit<'v> = dyn FnMut(u64, &Entry<'_>) -> crate::Result<bool> + 'v;
 
 /// The error for a key the server would abort on.
 pub(crate) fn duplicate_error(e: &Entry<'_>, offset: u64, earlier: Option<u64>) -> crate::Error {

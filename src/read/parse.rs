@@ -33,8 +33,9 @@ pub struct ReadOptions {
     /// Compare the stored CRC-64 with the bytes read, and fail on a mismatch. On by default.
     pub verify_checksum: bool,
     /// With `deep`: refuse a database that holds the same key twice, as the servers do (see [`super::dupkeys`]
-    /// for how, and the memory it takes: about 11–21 bytes per key on a slice, twice that on a stream). On by
-    /// default; it has no effect without `deep`.
+    /// for how, and the memory it takes: about 11–21 bytes per key on a slice, twice that on a stream, and at most
+    /// 16 MiB when a [`super::ChunkedReader`] reads a file, beyond which 8 bytes per key go to a temporary file).
+    /// On by default; it has no effect without `deep`.
     pub duplicate_keys: bool,
 }
 
@@ -394,6 +395,9 @@ pub(crate) struct Parser {
     pub deep_warnings_only: bool,
     /// The reader's duplicate-key table, to prefetch the next key's slot (see [`Parser::prefetch_next_key`]).
     pub key_hint: Option<super::dupkeys::PrefetchHint>,
+    /// The record offsets and duplicate-key hashes of the last two keys [`Parser::prefetch_next_key`] prefetched,
+    /// so that the checks of those records do not hash their keys again (see [`Parser::key_memo_for`]).
+    pub key_memo: [Option<(u64, u64)>; 2],
 }
 
 impl Parser {
@@ -407,6 +411,7 @@ impl Parser {
             warnings: Warnings::default(),
             deep_warnings_only: false,
             key_hint: None,
+            key_memo: [None; 2],
         }
     }
 
@@ -459,10 +464,13 @@ impl Parser {
 }
 
 impl Parser {
-    /// Prefetches the duplicate-key slot of the key record at the start of `next` (if it is one, with a raw key),
-    /// so that the memory access overlaps the work on the current record instead of stalling the next check.
+    /// Prefetches the duplicate-key slot of the key record at the start of `next` (at file offset `offset`; if it
+    /// is a key record with a raw key), so that the memory access overlaps the work on the current record instead
+    /// of stalling the next check; the key's hash is kept in [`Parser::key_memo`] for that check. A reader may prefetch the next key before
+    /// checking the current one, so that the two memory accesses overlap.
     #[inline]
-    pub fn prefetch_next_key(&self, next: &[u8]) {
+    pub fn prefetch_next_key(&mut self, next: &[u8], offset: u64) {
+        self.key_memo = [self.key_memo[1], None];
         let Some(hint) = self.key_hint else { return };
         let mut at = 0usize;
         loop {
@@ -481,8 +489,14 @@ impl Parser {
         if let Some(rest) = next.get(at + 1..)
             && let Ok((_, RdbStr::Raw(k))) = rdb_str(rest)
         {
-            hint.prefetch(self.db, k);
+            self.key_memo[1] = Some((offset, hint.prefetch(self.db, k)));
         }
+    }
+
+    /// The memo of [`Parser::key_memo`] for the record at `offset`, if its key was prefetched.
+    #[inline]
+    pub fn key_memo_for(&self, offset: u64) -> Option<(u64, u64)> {
+        self.key_memo.iter().flatten().find(|m| m.0 == offset).copied()
     }
 }
 
@@ -1149,6 +1163,7 @@ impl<'b, 'd> Grouping<'b, 'd> {
             1 if self.pairs == Pairs::Zset => {
                 // Redis 7.0/8.2 check no score; Valkey 9.1 refuses NaN (`strtod` of the text) and nothing else.
                 if let Elem::Bytes(b) = e
+                    && !plain_decimal(b)
                     && crate::format::double::parse_text_double(b).is_none_or(|v| v.is_nan())
                 {
                     if self.flavor == Flavor::Valkey && strtod_is_nan(b) {
@@ -1208,6 +1223,20 @@ impl<'b, 'd> Grouping<'b, 'd> {
     }
 }
 
+/// Whether `b` is `-?[0-9]+(\.[0-9]+)?`: the form of nearly every listpack score, a number (never NaN) to every
+/// parser involved, recognised without parsing it.
+#[inline]
+fn plain_decimal(b: &[u8]) -> bool {
+    let digits = b.strip_prefix(b"-").unwrap_or(b);
+    let (int, frac) = match digits.iter().position(|&c| c == b'.') {
+        Some(dot) => (&digits[..dot], Some(&digits[dot + 1..])),
+        None => (digits, None),
+    };
+    !int.is_empty()
+        && int.iter().all(u8::is_ascii_digit)
+        && frac.is_none_or(|f| !f.is_empty() && f.iter().all(u8::is_ascii_digit))
+}
+
 /// Whether Valkey 9.1's ziplist/listpack score check finds NaN in `b`. Observed on the server: `nan`, `-NaN`,
 /// `+nan`, `nanx` and `NAN(abc)` are refused; ` nan`, `\tnan`, `1nan` and `abc` load. That is an optional sign,
 /// then `nan` in any case, at the very start (a leading blank makes it not a number at all).
@@ -1231,8 +1260,11 @@ fn strtod_is_nan(b: &[u8]) -> bool {
 /// walked again) runs about once per refused file, or when two distinct members' hashes collide.
 #[derive(Debug, Default)]
 pub(crate) struct Dups {
-    /// The hash set of the fast pass (0 marks an empty slot; a hash of 0 is stored as 1).
+    /// The hash set of the fast pass (0 marks an empty slot; a hash of 0 is stored as 1). Only `set[..cap]` is in
+    /// use, and the rest of the vector is all zero: a small collection after a large one clears only the slots
+    /// it used, not the whole vector.
     set: Vec<u64>,
+    cap: usize,
     set_len: usize,
     /// A hash was seen twice.
     suspect: bool,
@@ -1327,8 +1359,9 @@ impl Dups {
         if self.set.len() > KEEP * 2 {
             self.set = Vec::new();
         } else if self.set_len > 0 {
-            self.set.fill(0);
+            self.set[..self.cap].fill(0);
         }
+        self.cap = self.set.len().min(64);
         if self.arena.capacity() > KEEP * 16 {
             self.arena = Vec::new();
         }
@@ -1367,11 +1400,11 @@ impl Dups {
         if self.suspect {
             return;
         }
-        if (self.set_len + 1) * 8 > self.set.len() * 7 {
+        if (self.set_len + 1) * 8 > self.cap * 7 {
             self.grow();
         }
         let h = k.hash.max(1);
-        let mask = self.set.len() - 1;
+        let mask = self.cap - 1;
         // The hash's high bits pick the slot (its low bits feed the multiply; either is well mixed).
         let mut at = (h >> 32 ^ h) as usize & mask;
         loop {
@@ -1391,16 +1424,27 @@ impl Dups {
     }
 
     fn grow(&mut self) {
-        let cap = (self.set.len() * 2).max(64);
-        let old = std::mem::replace(&mut self.set, vec![0; cap]);
+        let cap = (self.cap * 2).max(64);
+        // The entries so far, moved out (the exact pass's hash list is free during the fast pass).
+        let mut old = std::mem::take(&mut self.hashes);
+        old.clear();
+        old.extend(self.set[..self.cap].iter().copied().filter(|&h| h != 0));
+        if self.set.len() < cap {
+            self.set = vec![0; cap];
+        } else {
+            self.set[..self.cap].fill(0);
+        }
+        self.cap = cap;
         let mask = cap - 1;
-        for h in old.into_iter().filter(|&h| h != 0) {
+        for &h in &old {
             let mut at = (h >> 32 ^ h) as usize & mask;
             while self.set[at] != 0 {
                 at = (at + 1) & mask;
             }
             self.set[at] = h;
         }
+        old.clear();
+        self.hashes = old;
     }
 
     #[inline]
@@ -1596,6 +1640,51 @@ mod tests {
         let exp = |e: i64| [&[1, 1, b'f', 1, b'v'][..], &e.to_le_bytes()].concat();
         assert!(deep_error(valkey, 22, &exp(-1)).is_none());
         expect_corrupt(deep_error(valkey, 22, &exp(-2)), "below -1", 104);
+    }
+
+    /// After a large collection, a small one uses (and clears) only the start of the set: repeats are still
+    /// found, and nothing of the large one is left to make a fresh member look repeated.
+    #[test]
+    fn dups_small_after_large() {
+        let mut d = Dups::default();
+        d.clear();
+        for v in 0..3000 {
+            d.push(Dups::int_key(v as usize, v));
+        }
+        assert!(!d.suspect());
+        assert_eq!(d.set.len(), 4096);
+        for round in 0..3 {
+            d.clear();
+            assert_eq!(d.cap, 64, "a fresh collection starts small");
+            assert!(d.set.iter().all(|&h| h == 0), "round {round}: the set is clear");
+            for v in 0..40 {
+                d.push(Dups::int_key(v as usize, v));
+            }
+            assert!(!d.suspect(), "members of the large collection are gone");
+            d.push(Dups::int_key(40, 7));
+            assert!(d.suspect(), "a repeat in the small collection is found");
+        }
+        // A collection that grows past the start reuses the vector and still finds repeats.
+        d.clear();
+        for v in 0..1000 {
+            d.push(Dups::int_key(v as usize, v + 10_000));
+        }
+        assert!(!d.suspect());
+        assert_eq!((d.set.len(), d.cap), (4096, 2048));
+        d.push(Dups::int_key(1000, 10_999));
+        assert!(d.suspect());
+    }
+
+    /// The score shapes recognised without parsing are numbers to `parse_text_double`; others go to it.
+    #[test]
+    fn plain_decimal_scores() {
+        for yes in [&b"0"[..], b"12", b"-3", b"3.25", b"-0.5", b"007.100"] {
+            assert!(plain_decimal(yes), "{yes:?}");
+            assert!(crate::format::double::parse_text_double(yes).is_some_and(|v| !v.is_nan()));
+        }
+        for no in [&b""[..], b"-", b".5", b"5.", b"1e5", b"nan", b"+1", b" 1", b"1.2.3", b"--1", b"1-"] {
+            assert!(!plain_decimal(no), "{no:?}");
+        }
     }
 
     /// The fast pass only suspects; the exact pass tells a shared hash from a repeated key.

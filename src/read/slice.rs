@@ -126,11 +126,12 @@ impl<'a> SliceReader<'a> {
                     let trailing = Trailing::of(tail);
                     self.end = Some((verdict?, trailing));
                 } else if self.checks.is_some() {
+                    // The next key's slot is fetched while this record is checked (see `Parser::key_memo`).
+                    self.parser.prefetch_next_key(&self.data[self.pos..], self.pos as u64);
                     if let Err(e) = self.file_checks(&kind, offset) {
                         self.failed = true;
                         return Err(e);
                     }
-                    self.parser.prefetch_next_key(&self.data[self.pos..]);
                 }
                 Ok(Some(Record { offset, raw, kind }))
             }
@@ -217,7 +218,7 @@ impl<'a> SliceReader<'a> {
         let Some(checks) = self.checks.as_mut() else {
             return Ok(());
         };
-        let verdict = checks.check(kind, offset, self.parser.header.flavor);
+        let verdict = checks.check(kind, offset, self.parser.header.flavor, self.parser.key_memo_for(offset));
         // The table may have moved: the parser prefetches the next key's slot from this.
         self.parser.key_hint = checks.hint();
         let Verdict::Repeat { kept } = verdict? else {

@@ -295,7 +295,7 @@ impl<R: Read> StreamReader<R> {
                     self.failed = true;
                     return Err(e);
                 }
-                self.parser.prefetch_next_key(&self.buf[self.start + n..self.end]);
+                self.parser.prefetch_next_key(&self.buf[self.start + n..self.end], offset + n as u64);
             }
             return Ok(Some(Record { offset, raw: slice, kind }));
         }
@@ -538,7 +538,7 @@ pub(crate) fn file_checks(
     kind: &RecordKind<'_>,
     offset: u64,
 ) -> Result<()> {
-    let verdict = checks.check(kind, offset, parser.header.flavor);
+    let verdict = checks.check(kind, offset, parser.header.flavor, parser.key_memo_for(offset));
     // The table may have moved: the parser prefetches the next key's slot from this.
     parser.key_hint = checks.hint();
     let warnings = &mut parser.warnings;
