@@ -263,3 +263,113 @@ fn big_values_as_commands_and_live_to_live() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(target2.digest(), source.digest());
 }
+
+/// Starts a 3-master Redis 7.0 cluster (no replicas) and waits for `cluster_state:ok`.
+fn cluster() -> Vec<Server> {
+    let args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"];
+    let nodes: Vec<Server> = (0..3).map(|_| Server::start("redis-7.0", None, &args)).collect();
+    let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+    let create = common::run_bounded(
+        Command::new("timeout").args(["-k", "5", "60", "redis-cli", "--cluster", "create"]).args(&addrs).args([
+            "--cluster-replicas",
+            "0",
+            "--cluster-yes",
+        ]),
+        Duration::from_secs(90),
+        "redis-cli --cluster create",
+    );
+    assert!(create.status.success(), "{}", text(&create.stderr));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for n in &nodes {
+        while !text(n.call(&[b"CLUSTER", b"INFO"]).as_bytes().unwrap()).contains("cluster_state:ok") {
+            assert!(std::time::Instant::now() < deadline, "cluster not ok in time");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    nodes
+}
+
+fn node_id(n: &Server) -> Vec<u8> {
+    n.call(&[b"CLUSTER", b"MYID"]).as_bytes().unwrap().to_vec()
+}
+
+/// Into a 3-master cluster: database 0 only (the others reported as dropped), every key on its slot's master with
+/// the value the file holds (`DEBUG DIGEST-VALUE` against a server that loaded the file itself), a slot being
+/// migrated answered with a real `-ASK` (the key lands on the importing node), function libraries on every master.
+#[test]
+fn into_a_cluster_every_key_lands_on_its_slot_owner() {
+    if !common::real_servers_available("into_a_cluster_every_key_lands_on_its_slot_owner") {
+        return;
+    }
+    let file = testdata("redis-7.0.rdb");
+    let direct = Server::start("redis-7.0", Some(&file), &[]);
+    let nodes = cluster();
+    // A slot of one of the file's db-0 keys, mid-migration from its owner to another node.
+    let moving_key = b"list:small";
+    let slot = rdbkit::format::crc::key_hash_slot(moving_key);
+    let owner = nodes
+        .iter()
+        .position(|n| {
+            n.call(&[b"CLUSTER", b"COUNTKEYSINSLOT", slot.to_string().as_bytes()]) == Reply::Int(0)
+                && n.call(&[b"CLUSTER", b"KEYSLOT", moving_key]) == Reply::Int(i64::from(slot))
+                && text(n.call(&[b"CLUSTER", b"NODES"]).as_bytes().unwrap())
+                    .lines()
+                    .find(|l| l.contains("myself"))
+                    .is_some_and(|l| {
+                        l.split_whitespace().skip(8).any(|r| {
+                            let (a, b) = r.split_once('-').unwrap_or((r, r));
+                            a.parse::<u16>().is_ok_and(|a| a <= slot) && b.parse::<u16>().is_ok_and(|b| slot <= b)
+                        })
+                    })
+        })
+        .expect("the slot's owner");
+    let dest = (owner + 1) % 3;
+    let s = slot.to_string();
+    let (src_id, dst_id) = (node_id(&nodes[owner]), node_id(&nodes[dest]));
+    assert!(matches!(
+        nodes[dest].call(&[b"CLUSTER", b"SETSLOT", s.as_bytes(), b"IMPORTING", &src_id]),
+        Reply::Status(_)
+    ));
+    assert!(matches!(
+        nodes[owner].call(&[b"CLUSTER", b"SETSLOT", s.as_bytes(), b"MIGRATING", &dst_id]),
+        Reply::Status(_)
+    ));
+
+    let out = rdbkit(&["load", file.to_str().unwrap(), "--to", &nodes[1].url(), "--json"]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
+    let report = text(&out.stdout);
+    assert!(report.contains("\"dropped_db\":{\"1\":3,\"15\":3,\"5\":3,\"63\":2}"), "{report}");
+    // Every db-0 key of the file is on exactly one node: the one its slot names (or the importing one), same value.
+    let mut c = direct.conn();
+    let Reply::Array(keys) = c.call(&[b"KEYS", b"*"]).unwrap() else { panic!() };
+    assert!(keys.len() > 40);
+    for k in &keys {
+        let k = k.as_bytes().unwrap();
+        let want = direct.call(&[b"DEBUG", b"DIGEST-VALUE", k]);
+        let holders: Vec<usize> = (0..3)
+            .filter(|&i| {
+                let mut conn = nodes[i].conn();
+                conn.queue(&[b"ASKING"]);
+                conn.queue(&[b"EXISTS", k]);
+                conn.flush().unwrap();
+                let _ = conn.read_reply().unwrap();
+                conn.read_reply().unwrap() == Reply::Int(1)
+            })
+            .collect();
+        assert_eq!(holders.len(), 1, "{}: on {holders:?}", text(k));
+        let mut conn = nodes[holders[0]].conn();
+        conn.queue(&[b"ASKING"]);
+        conn.queue(&[b"DEBUG", b"DIGEST-VALUE", k]);
+        conn.flush().unwrap();
+        let _ = conn.read_reply().unwrap();
+        assert_eq!(conn.read_reply().unwrap(), want, "{}", text(k));
+        if rdbkit::format::crc::key_hash_slot(k) == slot {
+            assert_eq!(holders[0], dest, "{}: the migrating slot's new key goes to the importing node", text(k));
+        }
+    }
+    // The function library is on every master.
+    for n in &nodes {
+        let Reply::Array(libs) = n.call(&[b"FUNCTION", b"LIST"]) else { panic!() };
+        assert_eq!(libs.len(), 1, "{}", n.port);
+    }
+}

@@ -14,8 +14,11 @@
 //! `Replace` overwrites, `Skip` keeps the target's. [`LoadOptions::flush`] empties the target first, and only
 //! then. Memory holds the window and the largest record, whatever the data set's size.
 //!
-//! Cluster targets are refused for now (`cluster_enabled:1`): route keys by slot with `split` and load each
-//! master, or wait for the cluster loader.
+//! A cluster target (`cluster_enabled:1`) takes database 0 only (other databases are reported as dropped): the
+//! slot map comes from `CLUSTER SLOTS`, keys go to their slot's master, one pipelined connection per master;
+//! `-MOVED` refreshes the map and resends, `-ASK` sends `ASKING` and the command to the importing node, and
+//! `-TRYAGAIN`/`-CLUSTERDOWN`/`-LOADING` back off and retry, each at most 16 times. Function libraries go to
+//! every master.
 
 use super::resp::{Connection, Reply};
 use super::{LiveOptions, RedisUrl};
@@ -181,13 +184,14 @@ pub fn probe(conn: &mut Connection) -> Result<ServerInfo> {
 }
 
 /// Loads `inputs` into the server at `url` (see the module docs). `job` gives the filters (its target and
-/// module list are replaced by what the server says; its database limit is lowered to the server's).
+/// module list are replaced by what the server says; its database limit is lowered to the server's, to database
+/// 0 for a cluster).
 ///
 /// # Errors
-/// The target cannot be reached or refuses the credentials, is a cluster, or cannot hold something the inputs
-/// have (without `job.lossy`); an input fails validation; the link fails mid-load (what was sent before stays
-/// on the target, and the error says how far the load got). Keys the target refuses are not errors: they are in
-/// the report ([`LoadReport::complete`]).
+/// The target cannot be reached or refuses the credentials, or cannot hold something the inputs have (without
+/// `job.lossy`); an input fails validation; the link fails mid-load (what was sent before stays on the target,
+/// and the error says how far the load got); a cluster keeps redirecting a slot past the retry bound. Keys the
+/// target refuses are not errors: they are in the report ([`LoadReport::complete`]).
 pub fn load(
     inputs: &[Input],
     url: &RedisUrl,
@@ -197,18 +201,11 @@ pub fn load(
 ) -> Result<LoadReport> {
     let mut conn = super::connect(url, live)?;
     let server = probe(&mut conn)?;
-    if server.cluster {
-        return Err(invalid(format!(
-            "{}: a cluster target ({} {}): not supported yet; split the input by slot (`rdbkit split --nodes`) and \
-             load each master",
-            conn.addr(),
-            server.family,
-            server.version
-        )));
-    }
     let mut job = job.clone();
     job.target = server.target.header;
-    job.selection.dbs.limit = Some(job.selection.dbs.limit.map_or(server.databases, |l| l.min(server.databases)));
+    // A cluster has database 0 only.
+    let databases = if server.cluster { 1 } else { server.databases };
+    job.selection.dbs.limit = Some(job.selection.dbs.limit.map_or(databases, |l| l.min(databases)));
     // MODULE LIST names modules, not the data types their values carry (FalkorDB's `graph` stores `graphdata`):
     // a server with modules loaded decides itself (a value it cannot take is a refused key in the report); one
     // without any holds only its built-in types.
@@ -240,18 +237,9 @@ pub fn load(
         }
         return Ok(report);
     }
-    if opts.flush {
-        match conn.call(&[b"FLUSHALL"])? {
-            Reply::Error(e) => return Err(invalid(format!("{}: FLUSHALL: {e}", conn.addr()))),
-            _ => {
-                if conn.call(&[b"FUNCTION", b"FLUSH"])?.as_error().is_some_and(|e| !super::resp::is_refusal(e)) {
-                    return Err(invalid(format!("{}: FUNCTION FLUSH refused", conn.addr())));
-                }
-            }
-        }
-    }
-    let loader = Loader {
-        conn: &mut conn,
+    let targets = if server.cluster { Targets::cluster(url, live, conn)? } else { Targets::single(conn) };
+    let mut loader = Loader {
+        targets,
         target: job.target,
         lossy: job.lossy,
         on_existing: opts.on_existing,
@@ -265,10 +253,13 @@ pub fn load(
         modules: job.modules.clone(),
         db: None,
         current: 0,
-        pending: VecDeque::new(),
         body: Vec::new(),
         report,
     };
+    if opts.flush {
+        loader.on_every_master(&[b"FLUSHALL"], false)?;
+        loader.on_every_master(&[b"FUNCTION", b"FLUSH"], true)?;
+    }
     // The inputs were validated by the plan: this pass only walks them.
     let (mut loader, fed) = workflow::feed(inputs, &job, loader, ReadOptions::fast())?;
     loader.drain()?;
@@ -294,8 +285,138 @@ enum Pending {
     Function(String),
 }
 
-struct Loader<'c> {
-    conn: &'c mut Connection,
+/// A command in flight: its meaning, its arguments (kept to resend it where a cluster redirects it) and its slot.
+struct InFlight {
+    what: Pending,
+    args: Vec<Vec<u8>>,
+    slot: Option<u16>,
+}
+
+/// One server commands go to.
+struct Node {
+    host: String,
+    port: u16,
+    conn: Connection,
+    pending: VecDeque<InFlight>,
+}
+
+/// Where commands go: one server, or a cluster's masters with the slot map.
+struct Targets {
+    nodes: Vec<Node>,
+    /// Slot → node (a cluster), refreshed by `-MOVED`.
+    slots: Option<Box<[usize]>>,
+    /// How to reach a node the cluster names (credentials of the URL given).
+    url: Option<(RedisUrl, LiveOptions)>,
+}
+
+/// Attempts per command when a cluster redirects it or asks to wait (`-MOVED`, `-ASK`, `-TRYAGAIN`, …).
+const MAX_ATTEMPTS: u32 = 16;
+
+impl Targets {
+    fn single(conn: Connection) -> Targets {
+        let (host, port) = split_addr(conn.addr());
+        Targets { nodes: vec![Node { host, port, conn, pending: VecDeque::new() }], slots: None, url: None }
+    }
+
+    fn cluster(url: &RedisUrl, live: &LiveOptions, first: Connection) -> Result<Targets> {
+        let mut t = Targets { url: Some((url.clone(), live.clone())), ..Targets::single(first) };
+        t.refresh_slots()?;
+        Ok(t)
+    }
+
+    /// Reads `CLUSTER SLOTS` from the first node and maps every slot to its master (connecting to new ones).
+    fn refresh_slots(&mut self) -> Result<()> {
+        let reply = self.nodes[0].conn.call(&[b"CLUSTER", b"SLOTS"])?;
+        let Reply::Array(ranges) = reply else {
+            return Err(invalid(format!("{}: CLUSTER SLOTS replied {reply:?}", self.nodes[0].conn.addr())));
+        };
+        let mut slots = vec![usize::MAX; usize::from(crate::cluster::SLOTS)].into_boxed_slice();
+        for r in ranges {
+            let Reply::Array(r) = r else { continue };
+            let (Some(Reply::Int(a)), Some(Reply::Int(b)), Some(Reply::Array(node))) = (r.first(), r.get(1), r.get(2))
+            else {
+                continue;
+            };
+            let (Some(ip), Some(Reply::Int(port))) = (node.first().and_then(Reply::as_bytes), node.get(1)) else {
+                continue;
+            };
+            let ip = String::from_utf8_lossy(ip).into_owned();
+            let host = if ip.is_empty() || ip == "?" { self.nodes[0].host.clone() } else { ip };
+            let i = self.node(&host, u16::try_from(*port).unwrap_or(0))?;
+            for s in (*a).max(0)..=(*b).min(i64::from(crate::cluster::SLOTS) - 1) {
+                slots[s as usize] = i;
+            }
+        }
+        if let Some(s) = slots.iter().position(|&n| n == usize::MAX) {
+            return Err(invalid(format!("{}: slot {s} has no master (cluster not ok)", self.nodes[0].conn.addr())));
+        }
+        self.slots = Some(slots);
+        Ok(())
+    }
+
+    /// The node at `host:port`, connected on first use.
+    fn node(&mut self, host: &str, port: u16) -> Result<usize> {
+        if let Some(i) = self.nodes.iter().position(|n| n.host == host && n.port == port) {
+            return Ok(i);
+        }
+        let (url, live) = self.url.as_ref().ok_or_else(|| invalid(format!("redirected to {host}:{port}")))?;
+        let u = RedisUrl { host: host.to_string(), port, ..url.clone() };
+        let conn = super::connect(&u, live)?;
+        self.nodes.push(Node { host: host.to_string(), port, conn, pending: VecDeque::new() });
+        Ok(self.nodes.len() - 1)
+    }
+
+    /// The node a key of `slot` goes to.
+    fn owner(&self, slot: Option<u16>) -> usize {
+        match (&self.slots, slot) {
+            (Some(map), Some(s)) => map[usize::from(s)],
+            _ => 0,
+        }
+    }
+
+    /// The masters (every node the slot map names; the one server otherwise).
+    fn masters(&self) -> Vec<usize> {
+        match &self.slots {
+            Some(map) => {
+                let mut v: Vec<usize> = map.to_vec();
+                v.sort_unstable();
+                v.dedup();
+                v
+            }
+            None => vec![0],
+        }
+    }
+}
+
+fn split_addr(addr: &str) -> (String, u16) {
+    match addr.rsplit_once(':') {
+        Some((h, p)) => (h.trim_start_matches('[').trim_end_matches(']').to_string(), p.parse().unwrap_or(0)),
+        None => (addr.to_string(), 0),
+    }
+}
+
+/// A cluster's redirection or wait reply: `MOVED`/`ASK` with the slot's node, or a condition to wait out.
+enum Redirect {
+    Moved(String, u16),
+    Ask(String, u16),
+    Wait,
+}
+
+fn redirect(err: &str) -> Option<Redirect> {
+    let mut w = err.split_whitespace();
+    match w.next()? {
+        kind @ ("MOVED" | "ASK") => {
+            let _slot = w.next()?;
+            let (h, p) = split_addr(w.next()?);
+            Some(if kind == "MOVED" { Redirect::Moved(h, p) } else { Redirect::Ask(h, p) })
+        }
+        "TRYAGAIN" | "CLUSTERDOWN" | "LOADING" => Some(Redirect::Wait),
+        _ => None,
+    }
+}
+
+struct Loader {
+    targets: Targets,
     target: Header,
     lossy: bool,
     on_existing: OnExisting,
@@ -304,88 +425,154 @@ struct Loader<'c> {
     encoder: Encoder,
     /// Module types the target has (`None`: not known, the server decides).
     modules: Option<Vec<String>>,
-    /// The database selected on the connection.
+    /// The database selected on the connection (one server only: a cluster has database 0).
     db: Option<u64>,
     /// The target database of the records arriving (the last SELECTDB, after the database rules).
     current: u64,
-    pending: VecDeque<Pending>,
-    /// The value body for the target (re-encoded) and the payload built from it.
+    /// The value body for the target (re-encoded).
     body: Vec<u8>,
     report: LoadReport,
 }
 
-impl Loader<'_> {
-    /// Sends what is queued and checks every reply.
-    fn drain(&mut self) -> Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        self.conn.flush()?;
-        // A key made of several commands fails as a whole: its first error is the one reported.
-        let mut part_error: Option<String> = None;
-        while let Some(p) = self.pending.pop_front() {
-            let reply = self.conn.read_reply()?;
-            let err = reply.as_error().map(str::to_string);
-            match p {
-                Pending::Select(db) => {
-                    if let Some(e) = err {
-                        return Err(invalid(format!("{}: SELECT {db}: {e}", self.conn.addr())));
-                    }
-                }
-                Pending::Key { db, key } => match err {
-                    None => *self.report.loaded.entry(db).or_default() += 1,
-                    Some(e) if e.starts_with("BUSYKEY") => match self.on_existing {
-                        OnExisting::Skip => *self.report.skipped.entry(db).or_default() += 1,
-                        _ => self.report.existing.push(FailedKey { db, key, error: e }),
-                    },
-                    Some(e) => self.report.failed.push(FailedKey { db, key, error: e }),
-                },
-                Pending::Part { db, key, last } => {
-                    if part_error.is_none() {
-                        part_error = err;
-                    }
-                    if last {
-                        match part_error.take() {
-                            None => {
-                                *self.report.loaded.entry(db).or_default() += 1;
-                                self.report.as_commands += 1;
-                            }
-                            Some(e) => self.report.failed.push(FailedKey { db, key, error: e }),
-                        }
-                    }
-                }
-                Pending::Function(name) => match err {
-                    None => self.report.functions += 1,
-                    Some(e) if e.contains("already exists") => match self.on_existing {
-                        OnExisting::Skip => {}
-                        _ => self.report.existing.push(FailedKey { db: 0, key: name.into_bytes(), error: e }),
-                    },
-                    Some(e) => self.report.failed.push(FailedKey { db: 0, key: name.into_bytes(), error: e }),
-                },
+impl Loader {
+    /// Sends `args` to every master and checks the replies (`tolerate_refusal`: an unknown or refused command is
+    /// fine, e.g. FUNCTION FLUSH before Redis 7).
+    fn on_every_master(&mut self, args: &[&[u8]], tolerate_refusal: bool) -> Result<()> {
+        for i in self.targets.masters() {
+            let n = &mut self.targets.nodes[i];
+            if let Reply::Error(e) = n.conn.call(args)?
+                && !(tolerate_refusal && super::resp::is_refusal(&e))
+            {
+                let cmd = String::from_utf8_lossy(args[0]);
+                return Err(invalid(format!("{}: {cmd}: {e}", n.conn.addr())));
             }
         }
         Ok(())
     }
 
-    fn queued(&mut self, p: Pending) -> Result<()> {
-        self.pending.push_back(p);
-        if self.pending.len() >= self.window || self.conn.queued_bytes() >= 8 << 20 {
+    /// Queues a command for the node that owns `slot` (or the one server).
+    fn send(&mut self, what: Pending, args: Vec<Vec<u8>>, slot: Option<u16>) -> Result<()> {
+        let i = self.targets.owner(slot);
+        let n = &mut self.targets.nodes[i];
+        n.conn.queue(&args.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        n.pending.push_back(InFlight { what, args, slot });
+        if n.pending.len() >= self.window || n.conn.queued_bytes() >= 8 << 20 {
             self.drain()?;
         }
         Ok(())
     }
 
+    /// Sends what is queued on every node and checks every reply; redirected commands are resent.
+    fn drain(&mut self) -> Result<()> {
+        let mut retries = Vec::new();
+        for i in 0..self.targets.nodes.len() {
+            if self.targets.nodes[i].pending.is_empty() {
+                continue;
+            }
+            self.targets.nodes[i].conn.flush()?;
+            while let Some(f) = self.targets.nodes[i].pending.pop_front() {
+                let reply = self.targets.nodes[i].conn.read_reply()?;
+                match reply.as_error().and_then(redirect) {
+                    Some(r) if self.targets.slots.is_some() => retries.push((f, r)),
+                    _ => self.settle(f.what, reply)?,
+                }
+            }
+        }
+        for (f, r) in retries {
+            self.resend(f, r)?;
+        }
+        Ok(())
+    }
+
+    /// Sends one redirected command where the cluster says, synchronously, until it settles (bounded).
+    fn resend(&mut self, f: InFlight, mut r: Redirect) -> Result<()> {
+        let args: Vec<&[u8]> = f.args.iter().map(Vec::as_slice).collect();
+        for attempt in 1..=MAX_ATTEMPTS {
+            let reply = match r {
+                Redirect::Moved(ref h, p) => {
+                    // The slot map changed (a resharding): learn the new one, then send to the owner.
+                    self.targets.refresh_slots()?;
+                    let i = match f.slot {
+                        Some(_) => self.targets.owner(f.slot),
+                        None => self.targets.node(h, p)?,
+                    };
+                    self.targets.nodes[i].conn.call(&args)?
+                }
+                Redirect::Ask(ref h, p) => {
+                    // The slot is moving: this one command goes to the importing node, after ASKING.
+                    let i = self.targets.node(h, p)?;
+                    let c = &mut self.targets.nodes[i].conn;
+                    c.queue(&[b"ASKING"]);
+                    c.queue(&args);
+                    c.flush()?;
+                    let _ = c.read_reply()?;
+                    c.read_reply()?
+                }
+                Redirect::Wait => {
+                    std::thread::sleep(std::time::Duration::from_millis(50 * u64::from(attempt)));
+                    let i = self.targets.owner(f.slot);
+                    self.targets.nodes[i].conn.call(&args)?
+                }
+            };
+            match reply.as_error().and_then(redirect) {
+                Some(next) => r = next,
+                None => return self.settle(f.what, reply),
+            }
+        }
+        Err(invalid(format!("slot {:?}: still redirected after {MAX_ATTEMPTS} attempts", f.slot)))
+    }
+
+    /// Records what a reply says about the command it answers.
+    fn settle(&mut self, what: Pending, reply: Reply) -> Result<()> {
+        let err = reply.as_error().map(str::to_string);
+        match what {
+            Pending::Select(db) => {
+                if let Some(e) = err {
+                    return Err(invalid(format!("{}: SELECT {db}: {e}", self.targets.nodes[0].conn.addr())));
+                }
+            }
+            Pending::Key { db, key } => match err {
+                None => *self.report.loaded.entry(db).or_default() += 1,
+                Some(e) if e.starts_with("BUSYKEY") => match self.on_existing {
+                    OnExisting::Skip => *self.report.skipped.entry(db).or_default() += 1,
+                    _ => self.report.existing.push(FailedKey { db, key, error: e }),
+                },
+                Some(e) => self.report.failed.push(FailedKey { db, key, error: e }),
+            },
+            Pending::Part { db, key, last } => {
+                // A key made of several commands fails as a whole: its first error is the one reported.
+                if let Some(e) = err
+                    && !self.report.failed.last().is_some_and(|f| f.db == db && f.key == key)
+                {
+                    self.report.failed.push(FailedKey { db, key: key.clone(), error: e });
+                }
+                if last && !self.report.failed.last().is_some_and(|f| f.db == db && f.key == key) {
+                    *self.report.loaded.entry(db).or_default() += 1;
+                    self.report.as_commands += 1;
+                }
+            }
+            Pending::Function(name) => match err {
+                None => self.report.functions += 1,
+                Some(e) if e.contains("already exists") => match self.on_existing {
+                    OnExisting::Skip => {}
+                    _ => self.report.existing.push(FailedKey { db: 0, key: name.into_bytes(), error: e }),
+                },
+                Some(e) => self.report.failed.push(FailedKey { db: 0, key: name.into_bytes(), error: e }),
+            },
+        }
+        Ok(())
+    }
+
     fn select(&mut self, db: u64) -> Result<()> {
-        if self.db != Some(db) {
-            self.conn.queue(&[b"SELECT", db.to_string().as_bytes()]);
+        if self.targets.slots.is_none() && self.db != Some(db) {
             self.db = Some(db);
-            self.queued(Pending::Select(db))?;
+            self.send(Pending::Select(db), vec![b"SELECT".to_vec(), db.to_string().into_bytes()], None)?;
         }
         Ok(())
     }
 
     /// Sends a key whose payload is too long for one bulk string as the ordinary commands that recreate it.
-    fn as_commands(&mut self, rec: &Record<'_>, db: u64, key: &[u8]) -> Result<()> {
+    fn as_commands(&mut self, rec: &Record<'_>, db: u64, key: &[u8], slot: Option<u16>) -> Result<()> {
         use crate::render::{Format, Output, Renderer};
         let mut text = Vec::new();
         {
@@ -394,7 +581,11 @@ impl Loader<'_> {
             r.record(&mut out, self.target, rec).map_err(|e| invalid(format!("rendering commands: {e}")))?;
             out.flush()?;
         }
-        let commands = split_commands(&text).ok_or_else(|| invalid("rendered commands do not parse".into()))?;
+        let mut commands = split_commands(&text).ok_or_else(|| invalid("rendered commands do not parse".into()))?;
+        // The rendering starts with its own SELECT: the loader has selected the database already.
+        if commands.first().is_some_and(|c| c.first().is_some_and(|a| a == b"SELECT")) {
+            commands.remove(0);
+        }
         // An argument past proto-max-bulk-len makes the server drop the connection: such a key cannot be sent.
         if let Some(long) = commands.iter().flatten().map(Vec::len).filter(|&l| l as u64 > self.proto_max).max() {
             self.report.failed.push(FailedKey {
@@ -409,15 +600,13 @@ impl Loader<'_> {
         }
         let n = commands.len();
         for (i, c) in commands.into_iter().enumerate() {
-            // The rendering starts with its own SELECT (same database: harmless); the key is done at its end.
-            self.conn.queue(&c.iter().map(Vec::as_slice).collect::<Vec<_>>());
-            self.queued(Pending::Part { db, key: key.to_vec(), last: i + 1 == n })?;
+            self.send(Pending::Part { db, key: key.to_vec(), last: i + 1 == n }, c, slot)?;
         }
         Ok(())
     }
 }
 
-impl RecordSink for Loader<'_> {
+impl RecordSink for Loader {
     fn record(&mut self, rec: &Record<'_>) -> Result<()> {
         match rec.kind {
             RecordKind::Function { code } => {
@@ -428,13 +617,22 @@ impl RecordSink for Loader<'_> {
                     self.report.lossy.push(Dropped { db: None, key: None, what: format!("function library {name:?}") });
                     return Ok(());
                 }
-                let mut args: Vec<&[u8]> = vec![b"FUNCTION", b"LOAD"];
+                let mut args: Vec<Vec<u8>> = vec![b"FUNCTION".to_vec(), b"LOAD".to_vec()];
                 if self.on_existing == OnExisting::Replace {
-                    args.push(b"REPLACE");
+                    args.push(b"REPLACE".to_vec());
                 }
-                args.push(&code);
-                self.conn.queue(&args);
-                self.queued(Pending::Function(name))
+                args.push(code.into_owned());
+                // Every master runs the functions: a cluster gets the library on each.
+                let masters = self.targets.masters();
+                for (k, i) in masters.iter().enumerate() {
+                    let n = &mut self.targets.nodes[*i];
+                    let reply = n.conn.call(&args.iter().map(Vec::as_slice).collect::<Vec<_>>())?;
+                    // Counted once, with the first master's verdict; a refusal elsewhere is reported too.
+                    if k == 0 || reply.as_error().is_some() {
+                        self.settle(Pending::Function(name.clone()), reply)?;
+                    }
+                }
+                Ok(())
             }
             RecordKind::Entry(ref e) => {
                 let key = e.key.decode()?.into_owned();
@@ -484,9 +682,10 @@ impl RecordSink for Loader<'_> {
                     }
                 };
                 self.select(db)?;
+                let slot = self.targets.slots.is_some().then(|| crate::cluster::key_hash_slot(&key));
                 let payload_len = 1 + self.body.len() as u64 + 10;
                 if payload_len > self.proto_max {
-                    return self.as_commands(rec, db, &key);
+                    return self.as_commands(rec, db, &key, slot);
                 }
                 // The DUMP payload: type byte, body, RDB version (LE u16), CRC-64 of all that.
                 let version = (self.target.version as u16).to_le_bytes();
@@ -496,23 +695,19 @@ impl RecordSink for Loader<'_> {
                 payload.extend_from_slice(&self.body);
                 payload.extend_from_slice(&version);
                 payload.extend_from_slice(&crc.to_le_bytes());
-                let ttl = e.expiry.map_or(0, |x| x.as_millis()).to_string();
-                let mut args: Vec<&[u8]> = vec![b"RESTORE", &key, ttl.as_bytes(), &payload, b"ABSTTL"];
+                let ttl = e.expiry.map_or(0, |x| x.as_millis()).to_string().into_bytes();
+                let mut args: Vec<Vec<u8>> = vec![b"RESTORE".to_vec(), key.clone(), ttl, payload, b"ABSTTL".to_vec()];
                 if self.on_existing == OnExisting::Replace {
-                    args.push(b"REPLACE");
+                    args.push(b"REPLACE".to_vec());
                 }
-                let meta;
                 if self.target.supports(Feature::IdleAndFreq) {
                     if let Some(idle) = e.idle {
-                        meta = idle.to_string();
-                        args.extend([&b"IDLETIME"[..], meta.as_bytes()]);
+                        args.extend([b"IDLETIME".to_vec(), idle.to_string().into_bytes()]);
                     } else if let Some(freq) = e.freq {
-                        meta = freq.to_string();
-                        args.extend([&b"FREQ"[..], meta.as_bytes()]);
+                        args.extend([b"FREQ".to_vec(), freq.to_string().into_bytes()]);
                     }
                 }
-                self.conn.queue(&args);
-                self.queued(Pending::Key { db, key })
+                self.send(Pending::Key { db, key }, args, slot)
             }
             // Database moves arrive as rewritten SELECTDB records; the entries keep their source database.
             RecordKind::SelectDb { db } => {

@@ -253,7 +253,7 @@ impl KeyTable {
         let io_err = |e: std::io::Error| crate::Error::from(e).at(offset);
         if self.spill.is_none() {
             let dir = std::env::temp_dir();
-            let named = tempfile::Builder::new().prefix("rdbkit-keys-").tempfile_in(&dir).map_err(|e| {
+            let file = spill_file(&dir).map_err(|e| {
                 crate::Error::new(
                     crate::ErrorKind::Invalid(format!(
                         "cannot create the duplicate-key spill file in {}: {e}",
@@ -262,9 +262,6 @@ impl KeyTable {
                     offset,
                 )
             })?;
-            // Unlinked at once: the open file is all that remains, and it goes when the reader does.
-            let (file, path) = named.into_parts();
-            path.close().map_err(io_err)?;
             self.spill = Some(Spill { file, runs: Vec::new(), windows: Vec::new(), bytes: 0 });
         }
         let words = self.slots.words_mut();
@@ -824,4 +821,27 @@ pub(crate) fn duplicate_error(e: &Entry<'_>, offset: u64, earlier: Option<u64>) 
         err = err.for_key(&k);
     }
     err
+}
+
+/// A new file `rdbkit-keys-*` in `dir` (created exclusively, mode 0600), unlinked at once: the open file is all
+/// that remains, and it goes when the reader does. Plain std, so the parser needs no file-handling feature.
+fn spill_file(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    for _ in 0..64 {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let name = format!("rdbkit-keys-{}-{:x}-{n}", std::process::id(), nanos as u64 ^ n.wrapping_mul(0x9E37_79B9));
+        let path = dir.join(name);
+        match std::fs::OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&path) {
+            Ok(f) => {
+                std::fs::remove_file(&path)?;
+                return Ok(f);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "no free name for the spill file"))
 }
