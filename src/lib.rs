@@ -13,6 +13,7 @@
 //! * [`io`]: byte sinks — 512-byte page alignment, gzip, atomic files.
 //! * [`workflow`]: convert, split, export and import as library calls with reports ([`input`] opens files, gzip
 //!   and stdin; [`target`] knows which server loads which version; [`cluster`] lays out shards).
+//! * `report` (feature `report`): what each key costs in a server's memory, and the totals of a memory report.
 //!
 //! ```
 //! use rdbkit::read::{RecordKind, SliceReader};
@@ -47,6 +48,8 @@ pub mod io;
 pub mod read;
 #[cfg(feature = "render")]
 pub mod render;
+#[cfg(feature = "report")]
+pub mod report;
 pub mod target;
 pub mod transform;
 pub mod workflow;

@@ -5,6 +5,7 @@
 //! rdbkit verify dump.rdb                                 deep validation, full decode, checksum
 //! rdbkit dump dump.rdb --format json|resp [--db N] [--restore]
 //! rdbkit dump dump.rdb --format resp | redis-cli --pipe  load a file into a live server
+//! rdbkit report dump.rdb [--format text|json|csv] [--top N]  memory per key, totals, largest keys
 //!
 //! rdbkit convert a.rdb b.rdb -o out.rdb --target redis-6.2  merge and rewrite for an older server
 //! rdbkit split dump.rdb --out-dir shards --shards 3        one RDB per cluster shard, by hash slot
@@ -18,6 +19,7 @@ mod cli_common;
 mod cli_dump;
 mod cli_info;
 mod cli_jobs;
+mod cli_report;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use cli_common::{EXIT_IO, Failure, out_err};
@@ -88,6 +90,23 @@ enum Command {
         restore: bool,
         /// Skip the deep validation of the whole input that comes before any output (for trusted inputs: a
         /// damaged one may then fail after part of the output was written).
+        #[arg(long)]
+        no_validate: bool,
+    },
+    /// Memory report: what each key costs in the server (as `MEMORY USAGE key SAMPLES 0` counts it; model: Redis
+    /// 7.0), totals per database, type and encoding, and the largest keys. `--format csv` writes one row per key in
+    /// rdbtools' memory report columns. The input is deep-validated first unless --no-validate.
+    #[command(after_help = EXIT_CODES)]
+    Report {
+        /// RDB file (`-` for stdin; `.gz` accepted).
+        file: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = cli_report::ReportFormat::Text)]
+        format: cli_report::ReportFormat,
+        /// List this many of the largest keys (text and json).
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        /// Skip the deep validation of the whole input that comes before any output.
         #[arg(long)]
         no_validate: bool,
     },
@@ -339,6 +358,10 @@ fn main() -> ExitCode {
             }
             let opts = cli_dump::DumpOptions { format: *format, db: *db, restore: *restore, validate: !*no_validate };
             (file, with_stdout(|out| cli_dump::dump(file, &opts, out)))
+        }
+        Command::Report { file, format, top, no_validate } => {
+            let opts = cli_report::ReportOptions { format: *format, top: *top, validate: !*no_validate };
+            (file, with_stdout(|out| cli_report::report(file, &opts, out)))
         }
         Command::Convert { inputs, output, common, page_align, gzip } => {
             let c = common.clone().into_common();
