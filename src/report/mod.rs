@@ -151,7 +151,7 @@ impl Report {
     /// The largest keys, largest first (ties in file order).
     pub fn top(&self) -> Vec<TopKey> {
         let mut v: Vec<_> = self.top.iter().map(|Reverse(t)| t.clone()).collect();
-        v.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        v.sort_by_key(|t| Reverse((t.0, t.1)));
         v.into_iter()
             .map(|(bytes, _, b)| TopKey {
                 bytes,

@@ -1,0 +1,431 @@
+//! `rdbkit report`: the memory model against a real Redis 7.0's `MEMORY USAGE key SAMPLES 0` (and its `OBJECT
+//! ENCODING`) for every key of the server-written fixtures and of synthetic files covering every type and every
+//! encoding Redis 7.0 loads (written by the library at RDB 3, 6, 9 and 10, with compact and with forced hashtable /
+//! skiplist / linked-list encodings, which the server converts on load); and the CSV against rdbtools' columns.
+
+mod common;
+
+use rdbkit::read::{Flavor, Header, OwnedValue, RecordKind, SliceReader};
+use rdbkit::report::CSV_HEADER;
+use rdbkit::report::memory::{Server, estimate};
+use rdbkit::write::{EntryMeta, RdbWriter, WriterOptions};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A Redis 7.0 this test started on a port of 8200-8299; stopped by its directory when dropped.
+struct Redis {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Redis {
+    fn start(first_port: u16) -> Redis {
+        let dir = tempfile::Builder::new().prefix("rdbkit-report").tempdir().unwrap();
+        for port in first_port..8300 {
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+                continue;
+            }
+            let out = common::run_bounded(
+                Command::new(root().join("scripts/servers.sh")).args([
+                    "start",
+                    "redis-7.0",
+                    &port.to_string(),
+                    dir.path().to_str().unwrap(),
+                ]),
+                Duration::from_secs(60),
+                "servers.sh start redis-7.0",
+            );
+            if out.status.success() {
+                return Redis { dir, port };
+            }
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("already in use") || err.contains("exited during startup"), "{err}");
+        }
+        panic!("no free port in {first_port}-8299");
+    }
+
+    /// Replaces the data set with `file` (DEBUG RELOAD NOSAVE loads `dir/dump.rdb`).
+    fn load(&self, conn: &mut Conn, file: &[u8]) {
+        std::fs::write(self.dir.path().join("dump.rdb"), file).unwrap();
+        let r = conn.cmd(&[b"DEBUG", b"RELOAD", b"NOSAVE"]);
+        assert!(matches!(r, Reply::Status(_)), "DEBUG RELOAD: {r:?}");
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = common::run_bounded(
+            Command::new(root().join("scripts/servers.sh")).args(["stop", self.dir.path().to_str().unwrap()]),
+            Duration::from_secs(30),
+            "servers.sh stop",
+        );
+    }
+}
+
+/// Replies (their texts are read through `Debug` in assertion messages).
+#[derive(Debug)]
+#[allow(dead_code)]
+enum Reply {
+    Status(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+}
+
+/// A minimal RESP2 client (no arrays needed here) with bounded waits.
+struct Conn(BufReader<TcpStream>);
+
+impl Conn {
+    fn new(port: u16) -> Conn {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        s.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+        Conn(BufReader::new(s))
+    }
+
+    fn cmd(&mut self, args: &[&[u8]]) -> Reply {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.0.get_mut().write_all(&out).unwrap();
+        let mut line = Vec::new();
+        self.0.read_until(b'\n', &mut line).unwrap();
+        assert!(line.ends_with(b"\r\n"), "connection closed");
+        let rest = String::from_utf8_lossy(&line[1..line.len() - 2]).into_owned();
+        match line[0] {
+            b'+' => Reply::Status(rest),
+            b'-' => Reply::Error(rest),
+            b':' => Reply::Int(rest.parse().unwrap()),
+            b'$' => {
+                let n: i64 = rest.parse().unwrap();
+                if n < 0 {
+                    return Reply::Bulk(None);
+                }
+                let mut b = vec![0; n as usize + 2];
+                self.0.read_exact(&mut b).unwrap();
+                b.truncate(n as usize);
+                Reply::Bulk(Some(b))
+            }
+            c => panic!("unexpected reply byte {c}"),
+        }
+    }
+}
+
+/// One key compared: estimate, server figure, encodings.
+struct Compared {
+    what: String,
+    /// The value's encoding in the file and in the server.
+    file_enc: &'static str,
+    est: u64,
+    real: u64,
+    enc: &'static str,
+    real_enc: String,
+}
+
+impl Compared {
+    fn err_pct(&self) -> f64 {
+        (self.est as f64 - self.real as f64) * 100.0 / self.real as f64
+    }
+}
+
+/// Loads `file` into the server and compares every key.
+fn compare(redis: &Redis, conn: &mut Conn, name: &str, file: &[u8]) -> Vec<Compared> {
+    redis.load(conn, file);
+    let mut out = Vec::new();
+    let mut reader = SliceReader::new(file).unwrap();
+    let mut db = None;
+    while let Some(rec) = reader.next_record().unwrap() {
+        let RecordKind::Entry(e) = rec.kind else { continue };
+        if db != Some(e.db) {
+            let r = conn.cmd(&[b"SELECT", e.db.to_string().as_bytes()]);
+            assert!(matches!(r, Reply::Status(_)), "{r:?}");
+            db = Some(e.db);
+        }
+        let key = e.key.decode().unwrap();
+        let est = estimate(Server::Redis70, key.len() as u64, &e.value).unwrap();
+        let real = match conn.cmd(&[b"MEMORY", b"USAGE", &key, b"SAMPLES", b"0"]) {
+            Reply::Int(n) => n as u64,
+            other => panic!("{name}: MEMORY USAGE {}: {other:?}", rdbkit::escape_bytes(&key)),
+        };
+        let real_enc = match conn.cmd(&[b"OBJECT", b"ENCODING", &key]) {
+            Reply::Bulk(Some(b)) => String::from_utf8(b).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        out.push(Compared {
+            file_enc: e.value.encoding.name(),
+            what: format!("{name} db{} {} ({})", e.db, rdbkit::escape_bytes(&key), e.value.encoding.name()),
+            est: est.bytes,
+            real,
+            enc: est.encoding,
+            real_enc,
+        });
+    }
+    out
+}
+
+fn s(b: &str) -> Vec<u8> {
+    b.as_bytes().to_vec()
+}
+
+/// Values of every type in every size class that decides an encoding in Redis 7.0.
+fn synthetic_values() -> Vec<(Vec<u8>, OwnedValue)> {
+    let mut v: Vec<(Vec<u8>, OwnedValue)> = Vec::new();
+    let mut str_ = |k: String, val: Vec<u8>| v.push((k.into_bytes(), OwnedValue::String(val)));
+    for (i, val) in
+        ["", "0", "9999", "10000", "-1", "007", "-0", "12345678901234567890", "9223372036854775807"].iter().enumerate()
+    {
+        str_(format!("str:{i}"), s(val));
+    }
+    for len in [1usize, 20, 21, 43, 44, 45, 100, 1000, 70_000] {
+        let val: Vec<u8> = (0..len).map(|i| b'a' + ((i * 7 + i / 3) % 26) as u8).collect();
+        str_(format!("str:len{len}"), val);
+    }
+    str_("str:lzf".into(), vec![b'x'; 5000]);
+    // Key lengths across the sds header boundaries.
+    for klen in [1usize, 31, 32, 255, 256, 70_000] {
+        str_("k".repeat(klen), s("v"));
+    }
+    let strs = |n: usize, len: usize| -> Vec<Vec<u8>> {
+        (0..n).map(|i| format!("{i:0>len$}-{}", "m".repeat(len.saturating_sub(6))).into_bytes()).collect()
+    };
+    let ints = |n: i64, mul: i64| -> Vec<Vec<u8>> { (0..n).map(|i| (i * mul - 5).to_string().into_bytes()).collect() };
+    // Lists.
+    v.push((s("list:ints"), OwnedValue::List(ints(5, 1))));
+    v.push((s("list:small"), OwnedValue::List(strs(10, 8))));
+    v.push((s("list:1000"), OwnedValue::List(strs(1000, 12))));
+    v.push((
+        s("list:mixed5000"),
+        OwnedValue::List(
+            (0..5000)
+                .map(|i| if i % 3 == 0 { i.to_string().into_bytes() } else { format!("e{i}").into_bytes() })
+                .collect(),
+        ),
+    ));
+    v.push((s("list:big-elements"), OwnedValue::List(strs(3, 10_000))));
+    v.push((s("list:long-elements"), OwnedValue::List(strs(300, 300))));
+    // Sets.
+    v.push((s("set:int16"), OwnedValue::Set(ints(10, 1))));
+    v.push((s("set:int32"), OwnedValue::Set(ints(10, 100_000))));
+    v.push((s("set:int64"), OwnedValue::Set(ints(10, 10_000_000_000))));
+    v.push((s("set:int600"), OwnedValue::Set(ints(600, 3))));
+    v.push((s("set:strings10"), OwnedValue::Set(strs(10, 8))));
+    v.push((s("set:strings1000"), OwnedValue::Set(strs(1000, 20))));
+    v.push((s("set:long-members"), OwnedValue::Set(strs(5, 200))));
+    let mut mixed = ints(20, 1);
+    mixed.extend(strs(30, 8));
+    v.push((s("set:mixed"), OwnedValue::Set(mixed)));
+    // Sorted sets.
+    let zset = |members: Vec<Vec<u8>>, frac: bool| {
+        OwnedValue::ZSet(
+            members
+                .into_iter()
+                .enumerate()
+                .map(|(i, m)| (m, if frac { i as f64 / 10.0 + 0.01 } else { i as f64 }))
+                .collect(),
+        )
+    };
+    v.push((s("zset:small-int-scores"), zset(strs(10, 8), false)));
+    v.push((s("zset:small-frac-scores"), zset(strs(10, 8), true)));
+    v.push((s("zset:128"), zset(strs(128, 10), true)));
+    v.push((s("zset:129"), zset(strs(129, 10), true)));
+    v.push((s("zset:1000"), zset(strs(1000, 16), false)));
+    v.push((s("zset:long-members"), zset(strs(5, 100), false)));
+    // Hashes.
+    let hash = |n: usize, flen: usize, vlen: usize| {
+        OwnedValue::Hash(strs(n, flen).into_iter().zip(strs(n, vlen)).map(|(f, v)| (f, v, None)).collect())
+    };
+    v.push((s("hash:small"), hash(5, 6, 6)));
+    v.push((
+        s("hash:int-values"),
+        OwnedValue::Hash(
+            (0..20).map(|i| (format!("f{i}").into_bytes(), (i * 1000).to_string().into_bytes(), None)).collect(),
+        ),
+    ));
+    v.push((s("hash:200"), hash(200, 10, 20)));
+    v.push((s("hash:600"), hash(600, 10, 20)));
+    v.push((s("hash:long-values"), hash(3, 8, 100)));
+    v.push((s("hash:2000"), hash(2000, 12, 12)));
+    v
+}
+
+/// A file of [`synthetic_values`] at `version`, compact encodings or (with `plain`) every collection in its
+/// hashtable / skiplist / linked-list form.
+fn synthetic_file(version: u32, plain: bool) -> Vec<u8> {
+    let mut opts = WriterOptions::default();
+    if plain {
+        let t = &mut opts.encode.thresholds;
+        t.hash_max_listpack_entries = 0;
+        t.zset_max_listpack_entries = 0;
+        t.set_max_intset_entries = 0;
+        t.list_max_ziplist_entries = 0;
+    }
+    let mut w = RdbWriter::with_options(Vec::new(), Header::new(Flavor::Redis, version), opts).unwrap();
+    w.select_db(0).unwrap();
+    for (k, val) in synthetic_values() {
+        w.entry(&k, &val, EntryMeta::default()).unwrap();
+    }
+    w.select_db(3).unwrap();
+    w.entry(b"db3:hash", &OwnedValue::Hash(vec![(s("a"), s("1"), None)]), EntryMeta::default()).unwrap();
+    w.finish().unwrap()
+}
+
+/// Error distribution: counts per band of |error|.
+fn distribution(rows: &[Compared]) -> String {
+    let bands = [0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, f64::INFINITY];
+    let mut counts = vec![0usize; bands.len()];
+    for r in rows {
+        let e = r.err_pct().abs();
+        let i = bands.iter().position(|&b| e <= b).unwrap();
+        counts[i] += 1;
+    }
+    let mut s = String::new();
+    let mut lo = String::from("0");
+    for (i, b) in bands.iter().enumerate() {
+        let label = if i == 0 {
+            "exact".to_string()
+        } else if b.is_infinite() {
+            format!(">{lo}%")
+        } else {
+            format!("{lo}-{b}%")
+        };
+        s.push_str(&format!("  {label:>10}: {}\n", counts[i]));
+        if !b.is_infinite() {
+            lo = b.to_string();
+        }
+    }
+    s
+}
+
+#[test]
+fn memory_estimates_match_redis_7_0_memory_usage() {
+    if !common::real_servers_available("memory_estimates_match_redis_7_0_memory_usage") {
+        return;
+    }
+    let redis = Redis::start(8200);
+    let mut conn = Conn::new(redis.port);
+    let mut files: Vec<(String, Vec<u8>)> = ["redis-7.0.rdb", "redis-6.2.rdb", "redis-7.0-multidb64.rdb"]
+        .iter()
+        .map(|f| (f.to_string(), std::fs::read(common::testdata_dir().join(f)).unwrap()))
+        .collect();
+    for version in [3, 6, 9, 10] {
+        for plain in [false, true] {
+            files.push((
+                format!("synthetic-v{version}{}", if plain { "-plain" } else { "" }),
+                synthetic_file(version, plain),
+            ));
+        }
+    }
+    let mut all = Vec::new();
+    for (name, bytes) in &files {
+        let rows = compare(&redis, &mut conn, name, bytes);
+        assert!(!rows.is_empty(), "{name}: no keys");
+        all.extend(rows);
+    }
+    let mut wrong_enc = Vec::new();
+    let mut outside = Vec::new();
+    for r in &all {
+        if r.enc != r.real_enc {
+            wrong_enc.push(format!("{}: model {} server {}", r.what, r.enc, r.real_enc));
+        }
+        if r.err_pct().abs() > 10.0 {
+            outside.push(format!("{}: {} vs {} ({:+.1}%)", r.what, r.est, r.real, r.err_pct()));
+        }
+    }
+    let within = all.len() - outside.len();
+    println!(
+        "redis-7.0 MEMORY USAGE vs rdbkit over {} keys in {} files: {within} within ±10% ({:.1}%); |error| distribution:\n{}",
+        all.len(),
+        files.len(),
+        within as f64 * 100.0 / all.len() as f64,
+        distribution(&all)
+    );
+    for o in &outside {
+        println!("  outside ±10%: {o}");
+    }
+    // Per encoding (in the file → in the server): keys, exact, worst |error|.
+    let mut per: std::collections::BTreeMap<(&str, &str), (usize, usize, f64)> = Default::default();
+    for r in &all {
+        let p = per.entry((r.file_enc, r.enc)).or_default();
+        p.0 += 1;
+        p.1 += usize::from(r.est == r.real);
+        p.2 = p.2.max(r.err_pct().abs());
+    }
+    for ((f, e), (n, exact, worst)) in &per {
+        println!("  {f:>12} -> {e:<10} {n:>4} keys, {exact:>4} exact, worst {worst:.2}%");
+    }
+    let worst = all.iter().map(|r| r.err_pct().abs()).fold(0.0, f64::max);
+    println!("  worst |error|: {worst:.2}%");
+    assert!(wrong_enc.is_empty(), "encodings differ from OBJECT ENCODING:\n{}", wrong_enc.join("\n"));
+    assert!(within * 10 >= all.len() * 9, "fewer than 90% within ±10%:\n{}", outside.join("\n"));
+}
+
+/// rdbtools' `PrintAllKeys` header (rdbtools/memprofiler.py), written out here as it prints it.
+const RDBTOOLS_HEADER: &[u8] = b"database,type,key,size_in_bytes,encoding,num_elements,len_largest_element,expiry\n";
+
+fn rdbkit() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rdbkit"))
+}
+
+#[test]
+fn csv_has_rdbtools_columns_and_one_row_per_key() {
+    let path = common::testdata_dir().join("redis-7.0.rdb");
+    let out = rdbkit().args(["report", "--format", "csv"]).arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.starts_with(RDBTOOLS_HEADER));
+    assert_eq!(CSV_HEADER.as_bytes(), RDBTOOLS_HEADER);
+    let bytes = std::fs::read(&path).unwrap();
+    let keys = SliceReader::new(&bytes).unwrap().entries().count();
+    let lines: Vec<&[u8]> = out.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), keys + 1);
+    // Expiring keys carry rdbtools' isoformat() timestamps, the others an empty last column.
+    let text = String::from_utf8_lossy(&out.stdout);
+    let exp = text.lines().find(|l| l.starts_with("0,string,exp:ms,")).expect("exp:ms row");
+    let last = exp.rsplit(',').next().unwrap();
+    assert!(last.len() >= 19 && last.as_bytes()[10] == b'T', "{exp}");
+    let plain = text.lines().find(|l| l.starts_with("0,string,str:short,")).unwrap();
+    assert!(plain.ends_with(','), "{plain}");
+    assert_eq!(plain.split(',').count(), 8);
+}
+
+#[test]
+fn json_and_text_totals_agree_with_the_csv() {
+    let path = common::testdata_dir().join("redis-6.2.rdb");
+    let csv = rdbkit().args(["report", "--format", "csv"]).arg(&path).output().unwrap();
+    assert!(csv.status.success());
+    let rows: Vec<(String, u64)> = String::from_utf8_lossy(&csv.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[2].to_string(), f[3].parse::<u64>().unwrap())
+        })
+        .collect();
+    let sum: u64 = rows.iter().map(|r| r.1).sum();
+    let json = rdbkit().args(["report", "--format", "json", "--top", "3"]).arg(&path).output().unwrap();
+    assert!(json.status.success());
+    let j = common::Json::parse(std::str::from_utf8(&json.stdout).unwrap());
+    assert_eq!(j.at("server").str(), "redis-7.0");
+    assert_eq!(j.at("total").at("bytes").i64() as u64, sum);
+    assert_eq!(j.at("total").at("keys").i64() as usize, rows.len());
+    let by_type: i64 = j.at("by_type").obj().iter().map(|(_, t)| t.at("bytes").i64()).sum();
+    assert_eq!(by_type as u64, sum);
+    // The top 3 are the three largest rows, largest first.
+    let mut sorted: Vec<u64> = rows.iter().map(|r| r.1).collect();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    let top: Vec<u64> = j.at("top").arr().iter().map(|t| t.at("bytes").i64() as u64).collect();
+    assert_eq!(top, sorted[..3]);
+    let text = rdbkit().args(["report", "--top", "2"]).arg(&path).output().unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains(&format!("({sum} bytes)")), "{text}");
+    assert!(text.contains("top 2 keys by memory:"), "{text}");
+}
