@@ -50,7 +50,7 @@ pub fn report(path: &str, opts: &ReportOptions, out: &mut dyn Write) -> Result<(
                 let srv = *server.get_or_insert(Server::for_version(None));
                 let rep = rep.get_or_insert_with(|| Report::new(srv, opts.top));
                 let key = e.key.decode_reusing(&mut key_buf)?;
-                let est = estimate(srv, key.len() as u64, &e.value)
+                let est = estimate(srv, key.len() as u64, e.expiry.is_some(), &e.value)
                     .map_err(|err| value_error(err, rec, e.value.raw, e.db, key))?;
                 let row = Row {
                     db: e.db,

@@ -1,7 +1,8 @@
-//! `rdbkit report`: the memory model against a real Redis 7.0's `MEMORY USAGE key SAMPLES 0` (and its `OBJECT
-//! ENCODING`) for every key of the server-written fixtures and of synthetic files covering every type and every
-//! encoding Redis 7.0 loads (written by the library at RDB 3, 6, 9 and 10, with compact and with forced hashtable /
-//! skiplist / linked-list encodings, which the server converts on load); and the CSV against rdbtools' columns.
+//! `rdbkit report`: the memory models against real servers' `MEMORY USAGE key SAMPLES 0` (and `OBJECT ENCODING`)
+//! for every key of the server-written fixtures and of synthetic files covering every type and every encoding the
+//! server loads (written by the library at RDB 3, 6, 9 and 10 for Redis 7.0, 9 to 12 for Redis 8.2, with compact
+//! and with forced hashtable / skiplist / linked-list encodings, which the servers convert on load); and the CSV
+//! against rdbtools' columns.
 
 mod common;
 
@@ -26,21 +27,23 @@ struct Redis {
 }
 
 impl Redis {
-    fn start(first_port: u16) -> Redis {
+    /// Starts `name` on the first free port from `first_port` (each test has a range of its own: tests run in
+    /// parallel).
+    fn start(name: &str, first_port: u16) -> Redis {
         let dir = tempfile::Builder::new().prefix("rdbkit-report").tempdir().unwrap();
-        for port in first_port..8300 {
+        for port in first_port..first_port + 40 {
             if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
                 continue;
             }
             let out = common::run_bounded(
                 Command::new(root().join("scripts/servers.sh")).args([
                     "start",
-                    "redis-7.0",
+                    name,
                     &port.to_string(),
                     dir.path().to_str().unwrap(),
                 ]),
                 Duration::from_secs(60),
-                "servers.sh start redis-7.0",
+                "servers.sh start",
             );
             if out.status.success() {
                 return Redis { dir, port };
@@ -48,7 +51,7 @@ impl Redis {
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(err.contains("already in use") || err.contains("exited during startup"), "{err}");
         }
-        panic!("no free port in {first_port}-8299");
+        panic!("no free port in {first_port}..{}", first_port + 40);
     }
 
     /// Replaces the data set with `file` (DEBUG RELOAD NOSAVE loads `dir/dump.rdb`).
@@ -139,7 +142,7 @@ impl Compared {
 }
 
 /// Loads `file` into the server and compares every key.
-fn compare(redis: &Redis, conn: &mut Conn, name: &str, file: &[u8]) -> Vec<Compared> {
+fn compare(redis: &Redis, conn: &mut Conn, server: Server, name: &str, file: &[u8]) -> Vec<Compared> {
     redis.load(conn, file);
     let mut out = Vec::new();
     let mut reader = SliceReader::new(file).unwrap();
@@ -152,7 +155,7 @@ fn compare(redis: &Redis, conn: &mut Conn, name: &str, file: &[u8]) -> Vec<Compa
             db = Some(e.db);
         }
         let key = e.key.decode().unwrap();
-        let est = estimate(Server::Redis70, key.len() as u64, &e.value).unwrap();
+        let est = estimate(server, key.len() as u64, e.expiry.is_some(), &e.value).unwrap();
         let real = match conn.cmd(&[b"MEMORY", b"USAGE", &key, b"SAMPLES", b"0"]) {
             Reply::Int(n) => n as u64,
             other => panic!("{name}: MEMORY USAGE {}: {other:?}", rdbkit::escape_bytes(&key)),
@@ -306,52 +309,37 @@ fn distribution(rows: &[Compared]) -> String {
     s
 }
 
-#[test]
-fn memory_estimates_match_redis_7_0_memory_usage() {
-    if !common::real_servers_available("memory_estimates_match_redis_7_0_memory_usage") {
-        return;
-    }
-    let redis = Redis::start(8200);
+/// Loads every file into `server_name` and compares every key with `model`'s estimate; prints the distribution.
+/// Returns the rows and the keys outside ±10%.
+fn measure(
+    server_name: &str,
+    first_port: u16,
+    model: Server,
+    files: &[(String, Vec<u8>)],
+) -> (Vec<Compared>, Vec<String>) {
+    let redis = Redis::start(server_name, first_port);
     let mut conn = Conn::new(redis.port);
-    let mut files: Vec<(String, Vec<u8>)> = ["redis-7.0.rdb", "redis-6.2.rdb", "redis-7.0-multidb64.rdb"]
-        .iter()
-        .map(|f| (f.to_string(), std::fs::read(common::testdata_dir().join(f)).unwrap()))
-        .collect();
-    for version in [3, 6, 9, 10] {
-        for plain in [false, true] {
-            files.push((
-                format!("synthetic-v{version}{}", if plain { "-plain" } else { "" }),
-                synthetic_file(version, plain),
-            ));
-        }
-    }
     let mut all = Vec::new();
-    for (name, bytes) in &files {
-        let rows = compare(&redis, &mut conn, name, bytes);
+    for (name, bytes) in files {
+        let rows = compare(&redis, &mut conn, model, name, bytes);
         assert!(!rows.is_empty(), "{name}: no keys");
         all.extend(rows);
     }
-    let mut wrong_enc = Vec::new();
     let mut outside = Vec::new();
     for r in &all {
-        if r.enc != r.real_enc {
-            wrong_enc.push(format!("{}: model {} server {}", r.what, r.enc, r.real_enc));
-        }
         if r.err_pct().abs() > 10.0 {
             outside.push(format!("{}: {} vs {} ({:+.1}%)", r.what, r.est, r.real, r.err_pct()));
         }
     }
     let within = all.len() - outside.len();
     println!(
-        "redis-7.0 MEMORY USAGE vs rdbkit over {} keys in {} files: {within} within ±10% ({:.1}%); |error| distribution:\n{}",
+        "{server_name} MEMORY USAGE vs rdbkit's {model} model over {} keys in {} files: {within} within ±10% \
+         ({:.1}%); |error| distribution:\n{}",
         all.len(),
         files.len(),
         within as f64 * 100.0 / all.len() as f64,
         distribution(&all)
     );
-    for o in &outside {
-        println!("  outside ±10%: {o}");
-    }
     // Per encoding (in the file → in the server): keys, exact, worst |error|.
     let mut per: std::collections::BTreeMap<(&str, &str), (usize, usize, f64)> = Default::default();
     for r in &all {
@@ -363,10 +351,81 @@ fn memory_estimates_match_redis_7_0_memory_usage() {
     for ((f, e), (n, exact, worst)) in &per {
         println!("  {f:>12} -> {e:<10} {n:>4} keys, {exact:>4} exact, worst {worst:.2}%");
     }
-    let worst = all.iter().map(|r| r.err_pct().abs()).fold(0.0, f64::max);
-    println!("  worst |error|: {worst:.2}%");
+    for o in &outside {
+        println!("  outside ±10%: {o}");
+    }
+    if std::env::var_os("RDBKIT_REPORT_ROWS").is_some() {
+        for r in all.iter().filter(|r| r.est != r.real) {
+            println!("  inexact: {}: {} vs {} ({:+.2}%)", r.what, r.est, r.real, r.err_pct());
+        }
+    }
+    (all, outside)
+}
+
+fn fixture(name: &str) -> (String, Vec<u8>) {
+    (name.to_string(), std::fs::read(common::testdata_dir().join(name)).unwrap())
+}
+
+fn synthetic_files(versions: &[u32]) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    for &version in versions {
+        for plain in [false, true] {
+            let name = format!("synthetic-v{version}{}", if plain { "-plain" } else { "" });
+            files.push((name, synthetic_file(version, plain)));
+        }
+    }
+    files
+}
+
+#[test]
+fn memory_estimates_match_redis_7_0_memory_usage() {
+    if !common::real_servers_available("memory_estimates_match_redis_7_0_memory_usage") {
+        return;
+    }
+    let mut files: Vec<_> = ["redis-7.0.rdb", "redis-6.2.rdb", "redis-7.0-multidb64.rdb"].map(fixture).into();
+    files.extend(synthetic_files(&[3, 6, 9, 10]));
+    let (all, outside) = measure("redis-7.0", 8200, Server::Redis70, &files);
+    let wrong_enc: Vec<String> = all
+        .iter()
+        .filter(|r| r.enc != r.real_enc)
+        .map(|r| format!("{}: model {} server {}", r.what, r.enc, r.real_enc))
+        .collect();
     assert!(wrong_enc.is_empty(), "encodings differ from OBJECT ENCODING:\n{}", wrong_enc.join("\n"));
-    assert!(within * 10 >= all.len() * 9, "fewer than 90% within ±10%:\n{}", outside.join("\n"));
+    assert!(outside.len() * 10 <= all.len(), "fewer than 90% within ±10%:\n{}", outside.join("\n"));
+    // Everything but skiplist zsets (random node levels) and streams is modelled allocation by allocation.
+    let inexact: Vec<&str> =
+        all.iter().filter(|r| r.est != r.real && r.enc != "skiplist").map(|r| r.what.as_str()).collect();
+    assert!(inexact.is_empty(), "not exact: {inexact:?}");
+}
+
+#[test]
+fn memory_estimates_against_redis_8_2() {
+    if !common::real_servers_available("memory_estimates_against_redis_8_2") {
+        return;
+    }
+    let mut files: Vec<_> = ["redis-8.2-nomodule.rdb", "redis-7.0.rdb"].map(fixture).into();
+    files.extend(synthetic_files(&[9, 10, 11, 12]));
+    let (all, outside) = measure("redis-8.2", 8240, Server::Redis82, &files);
+    assert!(outside.len() * 10 <= all.len(), "fewer than 90% within ±10%:\n{}", outside.join("\n"));
+    // Not modelled yet: hashes with field TTLs (listpackex, hashtable with TTL metadata) and module values (the
+    // fixture's vector sets). Everything else has the server's encoding, and all but skiplist zsets (random
+    // levels) and streams with consumer groups is exact to the byte (one byte of slack: the server averages
+    // quicklist nodes in floating point and truncates).
+    let modelled: Vec<&Compared> =
+        all.iter().filter(|r| !matches!(r.file_enc, "listpack-ttl" | "hashtable-ttl" | "module")).collect();
+    let wrong_enc: Vec<String> = modelled
+        .iter()
+        .filter(|r| r.enc != r.real_enc)
+        .map(|r| format!("{}: model {} server {}", r.what, r.enc, r.real_enc))
+        .collect();
+    assert!(wrong_enc.is_empty(), "encodings differ from OBJECT ENCODING:\n{}", wrong_enc.join("\n"));
+    let inexact: Vec<&str> = modelled
+        .iter()
+        .filter(|r| r.est.abs_diff(r.real) > 1 && !matches!(r.enc, "skiplist" | "stream"))
+        .map(|r| r.what.as_str())
+        .collect();
+    assert!(inexact.is_empty(), "not exact: {inexact:?}");
+    assert!(modelled.iter().all(|r| r.err_pct().abs() <= 10.0));
 }
 
 /// rdbtools' `PrintAllKeys` header (rdbtools/memprofiler.py), written out here as it prints it.
@@ -392,6 +451,9 @@ fn csv_has_rdbtools_columns_and_one_row_per_key() {
     let exp = text.lines().find(|l| l.starts_with("0,string,exp:ms,")).expect("exp:ms row");
     let last = exp.rsplit(',').next().unwrap();
     assert!(last.len() >= 19 && last.as_bytes()[10] == b'T', "{exp}");
+    // rdbtools' type names: `sortedset` for sorted sets.
+    assert!(text.lines().any(|l| l.starts_with("0,sortedset,zset:small,")), "{text}");
+    assert!(!text.lines().any(|l| l.split(',').nth(1) == Some("zset")));
     let plain = text.lines().find(|l| l.starts_with("0,string,str:short,")).unwrap();
     assert!(plain.ends_with(','), "{plain}");
     assert_eq!(plain.split(',').count(), 8);

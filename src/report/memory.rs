@@ -5,10 +5,22 @@
 //! each rounded up to the jemalloc size class it lands in ([`jemalloc_usable`]). Expiries are not counted (`MEMORY
 //! USAGE` does not count the `expires` dict either).
 //!
-//! Modelled server: **Redis 7.0** with its default configuration ([`Server::Redis70`]). The model follows what
-//! `rdbLoadObject` builds (not only what the file says): a hashtable set of at most 512 integers loads as an intset,
-//! a small hashtable hash or skiplist zset loads as a listpack, ziplists and zipmaps are converted to listpacks, a
-//! linked list is packed into quicklist nodes of at most 8 KiB. Then `objectComputeSize` is followed term by term:
+//! Modelled servers ([`Server`]), with their default configuration, 64-bit, not in cluster mode:
+//!
+//! * **Redis 7.0** (jemalloc with 16-byte quantum, as the Debian package and the 7.0 release build it): followed
+//!   from `rdbLoadObject` and `objectComputeSize`, checked against 7.0.15.
+//! * **Redis 8.2** (first approximation, fitted to 8.2.3): jemalloc with an 8-byte quantum (classes 8, 16, 24 … 64,
+//!   then as above); the key, the expiry and a short string value live in the object's own allocation (`kvobj`:
+//!   `robj` + 8 B expiry when there is one + 1 B + the key's sds, plus the value as an `sdshdr8` string when the
+//!   whole is at most 64 bytes, else the value is a raw sds of its own), and no keyspace `dictEntry` is counted;
+//!   Redis 7.2+ encodings (listpack sets of at most 128 members of at most 64 bytes, a list of one node under 4 KiB
+//!   as a plain listpack, scores converted to listpack text in their shortest form); 16 B dict entries for zset
+//!   members, an 112 B `stream`. Not modelled: hashes with field TTLs and module values.
+//!
+//! Valkey is not modelled yet. The model follows what `rdbLoadObject` builds (not only what the file says): a
+//! hashtable set of at most 512 integers loads as an intset, a small hashtable hash or skiplist zset loads as a
+//! listpack, ziplists and zipmaps are converted to listpacks, a linked list is packed into quicklist nodes of at
+//! most 8 KiB. Then `objectComputeSize` is followed term by term (Redis 7.0 sizes; Redis 8.2 as said above):
 //!
 //! * strings: int-encoded 16 B (the `robj`, shared integers 0..9999 included: the command counts the header either
 //!   way); embstr (≤ 44 bytes) one allocation of `robj` + `sdshdr8` + bytes + NUL; raw `robj` + sds allocation.
@@ -46,6 +58,9 @@ pub enum Server {
     /// Redis 7.0 (jemalloc 5.x, 64-bit, default `*-max-listpack-*`, `set-max-intset-entries` and
     /// `list-max-listpack-size` settings, not in cluster mode).
     Redis70,
+    /// Redis 8.2 (jemalloc built with an 8-byte quantum, keys embedded in their object (`kvobj`), listpack sets and
+    /// small listpack lists): a first approximation, see the module docs for what is and is not followed.
+    Redis82,
 }
 
 impl Server {
@@ -53,6 +68,7 @@ impl Server {
     pub fn name(&self) -> &'static str {
         match self {
             Server::Redis70 => "redis-7.0",
+            Server::Redis82 => "redis-8.2",
         }
     }
 
@@ -60,14 +76,22 @@ impl Server {
     pub fn from_name(s: &str) -> Option<Server> {
         match s {
             "redis-7.0" | "redis-7" | "7.0" => Some(Server::Redis70),
+            "redis-8.2" | "redis-8" | "8.2" => Some(Server::Redis82),
             _ => None,
         }
     }
 
-    /// The server model used for a file whose `redis-ver` AUX field is `ver`. Only Redis 7.0 is modelled so far,
-    /// so every version maps to it.
-    pub fn for_version(_ver: Option<&[u8]>) -> Server {
-        Server::Redis70
+    /// The server model used for a file whose `redis-ver` AUX field is `ver`: Redis 8 and later for `8.` and above,
+    /// Redis 7.0 for everything else (older versions and files without the field included).
+    pub fn for_version(ver: Option<&[u8]>) -> Server {
+        let major = ver
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.split('.').next())
+            .and_then(|m| m.parse::<u32>().ok());
+        match major {
+            Some(m) if m >= 8 => Server::Redis82,
+            _ => Server::Redis70,
+        }
     }
 }
 
@@ -152,6 +176,67 @@ pub fn sds_alloc(len: u64) -> u64 {
     jemalloc_usable(sds_header(len) + len + 1)
 }
 
+/// The usable size of jemalloc built with an 8-byte quantum (`--with-lg-quantum=3`, as Redis 7.2+ builds it):
+/// multiples of 8 up to 64, then as [`jemalloc_usable`].
+pub fn jemalloc_q8_usable(n: u64) -> u64 {
+    if n <= 64 { n.max(1).div_ceil(8) * 8 } else { jemalloc_usable(n) }
+}
+
+/// What differs between the modelled servers.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    /// jemalloc with an 8-byte quantum.
+    quantum8: bool,
+    /// Redis 7.2+ encodings: listpack sets, a list of one small node as a listpack.
+    listpack_small: bool,
+    /// Redis 8 `kvobj`: the key (and the expiry) embedded in the object, no keyspace `dictEntry` counted.
+    kvobj: bool,
+    /// Bytes per member of a skiplist zset's dict entry.
+    zset_entry: u64,
+    /// Bytes of the `stream` struct.
+    stream: u64,
+    /// Scores converted to listpack text in their shortest round-trip form (Redis 7.2+), not `%.17g`.
+    shortest_scores: bool,
+}
+
+impl Layout {
+    fn of(s: Server) -> Layout {
+        match s {
+            Server::Redis70 => Layout {
+                quantum8: false,
+                listpack_small: false,
+                kvobj: false,
+                zset_entry: DICT_ENTRY,
+                stream: 80,
+                shortest_scores: false,
+            },
+            // Measured against Redis 8.2.3: 8 B less per zset member (a value-less dict entry), 32 B more per stream.
+            Server::Redis82 => Layout {
+                quantum8: true,
+                listpack_small: true,
+                kvobj: true,
+                zset_entry: 16,
+                stream: 112,
+                shortest_scores: true,
+            },
+        }
+    }
+
+    fn alloc(self, n: u64) -> u64 {
+        if self.quantum8 { jemalloc_q8_usable(n) } else { jemalloc_usable(n) }
+    }
+
+    fn sds(self, len: u64) -> u64 {
+        self.alloc(sds_header(len) + len + 1)
+    }
+}
+
+/// Redis 7.2+ `set-max-listpack-entries` / `-value` and the half-node size under which a one-node list is a
+/// listpack.
+const SET_MAX_LISTPACK_ENTRIES: u64 = 128;
+const SET_MAX_LISTPACK_VALUE: u64 = 64;
+const LIST_LISTPACK_MAX: u64 = LIST_NODE_LIMIT / 2;
+
 /// Buckets of a dict that was sized for (or grew to) `n` entries: the power of two ≥ `n`, at least 4.
 fn dict_buckets(n: u64) -> u64 {
     n.max(4).checked_next_power_of_two().unwrap_or(u64::MAX / 16)
@@ -159,12 +244,12 @@ fn dict_buckets(n: u64) -> u64 {
 
 /// The expected usable size of a skiplist node (24 + 16·level bytes) over the level distribution of
 /// `zslRandomLevel` (p = 1/4, capped at 32).
-fn expected_zsl_node() -> f64 {
+fn expected_zsl_node(a: Layout) -> f64 {
     let mut e = 0.0;
     let mut p_level = 0.75; // P(level = 1)
     for level in 1..=32u64 {
         let p = if level == 32 { p_level / 0.75 } else { p_level };
-        e += p * jemalloc_usable(24 + 16 * level) as f64;
+        e += p * a.alloc(24 + 16 * level) as f64;
         p_level *= 0.25;
     }
     e
@@ -206,6 +291,15 @@ const LP_OVERHEAD: u64 = 7;
 /// The bytes of an element as its logical string.
 fn item_bytes<'b>(it: &'b Item<'_>) -> Cow<'b, [u8]> {
     it.as_bytes()
+}
+
+/// A score as Redis 7.2+ converts it to text: integers as integers, else the shortest text that reads back as
+/// the same double (in the `%.17g` layout, whose exponent form starts at 1e17 and below 1e-4).
+fn shortest_score_text(x: f64) -> Vec<u8> {
+    if !x.is_finite() || (x == x.trunc() && x.abs() < 9.0e15) || !(1e-4..1e17).contains(&x.abs()) {
+        return score_text(x);
+    }
+    format!("{x}").into_bytes()
 }
 
 /// Formats a score as Redis 7.0 stores it in a listpack on conversion (`d2string`: integers in the `long long`
@@ -252,8 +346,11 @@ fn score_text(x: f64) -> Vec<u8> {
 
 /// Packs list elements into quicklist nodes as `quicklistPushTail` does with `list-max-listpack-size -2`, and
 /// returns the quicklist's node count and node allocation bytes.
-#[derive(Default)]
 struct Packer {
+    a: Layout,
+    /// Bytes of the last node closed (its listpack), and whether any node is plain.
+    last_lp: u64,
+    plain: bool,
     nodes: u64,
     bytes: u64,
     /// The open node: its `sz` as the quicklist tracks it, and its real listpack bytes.
@@ -266,7 +363,8 @@ impl Packer {
         if sz >= PACKED_THRESHOLD {
             self.close();
             self.nodes += 1;
-            self.bytes += QUICKLIST_NODE + jemalloc_usable(sz);
+            self.plain = true;
+            self.bytes += QUICKLIST_NODE + self.a.alloc(sz);
             return;
         }
         let entry = lp_entry_bytes(b);
@@ -292,14 +390,32 @@ impl Packer {
     fn close(&mut self) {
         if let Some((_, lp)) = self.cur.take() {
             self.nodes += 1;
-            self.bytes += QUICKLIST_NODE + jemalloc_usable(lp);
+            self.last_lp = lp;
+            self.bytes += QUICKLIST_NODE + self.a.alloc(lp);
         }
     }
 
-    fn finish(mut self) -> u64 {
+    /// Bytes and encoding of the list.
+    fn finish(mut self) -> (u64, &'static str) {
         self.close();
-        ROBJ + QUICKLIST + self.bytes
+        list_bytes(self.a, self.nodes, self.plain, self.last_lp, self.bytes)
     }
+}
+
+/// A list of `nodes` quicklist nodes costing `node_bytes`: a listpack of its own when the layout keeps a list of
+/// one small packed node that way.
+fn list_bytes(a: Layout, nodes: u64, plain: bool, last_lp: u64, node_bytes: u64) -> (u64, &'static str) {
+    if a.listpack_small && nodes == 1 && !plain && last_lp < LIST_LISTPACK_MAX {
+        (ROBJ + a.alloc(last_lp), "listpack")
+    } else {
+        (sampled(ROBJ + QUICKLIST, node_bytes, nodes), "quicklist")
+    }
+}
+
+/// `objectComputeSize`'s `asize += (double)elesize/samples*count` with every element sampled: the per-element
+/// average times the count, added in floating point and truncated (so a total can come out one byte short).
+fn sampled(base: u64, elesize: u64, n: u64) -> u64 {
+    if n == 0 { base } else { (base as f64 + elesize as f64 / n as f64 * n as f64) as u64 }
 }
 
 /// Element statistics gathered in one pass.
@@ -315,11 +431,47 @@ impl Stats {
     }
 }
 
-/// The estimate for one key: `key_len` bytes of key (its logical length) and its value, in `server`'s layout.
-pub fn estimate(server: Server, key_len: u64, value: &Value<'_>) -> Result<Estimate> {
-    match server {
-        Server::Redis70 => redis70(key_len, value),
+/// The estimate for one key: `key_len` bytes of key (its logical length), whether it has an expiry, and its value,
+/// in `server`'s layout.
+pub fn estimate(server: Server, key_len: u64, expires: bool, value: &Value<'_>) -> Result<Estimate> {
+    let a = Layout::of(server);
+    let mut est = match value.logical_type() {
+        LogicalType::String => string70(a, value)?,
+        LogicalType::List => list70(a, value)?,
+        LogicalType::Set => set70(a, value)?,
+        LogicalType::ZSet => zset70(a, value)?,
+        LogicalType::Hash => hash70(a, value)?,
+        LogicalType::Stream => stream70(a, value)?,
+        LogicalType::Module => Estimate {
+            bytes: ROBJ,
+            encoding: "module",
+            num_elements: 1,
+            len_largest_element: value.raw.len() as u64,
+            approximate: Some("module values are sized by the module"),
+        },
+    };
+    if !a.kvobj {
+        // The key's sds and its dictEntry in the keyspace (the expires dict is not counted).
+        est.bytes += a.sds(key_len) + DICT_ENTRY;
+        return Ok(est);
     }
+    // Redis 8: one allocation holds the object header, the expiry, a byte giving the key's sds header size, the
+    // key's sds and, for an embedded string, the value's sds (sdshdr8) when the whole fits in 64 bytes.
+    let kv = ROBJ + if expires { 8 } else { 0 } + 1 + sds_header(key_len) + key_len + 1;
+    if value.logical_type() == LogicalType::String && est.encoding != "int" {
+        let len = est.num_elements;
+        let embedded = kv + 3 + len + 1;
+        if embedded <= 64 {
+            est.bytes = a.alloc(embedded);
+            est.encoding = "embstr";
+        } else {
+            est.bytes = a.alloc(kv) + a.sds(len);
+            est.encoding = "raw";
+        }
+    } else {
+        est.bytes = est.bytes - ROBJ + a.alloc(kv);
+    }
+    Ok(est)
 }
 
 /// The blob (listpack, ziplist, intset, zipmap) a single-blob value stores, and its logical length.
@@ -331,46 +483,25 @@ fn single_blob<'a>(value: &Value<'a>) -> Result<RdbStr<'a>> {
     Ok(decode_str(raw)?.0)
 }
 
-fn redis70(key_len: u64, value: &Value<'_>) -> Result<Estimate> {
-    let keyspace = sds_alloc(key_len) + DICT_ENTRY;
-    let mut est = match value.logical_type() {
-        LogicalType::String => string70(value)?,
-        LogicalType::List => list70(value)?,
-        LogicalType::Set => set70(value)?,
-        LogicalType::ZSet => zset70(value)?,
-        LogicalType::Hash => hash70(value)?,
-        LogicalType::Stream => stream70(value)?,
-        LogicalType::Module => Estimate {
-            bytes: ROBJ,
-            encoding: "module",
-            num_elements: 1,
-            len_largest_element: value.raw.len() as u64,
-            approximate: Some("module values are sized by the module"),
-        },
-    };
-    est.bytes += keyspace;
-    Ok(est)
-}
-
-fn string70(value: &Value<'_>) -> Result<Estimate> {
+fn string70(a: Layout, value: &Value<'_>) -> Result<Estimate> {
     let s = value.as_string()?;
     let len = s.logical_len();
     let (bytes, encoding) = match s {
         RdbStr::Int(_) => (ROBJ, "int"),
         _ if len <= 20 && parse_canonical_i64(&s.decode()?).is_some() => (ROBJ, "int"),
-        _ if len <= EMBSTR_MAX => (jemalloc_usable(ROBJ + 3 + len + 1), "embstr"),
-        _ => (ROBJ + sds_alloc(len), "raw"),
+        _ if len <= EMBSTR_MAX => (a.alloc(ROBJ + 3 + len + 1), "embstr"),
+        _ => (ROBJ + a.sds(len), "raw"),
     };
     Ok(Estimate { bytes, encoding, num_elements: len, len_largest_element: len, approximate: None })
 }
 
-fn list70(value: &Value<'_>) -> Result<Estimate> {
+fn list70(a: Layout, value: &Value<'_>) -> Result<Estimate> {
     let mut st = Stats::default();
     if value.encoding == Encoding::ListQuicklist2 {
         // Nodes as stored: listpacks (container 2) and plain elements (container 1).
         let raw = value.raw;
         let (n, mut pos) = decode_length(raw)?;
-        let mut bytes = ROBJ + QUICKLIST;
+        let (mut node_bytes, mut nodes, mut plain, mut last_lp) = (0, 0, false, 0);
         for _ in 0..n {
             let (container, used) = decode_length(raw.get(pos..).unwrap_or_default())?;
             pos += used;
@@ -380,16 +511,20 @@ fn list70(value: &Value<'_>) -> Result<Estimate> {
             if blob_len <= LP_OVERHEAD && container != 1 {
                 continue; // an empty listpack node is skipped on load
             }
-            bytes += QUICKLIST_NODE + jemalloc_usable(blob_len);
+            nodes += 1;
+            plain |= container == 1;
+            last_lp = blob_len;
+            node_bytes += QUICKLIST_NODE + a.alloc(blob_len);
         }
         for it in value.elements()? {
             let it = it?;
             st.n += 1;
             st.see(item_bytes(&it).len() as u64);
         }
+        let (bytes, encoding) = list_bytes(a, nodes, plain, last_lp, node_bytes);
         return Ok(Estimate {
             bytes,
-            encoding: "quicklist",
+            encoding,
             num_elements: st.n,
             len_largest_element: st.largest,
             approximate: None,
@@ -399,7 +534,7 @@ fn list70(value: &Value<'_>) -> Result<Estimate> {
         // Each ziplist node becomes one listpack node (`lpShrinkToFit`: allocated at its size).
         let raw = value.raw;
         let (n, mut pos) = decode_length(raw)?;
-        let mut bytes = ROBJ + QUICKLIST;
+        let (mut node_bytes, mut nodes, mut last_lp) = (0, 0, 0);
         let mut buf = Vec::new();
         for _ in 0..n {
             let (blob, used) = decode_str(raw.get(pos..).unwrap_or_default())?;
@@ -415,19 +550,22 @@ fn list70(value: &Value<'_>) -> Result<Estimate> {
                 lp += lp_entry_bytes(&b);
             }
             if count > 0 {
-                bytes += QUICKLIST_NODE + jemalloc_usable(lp);
+                nodes += 1;
+                last_lp = lp;
+                node_bytes += QUICKLIST_NODE + a.alloc(lp);
             }
         }
+        let (bytes, encoding) = list_bytes(a, nodes, false, last_lp, node_bytes);
         return Ok(Estimate {
             bytes,
-            encoding: "quicklist",
+            encoding,
             num_elements: st.n,
             len_largest_element: st.largest,
             approximate: None,
         });
     }
     // A linked list or a single ziplist is pushed element by element into 8 KiB listpack nodes.
-    let mut packer = Packer::default();
+    let mut packer = Packer { a, last_lp: 0, plain: false, nodes: 0, bytes: 0, cur: None };
     for it in value.elements()? {
         let it = it?;
         let b = item_bytes(&it);
@@ -435,13 +573,8 @@ fn list70(value: &Value<'_>) -> Result<Estimate> {
         st.see(b.len() as u64);
         packer.push(&b);
     }
-    Ok(Estimate {
-        bytes: packer.finish(),
-        encoding: "quicklist",
-        num_elements: st.n,
-        len_largest_element: st.largest,
-        approximate: None,
-    })
+    let (bytes, encoding) = packer.finish();
+    Ok(Estimate { bytes, encoding, num_elements: st.n, len_largest_element: st.largest, approximate: None })
 }
 
 fn intset_width(v: i64) -> u64 {
@@ -454,18 +587,20 @@ fn intset_width(v: i64) -> u64 {
     }
 }
 
-fn set70(value: &Value<'_>) -> Result<Estimate> {
+fn set70(a: Layout, value: &Value<'_>) -> Result<Estimate> {
     let mut st = Stats::default();
     let mut members = 0u64; // dictEntry + sds per member
     let mut all_int = true;
     let mut ints_first = false; // integers came before the first other member
+    let mut lp = LP_OVERHEAD;
     let mut width = 2u64;
     for it in value.elements()? {
         let it = it?;
         let b = item_bytes(&it);
         st.n += 1;
         st.see(b.len() as u64);
-        members += DICT_ENTRY + sds_alloc(b.len() as u64);
+        members += DICT_ENTRY + a.sds(b.len() as u64);
+        lp += lp_entry_bytes(&b);
         match parse_canonical_i64(&b) {
             Some(v) => {
                 width = width.max(intset_width(v));
@@ -474,14 +609,27 @@ fn set70(value: &Value<'_>) -> Result<Estimate> {
             None => all_int = false,
         }
     }
-    if all_int && st.n <= SET_MAX_INTSET_ENTRIES {
+    if all_int && st.n <= SET_MAX_INTSET_ENTRIES && value.encoding != Encoding::SetListpack {
         let bytes = match value.encoding {
-            Encoding::SetIntset => jemalloc_usable(single_blob(value)?.logical_len()),
-            _ => jemalloc_usable(8 + width * st.n),
+            Encoding::SetIntset => a.alloc(single_blob(value)?.logical_len()),
+            _ => a.alloc(8 + width * st.n),
         };
         return Ok(Estimate {
             bytes: ROBJ + bytes,
             encoding: "intset",
+            num_elements: st.n,
+            len_largest_element: st.largest,
+            approximate: None,
+        });
+    }
+    if a.listpack_small && st.n <= SET_MAX_LISTPACK_ENTRIES && st.largest <= SET_MAX_LISTPACK_VALUE {
+        let bytes = match value.encoding {
+            Encoding::SetListpack => a.alloc(single_blob(value)?.logical_len()),
+            _ => a.alloc(lp),
+        };
+        return Ok(Estimate {
+            bytes: ROBJ + bytes,
+            encoding: "listpack",
             num_elements: st.n,
             len_largest_element: st.largest,
             approximate: None,
@@ -492,7 +640,7 @@ fn set70(value: &Value<'_>) -> Result<Estimate> {
     let approximate = (st.n <= SET_MAX_INTSET_ENTRIES && ints_first)
         .then_some("hashtable set converted from an intset while loading: a rehash may be in progress");
     Ok(Estimate {
-        bytes: ROBJ + DICT + 8 * dict_buckets(st.n) + members,
+        bytes: sampled(ROBJ + DICT + 8 * dict_buckets(st.n), members, st.n),
         encoding: "hashtable",
         num_elements: st.n,
         len_largest_element: st.largest,
@@ -500,25 +648,36 @@ fn set70(value: &Value<'_>) -> Result<Estimate> {
     })
 }
 
-fn zset70(value: &Value<'_>) -> Result<Estimate> {
+fn zset70(a: Layout, value: &Value<'_>) -> Result<Estimate> {
     let mut st = Stats::default();
     let mut lp = LP_OVERHEAD;
     let mut members = 0f64;
-    let node = expected_zsl_node();
+    let node = expected_zsl_node(a);
     for e in value.zset_entries()? {
         let (m, score) = e?;
         let m = item_bytes(&m);
         let ml = m.len() as u64;
         st.n += 1;
         st.see(ml);
-        lp += lp_entry_bytes(&m) + lp_entry_bytes(&score_text(score));
-        members += (sds_alloc(ml) + DICT_ENTRY) as f64 + node;
+        let text = if a.shortest_scores { shortest_score_text(score) } else { score_text(score) };
+        lp += lp_entry_bytes(&m) + lp_entry_bytes(&text);
+        members += (a.sds(ml) + a.zset_entry) as f64 + node;
     }
     let as_listpack = st.n <= ZSET_MAX_LISTPACK_ENTRIES && st.largest <= ZSET_MAX_LISTPACK_VALUE;
     if as_listpack {
         let (bytes, approximate) = match value.encoding {
-            Encoding::ZsetListpack => (jemalloc_usable(single_blob(value)?.logical_len()), None),
-            _ => (jemalloc_usable(lp), Some("zset converted to a listpack on load: score text re-derived")),
+            Encoding::ZsetListpack => (a.alloc(single_blob(value)?.logical_len()), None),
+            Encoding::ZsetZiplist => {
+                // Converted entry by entry: the scores keep the text the ziplist stores.
+                let mut buf = Vec::new();
+                let zl = crate::format::ziplist::Ziplist::new(single_blob(value)?.decode_reusing(&mut buf)?)?;
+                let mut lp = LP_OVERHEAD;
+                for el in zl.iter() {
+                    lp += lp_entry_bytes(&el?.to_vec());
+                }
+                (a.alloc(lp), None)
+            }
+            _ => (a.alloc(lp), Some("zset converted to a listpack on load: score text re-derived")),
         };
         return Ok(Estimate {
             bytes: ROBJ + bytes,
@@ -528,7 +687,7 @@ fn zset70(value: &Value<'_>) -> Result<Estimate> {
             approximate,
         });
     }
-    let fixed = ROBJ + ZSET + ZSKIPLIST + DICT + 8 * dict_buckets(st.n) + jemalloc_usable(24 + 16 * 32);
+    let fixed = ROBJ + ZSET + ZSKIPLIST + DICT + 8 * dict_buckets(st.n) + a.alloc(24 + 16 * 32);
     Ok(Estimate {
         bytes: fixed + members.round() as u64,
         encoding: "skiplist",
@@ -538,7 +697,7 @@ fn zset70(value: &Value<'_>) -> Result<Estimate> {
     })
 }
 
-fn hash70(value: &Value<'_>) -> Result<Estimate> {
+fn hash70(a: Layout, value: &Value<'_>) -> Result<Estimate> {
     let mut st = Stats::default();
     let mut lp = LP_OVERHEAD;
     let mut fields = 0u64;
@@ -549,7 +708,7 @@ fn hash70(value: &Value<'_>) -> Result<Estimate> {
         st.see(k.len() as u64);
         st.see(v.len() as u64);
         lp += lp_entry_bytes(&k) + lp_entry_bytes(&v);
-        fields += DICT_ENTRY + sds_alloc(k.len() as u64) + sds_alloc(v.len() as u64);
+        fields += DICT_ENTRY + a.sds(k.len() as u64) + a.sds(v.len() as u64);
     }
     let ttl = matches!(
         value.encoding,
@@ -562,8 +721,8 @@ fn hash70(value: &Value<'_>) -> Result<Estimate> {
     let approx_ttl = ttl.then_some("hash with field TTLs: Redis 7.0 cannot load it; sized without the TTLs");
     if st.n <= HASH_MAX_LISTPACK_ENTRIES && st.largest <= HASH_MAX_LISTPACK_VALUE {
         let bytes = match value.encoding {
-            Encoding::HashListpack => jemalloc_usable(single_blob(value)?.logical_len()),
-            _ => jemalloc_usable(lp),
+            Encoding::HashListpack => a.alloc(single_blob(value)?.logical_len()),
+            _ => a.alloc(lp),
         };
         return Ok(Estimate {
             bytes: ROBJ + bytes,
@@ -574,7 +733,7 @@ fn hash70(value: &Value<'_>) -> Result<Estimate> {
         });
     }
     Ok(Estimate {
-        bytes: ROBJ + DICT + 8 * dict_buckets(st.n) + fields,
+        bytes: sampled(ROBJ + DICT + 8 * dict_buckets(st.n), fields, st.n),
         encoding: "hashtable",
         num_elements: st.n,
         len_largest_element: st.largest,
@@ -614,15 +773,15 @@ fn rax_nodes(keys: &[[u8; 16]], depth: usize) -> u64 {
     n
 }
 
-fn stream70(value: &Value<'_>) -> Result<Estimate> {
+fn stream70(a: Layout, value: &Value<'_>) -> Result<Estimate> {
     let s = value.stream()?;
     let mut ids: Vec<[u8; 16]> = s.nodes.iter().map(|(id, _)| id.to_be_bytes()).collect();
-    let mut bytes = ROBJ + 80 + rax_usage(&mut ids);
+    let mut bytes = ROBJ + a.stream + rax_usage(&mut ids);
     let mut largest = 0;
     for (_, lp) in &s.nodes {
         let l = lp.logical_len();
         largest = largest.max(l);
-        bytes += jemalloc_usable(l);
+        bytes += a.alloc(l);
     }
     for g in &s.groups {
         let mut pel: Vec<[u8; 16]> = g.pel.iter().map(|p| p.id.to_be_bytes()).collect();
@@ -655,6 +814,20 @@ mod tests {
     }
 
     #[test]
+    fn quantum8_classes() {
+        let got: Vec<u64> = [1, 9, 20, 37, 57, 65, 129].iter().map(|&n| jemalloc_q8_usable(n)).collect();
+        assert_eq!(got, [8, 16, 24, 40, 64, 80, 160]);
+    }
+
+    #[test]
+    fn redis_version_picks_the_model() {
+        assert_eq!(Server::for_version(Some(b"7.0.15")), Server::Redis70);
+        assert_eq!(Server::for_version(Some(b"8.2.3")), Server::Redis82);
+        assert_eq!(Server::for_version(Some(b"6.2.14")), Server::Redis70);
+        assert_eq!(Server::for_version(None), Server::Redis70);
+    }
+
+    #[test]
     fn sds_sizes() {
         assert_eq!(sds_alloc(0), 8); // sdshdr8 + NUL
         assert_eq!(sds_alloc(5), 8); // 1 + 5 + 1 = 7
@@ -665,7 +838,7 @@ mod tests {
 
     #[test]
     fn expected_node_is_between_the_smallest_classes() {
-        let e = expected_zsl_node();
+        let e = expected_zsl_node(Layout::of(Server::Redis70));
         assert!(e > 53.3 && e < 53.4, "{e}");
     }
 

@@ -182,10 +182,11 @@ fn csv_field(out: &mut dyn Write, b: &[u8]) -> io::Result<()> {
     }
 }
 
-/// Writes one row in [`CSV_HEADER`]'s columns. The expiry is written as rdbtools writes it: Python's
+/// Writes one row in [`CSV_HEADER`]'s columns, with rdbtools' type names ([`rdbtools_type`]) and the server's
+/// encoding names ([`Estimate::encoding`]). The expiry is written as rdbtools writes it: Python's
 /// `datetime.isoformat()` of the UTC time ([`iso_expiry`]), or nothing.
 pub fn write_csv_row(out: &mut dyn Write, row: &Row<'_>) -> io::Result<()> {
-    write!(out, "{},{},", row.db, row.logical_type.name())?;
+    write!(out, "{},{},", row.db, rdbtools_type(row.logical_type))?;
     csv_field(out, row.key)?;
     let e = &row.estimate;
     write!(out, ",{},{},{},{},", e.bytes, e.encoding, e.num_elements, e.len_largest_element)?;
@@ -193,6 +194,14 @@ pub fn write_csv_row(out: &mut dyn Write, row: &Row<'_>) -> io::Result<()> {
         out.write_all(iso_expiry(ms).as_bytes())?;
     }
     out.write_all(b"\n")
+}
+
+/// The type column as rdbtools writes it: the `TYPE` name, except `sortedset` for sorted sets.
+pub fn rdbtools_type(t: LogicalType) -> &'static str {
+    match t {
+        LogicalType::ZSet => "sortedset",
+        other => other.name(),
+    }
 }
 
 /// An expiry as rdbtools prints it: `YYYY-MM-DDTHH:MM:SS` in UTC, with `.ffffff` microseconds when they are not
