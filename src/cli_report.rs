@@ -29,11 +29,18 @@ pub struct ReportOptions {
     pub top: usize,
     /// Deep-validate the input before writing anything.
     pub validate: bool,
+    /// The server to size for, instead of the one that wrote the file (`redis-ver`).
+    pub target: Option<Server>,
+}
+
+/// `--target` of `report`: a modelled server.
+pub fn model_name(s: &str) -> Result<Server, String> {
+    Server::from_name(s).ok_or_else(|| format!("no memory model for '{s}' (modelled: redis-7.0, redis-8.2)"))
 }
 
 /// `rdbkit report FILE [--format text|json|csv] [--top N]`.
 pub fn report(path: &str, opts: &ReportOptions, out: &mut dyn Write) -> Result<(), Failure> {
-    let mut server = None::<Server>;
+    let mut server = opts.target;
     let mut rep: Option<Report> = None;
     let mut family = None;
     let mut key_buf = Vec::new();
@@ -70,7 +77,7 @@ pub fn report(path: &str, opts: &ReportOptions, out: &mut dyn Write) -> Result<(
     })?;
     let rep = rep.unwrap_or_else(|| Report::new(server.unwrap_or(Server::Redis70), opts.top));
     let written_by = match family {
-        Some(Flavor::Valkey) => "valkey",
+        Some(Flavor::Valkey) => "valkey; Valkey's own layout is not modelled",
         _ => "redis",
     };
     match opts.format {

@@ -93,8 +93,8 @@ enum Command {
         #[arg(long)]
         no_validate: bool,
     },
-    /// Memory report: what each key costs in the server (as `MEMORY USAGE key SAMPLES 0` counts it; model: Redis
-    /// 7.0), totals per database, type and encoding, and the largest keys. `--format csv` writes one row per key in
+    /// Memory report: what each key costs in the server (as `MEMORY USAGE key SAMPLES 0` counts it; models: Redis
+    /// 7.0 and 8.2), totals per database, type and encoding, and the largest keys. `--format csv` writes one row per key in
     /// rdbtools' memory report columns. The input is deep-validated first unless --no-validate.
     #[command(after_help = EXIT_CODES)]
     Report {
@@ -109,6 +109,9 @@ enum Command {
         /// Skip the deep validation of the whole input that comes before any output.
         #[arg(long)]
         no_validate: bool,
+        /// Size for this server instead of the one that wrote the file (`redis-ver`): redis-7.0 or redis-8.2.
+        #[arg(long, value_parser = cli_report::model_name)]
+        target: Option<rdbkit::report::memory::Server>,
     },
     /// Rewrite (and merge) RDB files for a target version, with optional filters; output is written to a
     /// temporary file and renamed at the end (`-` writes to stdout; a device, FIFO or `/dev/fd/N` is written
@@ -359,8 +362,9 @@ fn main() -> ExitCode {
             let opts = cli_dump::DumpOptions { format: *format, db: *db, restore: *restore, validate: !*no_validate };
             (file, with_stdout(|out| cli_dump::dump(file, &opts, out)))
         }
-        Command::Report { file, format, top, no_validate } => {
-            let opts = cli_report::ReportOptions { format: *format, top: *top, validate: !*no_validate };
+        Command::Report { file, format, top, no_validate, target } => {
+            let opts =
+                cli_report::ReportOptions { format: *format, top: *top, validate: !*no_validate, target: *target };
             (file, with_stdout(|out| cli_report::report(file, &opts, out)))
         }
         Command::Convert { inputs, output, common, page_align, gzip } => {

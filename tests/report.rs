@@ -491,3 +491,31 @@ fn json_and_text_totals_agree_with_the_csv() {
     assert!(text.contains(&format!("({sum} bytes)")), "{text}");
     assert!(text.contains("top 2 keys by memory:"), "{text}");
 }
+
+#[test]
+fn the_model_follows_redis_ver_unless_a_target_is_given() {
+    let json = |args: &[&str], file: &str| {
+        let out = rdbkit()
+            .args(["report", "--format", "json"])
+            .args(args)
+            .arg(common::testdata_dir().join(file))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        common::Json::parse(std::str::from_utf8(&out.stdout).unwrap())
+    };
+    assert_eq!(json(&[], "redis-7.0.rdb").at("server").str(), "redis-7.0");
+    assert_eq!(json(&[], "redis-8.2-nomodule.rdb").at("server").str(), "redis-8.2");
+    let as_82 = json(&["--target", "redis-8.2"], "redis-7.0.rdb");
+    assert_eq!(as_82.at("server").str(), "redis-8.2");
+    // Redis 8.2 embeds keys in their objects: the same data costs less.
+    let bytes = |j: &common::Json| j.at("total").at("bytes").i64();
+    assert!(bytes(&as_82) < bytes(&json(&[], "redis-7.0.rdb")));
+    let bad = rdbkit()
+        .args(["report", "--target", "valkey-9.1"])
+        .arg(common::testdata_dir().join("redis-7.0.rdb"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no memory model for 'valkey-9.1'"));
+}
