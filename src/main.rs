@@ -94,8 +94,10 @@ enum Command {
         no_validate: bool,
     },
     /// Memory report: what each key costs in the server (as `MEMORY USAGE key SAMPLES 0` counts it; models: Redis
-    /// 7.0 and 8.2), totals per database, type and encoding, and the largest keys. `--format csv` writes one row per key in
-    /// rdbtools' memory report columns. The input is deep-validated first unless --no-validate.
+    /// 7.0 and 8.2), totals per database, type and encoding, and the largest keys. `--format csv` writes one row per
+    /// key in rdbtools' memory report columns; it deep-validates the input first (as `dump` does) unless
+    /// --no-validate, so a damaged file writes no rows. Text and JSON are printed at the end of one pass, in memory
+    /// bounded by --top whatever the file's size.
     #[command(after_help = EXIT_CODES)]
     Report {
         /// RDB file (`-` for stdin; `.gz` accepted).
@@ -106,7 +108,7 @@ enum Command {
         /// List this many of the largest keys (text and json).
         #[arg(long, default_value_t = 10)]
         top: usize,
-        /// Skip the deep validation of the whole input that comes before any output.
+        /// CSV: skip the validation pass before the first row (it keeps 11-21 bytes per key to find duplicates).
         #[arg(long)]
         no_validate: bool,
         /// Size for this server instead of the one that wrote the file (`redis-ver`): redis-7.0 or redis-8.2.
@@ -363,8 +365,10 @@ fn main() -> ExitCode {
             (file, with_stdout(|out| cli_dump::dump(file, &opts, out)))
         }
         Command::Report { file, format, top, no_validate, target } => {
-            let opts =
-                cli_report::ReportOptions { format: *format, top: *top, validate: !*no_validate, target: *target };
+            // Text and JSON are printed once the walk is done, so an invalid input prints nothing anyway: only the
+            // CSV, written row by row, is validated in a pass of its own first.
+            let validate = !*no_validate && *format == cli_report::ReportFormat::Csv;
+            let opts = cli_report::ReportOptions { format: *format, top: *top, validate, target: *target };
             (file, with_stdout(|out| cli_report::report(file, &opts, out)))
         }
         Command::Convert { inputs, output, common, page_align, gzip } => {

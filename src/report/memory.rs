@@ -718,7 +718,7 @@ fn hash70(a: Layout, value: &Value<'_>) -> Result<Estimate> {
             | Encoding::HashListpackExPreGa
             | Encoding::ValkeyHash2
     );
-    let approx_ttl = ttl.then_some("hash with field TTLs: Redis 7.0 cannot load it; sized without the TTLs");
+    let approx_ttl = ttl.then_some("hash with field TTLs: the TTL layouts are not modelled, sized as without them");
     if st.n <= HASH_MAX_LISTPACK_ENTRIES && st.largest <= HASH_MAX_LISTPACK_VALUE {
         let bytes = match value.encoding {
             Encoding::HashListpack => a.alloc(single_blob(value)?.logical_len()),
