@@ -44,11 +44,14 @@ pub fn report(path: &str, opts: &ReportOptions, out: &mut dyn Write) -> Result<(
     let mut rep: Option<Report> = None;
     let mut family = None;
     let mut key_buf = Vec::new();
-    if opts.format == ReportFormat::Csv {
-        out.write_all(CSV_HEADER.as_bytes()).map_err(out_err)?;
-    }
+    let mut header_written = false;
     for_each_validated_record(path, opts.validate, |header, rec| {
         family.get_or_insert(header.flavor);
+        // The header goes out with the first record, after the validation pass: a damaged file writes nothing.
+        if opts.format == ReportFormat::Csv && !header_written {
+            out.write_all(CSV_HEADER.as_bytes()).map_err(out_err)?;
+            header_written = true;
+        }
         match &rec.kind {
             RecordKind::Aux { key, value } if server.is_none() && key.decode()?.as_ref() == b"redis-ver" => {
                 server = Some(Server::for_version(Some(&value.decode()?)));

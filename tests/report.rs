@@ -519,3 +519,18 @@ fn the_model_follows_redis_ver_unless_a_target_is_given() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no memory model for 'valkey-9.1'"));
 }
+
+#[test]
+fn a_damaged_file_writes_no_csv_and_exits_1() {
+    let mut bytes = std::fs::read(common::testdata_dir().join("redis-7.0.rdb")).unwrap();
+    bytes.truncate(bytes.len() * 2 / 3);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.rdb");
+    std::fs::write(&path, &bytes).unwrap();
+    for format in ["csv", "json", "text"] {
+        let out = rdbkit().args(["report", "--format", format]).arg(&path).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{format}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stdout.is_empty(), "{format}: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("byte"), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
