@@ -35,7 +35,7 @@ step 15 "cargo clippy" cargo clippy --all-targets --all-features -- -D warnings
 # The parser alone, then each feature alone (what embedding crates build).
 step 5 "cargo build --no-default-features" cargo build --no-default-features --quiet
 step 10 "cargo check, each feature alone" bash -c \
-  'for f in gzip fs mmap render lua diff cli; do echo "-- --features $f" >&2; cargo check --quiet --no-default-features --features "$f" || exit; done'
+  'for f in gzip fs mmap render report lua diff live tls cli; do echo "-- --features $f" >&2; cargo check --quiet --no-default-features --features "$f" || exit; done'
 # What crates.io would get: the file list asserted, then the package built on its own (needs the registry index).
 # Both refuse uncommitted changes to packaged files, as CI's checkout has none; RDBKIT_ALLOW_DIRTY=1 to run them
 # on a work tree.

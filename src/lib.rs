@@ -15,6 +15,7 @@
 //! * `live` (feature `live`): a running Redis/Valkey server read as an RDB stream (replication, or SCAN + DUMP).
 //! * [`workflow`]: convert, split, export and import as library calls with reports ([`input`] opens files, gzip
 //!   and stdin; [`target`] knows which server loads which version; [`cluster`] lays out shards).
+//! * `report` (feature `report`): what each key costs in a server's memory, and the totals of a memory report.
 //!
 //! ```
 //! use rdbkit::read::{RecordKind, SliceReader};
@@ -73,6 +74,8 @@ pub mod live;
 pub mod read;
 #[cfg(feature = "render")]
 pub mod render;
+#[cfg(feature = "report")]
+pub mod report;
 pub mod target;
 pub mod transform;
 pub mod workflow;

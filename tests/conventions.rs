@@ -234,7 +234,9 @@ fn help_lines_are_short_and_wrapped() {
     let top = rdbkit(&["-h"]);
     assert_eq!(top.status.code(), Some(0));
     let mut pages = vec![("-h".to_string(), text(&top.stdout))];
-    for cmd in ["info", "verify", "dump", "convert", "split", "export", "import", "diff", "completions"] {
+    for cmd in
+        ["info", "verify", "dump", "convert", "split", "export", "import", "load", "report", "diff", "completions"]
+    {
         for flag in ["-h", "--help"] {
             let o = rdbkit(&[cmd, flag]);
             assert_eq!(o.status.code(), Some(0), "{cmd} {flag}");
@@ -249,7 +251,7 @@ fn help_lines_are_short_and_wrapped() {
     // The command list holds one line per command.
     let listing = &pages[0].1;
     let commands = listing.split("Commands:").nth(1).unwrap().split("Options:").next().unwrap();
-    assert_eq!(commands.lines().filter(|l| !l.trim().is_empty()).count(), 10, "{commands}");
+    assert_eq!(commands.lines().filter(|l| !l.trim().is_empty()).count(), 12, "{commands}");
     assert!(!listing.contains("  man "), "man is hidden");
     // -h is the short form: verify's detail is under --help only.
     let short = &pages.iter().find(|(w, _)| w == "verify -h").unwrap().1;
@@ -279,7 +281,7 @@ fn completions_and_man_page_come_from_the_definition() {
     let page = text(&o.stdout);
     assert!(page.contains(".TH rdbkit 1"), "{page}");
     assert!(page.contains(".SH NAME") && page.contains(".SH SYNOPSIS"), "{page}");
-    for cmd in ["info", "verify", "dump", "convert", "split", "export", "import", "diff"] {
+    for cmd in ["info", "verify", "dump", "convert", "split", "export", "import", "load", "report", "diff"] {
         assert!(page.contains(&format!("rdbkit\\-{cmd}")), "the man page lists {cmd}");
     }
 }
