@@ -312,7 +312,7 @@ enum Command {
     /// The target's version, databases and modules come from the server itself; the inputs are validated and
     /// checked against it before anything is sent (--lossy drops what it cannot hold). Keys that already exist
     /// fail the load by default (the target keeps them); --on-existing replace|skip. --flush empties the target
-    /// first, and only then. Cluster targets are not supported yet.
+    /// first, and only then. A cluster target gets database 0, each key on its slot's master.
     #[command(after_help = EXIT_CODES)]
     Load {
         /// Inputs: RDB files (`-`, `.gz`, padded) or `redis://…` servers. Several inputs are merged.
