@@ -373,3 +373,47 @@ fn into_a_cluster_every_key_lands_on_its_slot_owner() {
         assert_eq!(libs.len(), 1, "{}", n.port);
     }
 }
+
+/// A Valkey 9.1 file (`VALKEY080`) into Redis 8.2: re-encoded for Redis's RDB 12, what Redis cannot hold refused
+/// without --lossy; with it, the same data as Redis loading `convert --target redis-8.2 --lossy`'s output.
+#[test]
+fn a_valkey_file_into_redis() {
+    if !common::real_servers_available("a_valkey_file_into_redis") {
+        return;
+    }
+    let file = testdata("valkey-9.1.rdb");
+    let work = tempfile::tempdir().unwrap();
+    let converted = work.path().join("c.rdb");
+    let c = rdbkit(&[
+        "convert",
+        file.to_str().unwrap(),
+        "-o",
+        converted.to_str().unwrap(),
+        "--target",
+        "redis-8.2",
+        "--lossy",
+    ]);
+    assert!(c.status.success(), "{}", text(&c.stderr));
+    let direct = Server::start("redis-8.2", Some(&converted), &[]);
+    let target = Server::start("redis-8.2", None, &[]);
+    let out = rdbkit(&["load", file.to_str().unwrap(), "--to", &target.url(), "--lossy"]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
+    assert_eq!(target.digest(), direct.digest());
+    assert_eq!(target.dbsize_all(), direct.dbsize_all());
+}
+
+/// A cluster whose master is gone: the load stops with exit 2 naming the node, not a silent partial success.
+#[test]
+fn a_dead_cluster_node_is_a_clear_failure() {
+    if !common::real_servers_available("a_dead_cluster_node_is_a_clear_failure") {
+        return;
+    }
+    let mut nodes = cluster();
+    let dead = nodes.pop().unwrap();
+    let port = dead.port;
+    drop(dead);
+    let file = testdata("redis-7.0.rdb");
+    let out = rdbkit(&["load", file.to_str().unwrap(), "--to", &nodes[0].url(), "--connect-timeout", "2"]);
+    assert_eq!(out.status.code(), Some(2), "{}\n{}", text(&out.stderr), text(&out.stdout));
+    assert!(text(&out.stderr).contains(&format!("127.0.0.1:{port}")), "{}", text(&out.stderr));
+}
