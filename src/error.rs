@@ -159,7 +159,8 @@ struct Inner {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// An error of `kind` at byte `offset`.
+    /// An error of `kind` at byte `offset` (for [`RecordSink`](crate::transform::RecordSink) implementations and
+    /// other code built on the readers: a sink that refuses a record returns one).
     pub fn new(kind: ErrorKind, offset: u64) -> Self {
         Error(Box::new(Inner { kind, offset: Some(offset), db: None, key: None, file: None }))
     }
@@ -170,7 +171,7 @@ impl Error {
     }
 
     /// Shorthand for a [`ErrorKind::Corrupt`] error.
-    pub fn corrupt(structure: &'static str, detail: impl Into<String>, offset: u64) -> Self {
+    pub(crate) fn corrupt(structure: &'static str, detail: impl Into<String>, offset: u64) -> Self {
         Error::new(ErrorKind::Corrupt { structure, detail: detail.into() }, offset)
     }
 
@@ -180,7 +181,7 @@ impl Error {
     }
 
     /// Shorthand for a [`ErrorKind::Truncated`] error.
-    pub fn truncated(what: &'static str, needed: usize, offset: u64) -> Self {
+    pub(crate) fn truncated(what: &'static str, needed: usize, offset: u64) -> Self {
         Error::new(ErrorKind::Truncated { what, needed }, offset)
     }
 
