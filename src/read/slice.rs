@@ -330,6 +330,7 @@ impl<'a> SliceReader<'a> {
 }
 
 /// The entries of a file: [`SliceReader::entries`].
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Entries<'a> {
     reader: SliceReader<'a>,
     done: bool,

@@ -599,6 +599,7 @@ enum Mode {
 }
 
 /// The elements of a list or set (or the flat elements of a blob-encoded zset/hash), in stored order.
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Elements<'a> {
     rest: &'a [u8],
     mode: Mode,
@@ -673,6 +674,7 @@ enum ZInner<'a> {
 }
 
 /// Members and scores of a sorted set.
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct ZsetEntries<'a> {
     inner: ZInner<'a>,
 }
@@ -747,6 +749,7 @@ enum HInner<'a> {
 }
 
 /// Fields of a hash.
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct HashFields<'a> {
     inner: HInner<'a>,
 }

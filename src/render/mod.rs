@@ -120,6 +120,17 @@ impl<'o> Output<'o> {
     }
 }
 
+/// Like `BufWriter`, what is still buffered is written out when the output is dropped (errors then are lost:
+/// call [`Output::flush`] to see them).
+impl Drop for Output<'_> {
+    fn drop(&mut self) {
+        if !self.buf.is_empty() {
+            let _ = self.out.write_all(&self.buf);
+            self.buf.clear();
+        }
+    }
+}
+
 /// Why [`Renderer::record`] failed.
 #[derive(Debug)]
 #[non_exhaustive]
