@@ -19,15 +19,10 @@
 //! and the global flags `--json`, `-q/--quiet` and `-v/--verbose`. `rdbkit completions SHELL` and `rdbkit man`
 //! print shell completions and a man page generated from the same definition.
 
-mod cli_common;
-mod cli_diff;
-mod cli_dump;
-mod cli_info;
-mod cli_jobs;
-mod cli_report;
+mod cli;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
-use cli_common::{EXIT_IO, Failure, OutputArgs, out_err};
+use cli::common::{EXIT_IO, Failure, OutputArgs, out_err};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -196,8 +191,8 @@ enum Command {
         /// RDB file (`-` for stdin; `.gz` accepted).
         file: String,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = cli_report::ReportFormat::Text)]
-        format: cli_report::ReportFormat,
+        #[arg(long, value_enum, default_value_t = cli::report::ReportFormat::Text)]
+        format: cli::report::ReportFormat,
         /// List this many of the largest keys (text and json).
         #[arg(long, default_value_t = 10)]
         top: usize,
@@ -205,7 +200,7 @@ enum Command {
         #[arg(long)]
         no_validate: bool,
         /// Size for this server instead of the one that wrote the file (`redis-ver`): redis-7.0 or redis-8.2.
-        #[arg(long, value_parser = cli_report::model_name)]
+        #[arg(long, value_parser = cli::report::model_name)]
         target: Option<rdbkit::report::memory::Server>,
     },
     /// Rewrite (and merge) RDB files for a target version, with optional filters.
@@ -445,8 +440,8 @@ struct CommonArgs {
 }
 
 impl CommonArgs {
-    fn into_common(self, out: OutputArgs) -> cli_jobs::Common {
-        cli_jobs::Common {
+    fn into_common(self, out: OutputArgs) -> cli::jobs::Common {
+        cli::jobs::Common {
             rdb_version: self.rdb_version,
             target: self.target,
             lossy: self.lossy,
@@ -533,12 +528,12 @@ fn main() -> ExitCode {
         Command::Man => return print_generated(|w| clap_mangen::Man::new(Cli::command()).render(w)),
         _ => {}
     }
-    cli_common::set_live_options(cli.live.options());
+    cli::common::set_live_options(cli.live.options());
     // SIGINT/SIGTERM/SIGHUP remove this run's temporary files before ending the process.
     rdbkit::io::remove_on_signal();
     raise_open_file_limit();
     if let Command::Diff { a, b, ttl_tolerance, max_memory } = &cli.command {
-        let args = cli_diff::DiffArgs {
+        let args = cli::diff::DiffArgs {
             a: a.clone(),
             b: b.clone(),
             json: out.json,
@@ -551,15 +546,15 @@ fn main() -> ExitCode {
     // Writing commands name the file in each message themselves (they have several inputs and outputs).
     let no_file = String::new();
     let (file, result) = match &cli.command {
-        Command::Info { file } => (file, with_stdout(|w| cli_info::info(file, out.json, w))),
+        Command::Info { file } => (file, with_stdout(|w| cli::info::info(file, out.json, w))),
         Command::Verify { file, strict, no_duplicate_check } => {
-            let v = cli_info::VerifyOptions {
+            let v = cli::info::VerifyOptions {
                 strict: *strict,
                 no_duplicate_check: *no_duplicate_check,
                 json: out.json,
                 quiet: out.quiet,
             };
-            (file, with_stdout(|w| cli_info::verify(file, v, w, &mut io::stderr().lock())))
+            (file, with_stdout(|w| cli::info::verify(file, v, w, &mut io::stderr().lock())))
         }
         Command::Dump { file, format, db, restore, no_validate } => {
             if *restore && *format != Format::Resp {
@@ -570,41 +565,41 @@ fn main() -> ExitCode {
                 eprintln!("rdbkit: --json writes JSON lines (--format json), not --format resp");
                 return ExitCode::from(EXIT_IO as u8);
             }
-            let opts = cli_dump::DumpOptions { format: *format, db: *db, restore: *restore, validate: !*no_validate };
-            (file, with_stdout(|w| cli_dump::dump(file, &opts, w)))
+            let opts = cli::dump::DumpOptions { format: *format, db: *db, restore: *restore, validate: !*no_validate };
+            (file, with_stdout(|w| cli::dump::dump(file, &opts, w)))
         }
         Command::Report { file, format, top, no_validate, target } => {
             // Text and JSON are printed once the walk is done, so an invalid input prints nothing anyway: only the
             // CSV, written row by row, is validated in a pass of its own first.
-            let validate = !*no_validate && *format == cli_report::ReportFormat::Csv;
-            let opts = cli_report::ReportOptions { format: *format, top: *top, validate, target: *target };
-            (file, with_stdout(|out| cli_report::report(file, &opts, out)))
+            let validate = !*no_validate && *format == cli::report::ReportFormat::Csv;
+            let opts = cli::report::ReportOptions { format: *format, top: *top, validate, target: *target };
+            (file, with_stdout(|out| cli::report::report(file, &opts, out)))
         }
         Command::Convert { inputs, output, common, page_align, gzip } => {
             let c = common.clone().into_common(out);
-            (&no_file, with_stdout(|out| cli_jobs::convert(inputs, output, &c, *page_align, *gzip, out)))
+            (&no_file, with_stdout(|out| cli::jobs::convert(inputs, output, &c, *page_align, *gzip, out)))
         }
         Command::Split { inputs, out_dir, shards, nodes, prefix, common } => {
             let c = common.clone().into_common(out);
             let r = with_stdout(|out| {
-                cli_jobs::split(inputs, out_dir, *shards, nodes.as_deref(), prefix.as_deref(), &c, out)
+                cli::jobs::split(inputs, out_dir, *shards, nodes.as_deref(), prefix.as_deref(), &c, out)
             });
             (&no_file, r)
         }
         Command::Export { inputs, prefix, out_dir, blob, shards, nodes, common } => {
             let c = common.clone().into_common(out);
             let blob = match blob {
-                BlobArg::Page => cli_jobs::Blob::Page,
-                BlobArg::Gzip => cli_jobs::Blob::Gzip,
+                BlobArg::Page => cli::jobs::Blob::Page,
+                BlobArg::Gzip => cli::jobs::Blob::Gzip,
             };
             let r =
-                with_stdout(|out| cli_jobs::export(inputs, prefix, out_dir, blob, *shards, nodes.as_deref(), &c, out));
+                with_stdout(|out| cli::jobs::export(inputs, prefix, out_dir, blob, *shards, nodes.as_deref(), &c, out));
             (&no_file, r)
         }
         Command::Import { inputs, output, out_dir, shards, nodes, dry_run, common } => {
             let c = common.clone().into_common(out);
             let r = with_stdout(|out| {
-                cli_jobs::import(
+                cli::jobs::import(
                     inputs,
                     output.as_deref(),
                     out_dir.as_deref(),
@@ -629,11 +624,11 @@ fn main() -> ExitCode {
             opts.flush = *flush;
             opts.pipeline = *pipeline as usize;
             opts.dry_run = *dry_run;
-            (&no_file, with_stdout(|out| cli_jobs::load(inputs, to, &opts, &c, out)))
+            (&no_file, with_stdout(|out| cli::jobs::load(inputs, to, &opts, &c, out)))
         }
         Command::Completions { .. } | Command::Man | Command::Diff { .. } => unreachable!("handled above"),
     };
-    cli_common::detail(|| format!("finished in {:.2} s", started.elapsed().as_secs_f64()));
+    cli::common::detail(|| format!("finished in {:.2} s", started.elapsed().as_secs_f64()));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
@@ -667,9 +662,9 @@ fn print_generated(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> ExitCode
 }
 
 /// `rdbkit diff`: exit 0 when equal, 1 when different, 2 on any error (a corrupt input included).
-fn diff_command(args: &cli_diff::DiffArgs) -> ExitCode {
+fn diff_command(args: &cli::diff::DiffArgs) -> ExitCode {
     let mut equal = false;
-    match with_stdout(|out| cli_diff::run(args, out).map(|e| equal = e)) {
+    match with_stdout(|out| cli::diff::run(args, out).map(|e| equal = e)) {
         Ok(()) => ExitCode::from(u8::from(!equal)),
         Err(Failure::BrokenPipe) => ExitCode::from(EXIT_IO as u8),
         Err(Failure::Invalid(m) | Failure::Io(m)) => {

@@ -8,7 +8,7 @@
 //!
 //! `verify` reads with deep validation and checksum verification on, and also decodes every value completely.
 
-use crate::cli_common::{Failure, Summary, for_each_record, json_bytes, json_int, json_str, out_err, value_error};
+use crate::cli::common::{Failure, Summary, for_each_record, json_bytes, json_int, json_str, out_err, value_error};
 use rdbkit::format::crc::Crc64;
 use rdbkit::format::string::RdbStr;
 use rdbkit::read::{Checksum, ReadOptions, RecordKind, Trailing};

@@ -3,7 +3,7 @@
 //! module reads the input (validated first), filters by database and reports the `RESTORE` fallbacks on stderr.
 
 use crate::Format;
-use crate::cli_common::{Failure, for_each_validated_record, out_err};
+use crate::cli::common::{Failure, for_each_validated_record, out_err};
 use rdbkit::read::RecordKind;
 use rdbkit::render::{Output, RenderError, Renderer};
 use std::io::Write;
@@ -51,7 +51,7 @@ pub fn dump(path: &str, opts: &DumpOptions, out: &mut dyn Write) -> Result<(), F
 fn report_fallbacks(renderer: &Renderer) {
     let counts = renderer.fallbacks();
     let total: u64 = counts.iter().map(|(_, n)| n).sum();
-    if total == 0 || crate::cli_common::quiet() {
+    if total == 0 || crate::cli::common::quiet() {
         return;
     }
     let why: Vec<String> = counts.iter().map(|(f, n)| format!("{n} {}", f.why())).collect();

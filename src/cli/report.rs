@@ -2,7 +2,7 @@
 //! keys. The model and the aggregation are the library's ([`rdbkit::report`]); this module reads the input
 //! (validated first, so a damaged file writes nothing), feeds the keys through and prints.
 
-use crate::cli_common::{Failure, for_each_validated_record, json_bytes, json_int, json_str, out_err, value_error};
+use crate::cli::common::{Failure, for_each_validated_record, json_bytes, json_int, json_str, out_err, value_error};
 use rdbkit::read::{Flavor, RecordKind};
 use rdbkit::report::memory::{Server, estimate};
 use rdbkit::report::{CSV_HEADER, Report, Row, Totals, write_csv_row};

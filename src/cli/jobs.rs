@@ -1,7 +1,7 @@
 //! The writing subcommands — `convert`, `split`, `export`, `import` — as thin wrappers over
 //! [`rdbkit::workflow`]: argument checks, output files (atomic, page-aligned or gzip), reports as text or JSON.
 
-use crate::cli_common::Failure;
+use crate::cli::common::Failure;
 use rdbkit::cluster::ShardLayout;
 use rdbkit::input::Input;
 use rdbkit::io::publish;
@@ -171,11 +171,11 @@ fn open_inputs(paths: &[String], reverse: bool) -> Result<Vec<Input>, Failure> {
     let mut v = Vec::new();
     for p in paths {
         if rdbkit::live::is_live_url(p) {
-            v.extend(crate::cli_common::open_live_all(p)?);
+            v.extend(crate::cli::common::open_live_all(p)?);
             continue;
         }
         let input = Input::open(p).map_err(|e| fail(e.in_file(p)))?;
-        crate::cli_common::opened(&input);
+        crate::cli::common::opened(&input);
         v.push(input);
     }
     if reverse {
@@ -507,7 +507,7 @@ fn total(m: &BTreeMap<u64, u64>) -> u64 {
 fn bytes_json(b: &[u8]) -> J {
     match std::str::from_utf8(b) {
         Ok(s) => J::String(s.to_string()),
-        Err(_) => json!({ "b64": crate::cli_common::base64(b) }),
+        Err(_) => json!({ "b64": crate::cli::common::base64(b) }),
     }
 }
 
@@ -586,7 +586,7 @@ fn print_report(
     dry_run: bool,
     verb: &str,
 ) -> Result<(), Failure> {
-    let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(crate::cli_common::out_err);
+    let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(crate::cli::common::out_err);
     if c.json {
         return w(out, report_json(report, files, layout, dry_run).to_string());
     }
@@ -900,7 +900,7 @@ pub fn load(
     let ins = open_inputs(inputs, c.on_duplicate.as_deref() == Some("last"))?;
     // The header is replaced by the server's own; the filters are what count here.
     let job = job_options(c, Header::new(rdbkit::read::Flavor::Redis, 10), db_limit(c)?)?;
-    let live = crate::cli_common::live_options();
+    let live = crate::cli::common::live_options();
     let report = rdbkit::live::load::load(&ins, &url, &live, &job, opts).map_err(|e| match e.kind() {
         rdbkit::ErrorKind::Io(_) => Failure::Io(format!("{url}: {e}")),
         _ => fail(e),
@@ -918,8 +918,8 @@ pub fn load(
 }
 
 fn print_load_report(out: &mut dyn Write, r: &rdbkit::live::load::LoadReport, as_json: bool) -> Result<(), Failure> {
-    use crate::cli_common::json_bytes;
-    let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(crate::cli_common::out_err);
+    use crate::cli::common::json_bytes;
+    let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(crate::cli::common::out_err);
     let keys =
         |m: &BTreeMap<u64, u64>| m.iter().map(|(d, n)| (d.to_string(), J::from(*n))).collect::<serde_json::Map<_, _>>();
     let key_json = |k: &[u8]| {
@@ -947,7 +947,7 @@ fn print_load_report(out: &mut dyn Write, r: &rdbkit::live::load::LoadReport, as
             .to_string(),
         );
     }
-    if crate::cli_common::quiet() {
+    if crate::cli::common::quiet() {
         return Ok(());
     }
     let total = |m: &BTreeMap<u64, u64>| m.values().sum::<u64>();

@@ -2,7 +2,7 @@
 //! the whole comparison as one JSON object. Exit 0 when the inputs hold the same data, 1 when they differ, 2 on any
 //! error (a corrupt input included).
 
-use crate::cli_common::{Failure, out_err};
+use crate::cli::common::{Failure, out_err};
 use rdbkit::diff::{Class, DiffOptions, DiffReport, Difference, Scope, diff};
 use rdbkit::input::Input;
 use rdbkit::render::text::{json_bytes, push_u64};
