@@ -14,6 +14,7 @@
 
 mod chunked;
 pub mod dupkeys;
+mod encoding;
 mod header;
 #[cfg(feature = "lua")]
 pub mod lua;
@@ -22,14 +23,16 @@ mod parse;
 mod slice;
 mod stream;
 pub mod stream_value;
+mod validate;
 pub mod value;
 pub mod visit;
 pub mod warn;
 
 pub use chunked::ChunkedReader;
 pub(crate) use chunked::{Gunzip, Reopen};
+pub use encoding::{Encoding, LogicalType};
 pub use header::{Feature, Flavor, Header};
-pub use parse::{EXPIRE_MAX, Encoding, LogicalType, ReadOptions};
+pub use parse::{EXPIRE_MAX, ReadOptions};
 pub(crate) use slice::DeepCheck;
 pub use slice::{Entries, SliceReader};
 pub use stream::StreamReader;

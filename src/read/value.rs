@@ -42,8 +42,9 @@
 //! # Ok(()) }
 //! ```
 
+use super::encoding::{Encoding, LogicalType};
 use super::module::{module_name, split_module_value};
-use super::parse::{Encoding, LogicalType, old_double};
+use super::parse::old_double;
 use super::stream_value::{StreamEntry, StreamId, StreamValue};
 use crate::error::{Error, Result};
 use crate::format::length::{PResult, array, le_i64, length};
