@@ -323,7 +323,7 @@ enum Command {
         #[arg(long)]
         flush: bool,
         /// Most commands in flight before their replies are read.
-        #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         pipeline: u32,
         /// Check everything and report what would be loaded; send nothing that changes the target.
         #[arg(long)]

@@ -61,7 +61,7 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { on_existing: OnExisting::Error, flush: false, pipeline: 256, dry_run: false }
+        LoadOptions { on_existing: OnExisting::Error, flush: false, pipeline: 1024, dry_run: false }
     }
 }
 
@@ -297,7 +297,10 @@ struct Node {
     host: String,
     port: u16,
     conn: Connection,
+    /// Commands queued or sent whose replies are not read yet, oldest first.
     pending: VecDeque<InFlight>,
+    /// How many of `pending` (from the front) have been sent.
+    flushed: usize,
 }
 
 /// Where commands go: one server, or a cluster's masters with the slot map.
@@ -315,7 +318,7 @@ const MAX_ATTEMPTS: u32 = 16;
 impl Targets {
     fn single(conn: Connection) -> Targets {
         let (host, port) = split_addr(conn.addr());
-        Targets { nodes: vec![Node { host, port, conn, pending: VecDeque::new() }], slots: None, url: None }
+        Targets { nodes: vec![Node { host, port, conn, pending: VecDeque::new(), flushed: 0 }], slots: None, url: None }
     }
 
     fn cluster(url: &RedisUrl, live: &LiveOptions, first: Connection) -> Result<Targets> {
@@ -362,7 +365,7 @@ impl Targets {
         let (url, live) = self.url.as_ref().ok_or_else(|| invalid(format!("redirected to {host}:{port}")))?;
         let u = RedisUrl { host: host.to_string(), port, ..url.clone() };
         let conn = super::connect(&u, live)?;
-        self.nodes.push(Node { host: host.to_string(), port, conn, pending: VecDeque::new() });
+        self.nodes.push(Node { host: host.to_string(), port, conn, pending: VecDeque::new(), flushed: 0 });
         Ok(self.nodes.len() - 1)
     }
 
@@ -456,13 +459,47 @@ impl Loader {
         let n = &mut self.targets.nodes[i];
         n.conn.queue(&args.iter().map(Vec::as_slice).collect::<Vec<_>>());
         n.pending.push_back(InFlight { what, args, slot });
-        if n.pending.len() >= self.window || n.conn.queued_bytes() >= 8 << 20 {
-            self.drain()?;
+        if n.pending.len() - n.flushed >= self.window || n.conn.queued_bytes() >= 8 << 20 {
+            self.advance(i)?;
         }
         Ok(())
     }
 
-    /// Sends what is queued on every node and checks every reply; redirected commands are resent.
+    /// Sends node `i`'s queued window, then reads the replies of the window sent before it, which the server
+    /// answered while this one was being built: two windows in flight, so neither side waits for the other.
+    fn advance(&mut self, i: usize) -> Result<()> {
+        let earlier = self.targets.nodes[i].flushed;
+        self.targets.nodes[i].conn.flush()?;
+        self.targets.nodes[i].flushed = self.targets.nodes[i].pending.len();
+        let mut retries = Vec::new();
+        for _ in 0..earlier {
+            self.read_one(i, &mut retries)?;
+        }
+        if !retries.is_empty() {
+            // Redirects are resent synchronously: on idle connections only.
+            self.drain()?;
+            for (f, r) in retries {
+                self.resend(f, r)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the reply of node `i`'s oldest command in flight and settles it (or keeps a redirect to resend).
+    fn read_one(&mut self, i: usize, retries: &mut Vec<(InFlight, Redirect)>) -> Result<()> {
+        let n = &mut self.targets.nodes[i];
+        let Some(f) = n.pending.pop_front() else { return Ok(()) };
+        n.flushed = n.flushed.saturating_sub(1);
+        let reply = n.conn.read_reply()?;
+        match reply.as_error().and_then(redirect) {
+            Some(r) if self.targets.slots.is_some() => retries.push((f, r)),
+            _ => self.settle(f.what, reply)?,
+        }
+        Ok(())
+    }
+
+    /// Sends what is queued on every node and checks every reply; redirected commands are resent. Afterwards
+    /// every connection is idle.
     fn drain(&mut self) -> Result<()> {
         let mut retries = Vec::new();
         for i in 0..self.targets.nodes.len() {
@@ -470,12 +507,9 @@ impl Loader {
                 continue;
             }
             self.targets.nodes[i].conn.flush()?;
-            while let Some(f) = self.targets.nodes[i].pending.pop_front() {
-                let reply = self.targets.nodes[i].conn.read_reply()?;
-                match reply.as_error().and_then(redirect) {
-                    Some(r) if self.targets.slots.is_some() => retries.push((f, r)),
-                    _ => self.settle(f.what, reply)?,
-                }
+            self.targets.nodes[i].flushed = self.targets.nodes[i].pending.len();
+            while !self.targets.nodes[i].pending.is_empty() {
+                self.read_one(i, &mut retries)?;
             }
         }
         for (f, r) in retries {
@@ -622,6 +656,8 @@ impl RecordSink for Loader {
                     args.push(b"REPLACE".to_vec());
                 }
                 args.push(code.into_owned());
+                // Sent synchronously, on idle connections.
+                self.drain()?;
                 // Every master runs the functions: a cluster gets the library on each.
                 let masters = self.targets.masters();
                 for (k, i) in masters.iter().enumerate() {
