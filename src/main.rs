@@ -202,6 +202,12 @@ enum Command {
         /// Size for this server instead of the one that wrote the file (`redis-ver`): redis-7.0 or redis-8.2.
         #[arg(long, value_parser = cli::report::model_name)]
         target: Option<rdbkit::report::memory::Server>,
+        /// Key prefixes end at this separator (text and json: memory per prefix).
+        #[arg(long, default_value = ":")]
+        separator: String,
+        /// Prefix levels to count (0: none).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=16))]
+        depth: u32,
     },
     /// Rewrite (and merge) RDB files for a target version, with optional filters.
     ///
@@ -568,11 +574,18 @@ fn main() -> ExitCode {
             let opts = cli::dump::DumpOptions { format: *format, db: *db, restore: *restore, validate: !*no_validate };
             (file, with_stdout(|w| cli::dump::dump(file, &opts, w)))
         }
-        Command::Report { file, format, top, no_validate, target } => {
+        Command::Report { file, format, top, no_validate, target, separator, depth } => {
             // Text and JSON are printed once the walk is done, so an invalid input prints nothing anyway: only the
             // CSV, written row by row, is validated in a pass of its own first.
             let validate = !*no_validate && *format == cli::report::ReportFormat::Csv;
-            let opts = cli::report::ReportOptions { format: *format, top: *top, validate, target: *target };
+            let opts = cli::report::ReportOptions {
+                format: *format,
+                top: *top,
+                validate,
+                target: *target,
+                separator: separator.clone().into_bytes(),
+                depth: *depth as usize,
+            };
             (file, with_stdout(|out| cli::report::report(file, &opts, out)))
         }
         Command::Convert { inputs, output, common, page_align, gzip } => {

@@ -31,6 +31,10 @@ pub struct ReportOptions {
     pub validate: bool,
     /// The server to size for, instead of the one that wrote the file (`redis-ver`).
     pub target: Option<Server>,
+    /// Key prefixes end at this separator.
+    pub separator: Vec<u8>,
+    /// Prefix levels counted (0: none).
+    pub depth: usize,
 }
 
 /// `--target` of `report`: a modelled server.
@@ -58,7 +62,8 @@ pub fn report(path: &str, opts: &ReportOptions, out: &mut dyn Write) -> Result<(
             }
             RecordKind::Entry(e) => {
                 let srv = *server.get_or_insert(Server::for_version(None));
-                let rep = rep.get_or_insert_with(|| Report::new(srv, opts.top));
+                let rep =
+                    rep.get_or_insert_with(|| Report::new(srv, opts.top).with_prefixes(&opts.separator, opts.depth));
                 let key = e.key.decode_reusing(&mut key_buf)?;
                 let est = estimate(srv, key.len() as u64, e.expiry.is_some(), &e.value)
                     .map_err(|err| value_error(err, rec, e.value.raw, e.db, key))?;
@@ -145,6 +150,44 @@ fn text(rep: &Report, written_by: &str) -> String {
             ));
         }
     }
+    let by_elements = rep.top_by_elements();
+    if !by_elements.is_empty() {
+        s.push_str(&format!("\ntop {} keys by elements:\n", by_elements.len()));
+        for k in by_elements {
+            s.push_str(&format!(
+                "  {:>12} elements  db{} {} {}  {}\n",
+                k.num_elements,
+                k.db,
+                k.type_name,
+                k.encoding,
+                rdbkit::escape_bytes(&k.key)
+            ));
+        }
+    }
+    section(
+        &mut s,
+        "expiry",
+        rdbkit::report::TTL_CLASSES
+            .iter()
+            .zip(rep.ttl)
+            .filter(|(_, x)| x.keys > 0)
+            .map(|(n, x)| (n.to_string(), x))
+            .collect(),
+    );
+    let prefixes = rep.prefixes(10);
+    if !prefixes.is_empty() {
+        s.push_str("\nby prefix (largest 10 per level):\n");
+        for p in prefixes {
+            s.push_str(&format!(
+                "  {}{:<24} {:>10} keys  {:>12}  {:>5.1}%\n",
+                "  ".repeat(p.level - 1),
+                rdbkit::escape_bytes(&p.prefix),
+                p.totals.keys,
+                human(p.totals.bytes),
+                pct(p.totals.bytes, t.bytes)
+            ));
+        }
+    }
     if !rep.approximate.is_empty() {
         s.push_str("\napproximate estimates:\n");
         for (why, n) in &rep.approximate {
@@ -213,6 +256,43 @@ fn json(rep: &Report) -> Vec<u8> {
         json_int(&mut o, k.bytes);
         o.extend_from_slice(b",\"num_elements\":");
         json_int(&mut o, k.num_elements);
+        o.push(b'}');
+    }
+    o.extend_from_slice(b"],\"top_by_elements\":[");
+    for (i, k) in rep.top_by_elements().iter().enumerate() {
+        if i > 0 {
+            o.push(b',');
+        }
+        o.extend_from_slice(b"{\"db\":");
+        json_int(&mut o, k.db);
+        o.extend_from_slice(b",\"key\":");
+        json_bytes(&mut o, &k.key);
+        o.extend_from_slice(b",\"type\":");
+        json_str(&mut o, k.type_name);
+        o.extend_from_slice(b",\"num_elements\":");
+        json_int(&mut o, k.num_elements);
+        o.push(b'}');
+    }
+    o.extend_from_slice(b"],\"ttl\":{");
+    for (i, (name, x)) in rdbkit::report::TTL_CLASSES.iter().zip(rep.ttl).enumerate() {
+        if i > 0 {
+            o.push(b',');
+        }
+        json_str(&mut o, name);
+        o.push(b':');
+        json_totals(&mut o, &x);
+    }
+    o.extend_from_slice(b"},\"prefixes\":[");
+    for (i, p) in rep.prefixes(100).iter().enumerate() {
+        if i > 0 {
+            o.push(b',');
+        }
+        o.extend_from_slice(b"{\"prefix\":");
+        json_bytes(&mut o, &p.prefix);
+        o.extend_from_slice(b",\"level\":");
+        json_int(&mut o, p.level as u64);
+        o.extend_from_slice(b",\"totals\":");
+        json_totals(&mut o, &p.totals);
         o.push(b'}');
     }
     o.extend_from_slice(b"],\"approximate\":{");

@@ -68,6 +68,25 @@ pub struct TopKey {
     pub num_elements: u64,
 }
 
+/// The expiry classes of [`Report::ttl`], in order: no expiry, already expired (at the report's `now`), and
+/// expiring within an hour, a day, a week, 30 days, or later.
+pub const TTL_CLASSES: [&str; 7] = ["none", "expired", "<1h", "<1d", "<7d", "<30d", ">=30d"];
+
+/// Most distinct prefixes a report keeps per level ([`Report::prefixes`]); keys under prefixes beyond that are
+/// counted as `(other)`, so memory stays bounded whatever the number of keys.
+pub const PREFIX_CAP: usize = 50_000;
+
+/// A key prefix and what is under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefix {
+    /// The prefix, separators included (`user:`, `user:42:`); `(other)` for what the cap left out.
+    pub prefix: Vec<u8>,
+    /// Its level (1 = up to the first separator).
+    pub level: usize,
+    /// Keys and bytes under it.
+    pub totals: Totals,
+}
+
 /// Aggregates of a memory report, built one key at a time.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -83,10 +102,20 @@ pub struct Report {
     pub by_encoding: BTreeMap<&'static str, Totals>,
     /// Keys whose estimate is approximate, per reason.
     pub approximate: BTreeMap<&'static str, u64>,
+    /// Keys and bytes per expiry class ([`TTL_CLASSES`], same order).
+    pub ttl: [Totals; 7],
+    /// The time expiries are measured from (ms since the epoch).
+    pub now_ms: i64,
     top_n: usize,
     /// The `top_n` largest so far, smallest on top.
     top: BinaryHeap<Reverse<(u64, Reverse<u64>, TopKeyBody)>>,
+    /// The `top_n` with the most elements so far.
+    top_elements: BinaryHeap<Reverse<(u64, Reverse<u64>, TopKeyBody)>>,
     seq: u64,
+    /// Prefix separator and depth, when prefixes are counted.
+    prefix_by: Option<(Vec<u8>, usize)>,
+    /// Per level: prefix → totals (at most [`PREFIX_CAP`] each), and what the cap left out.
+    prefix_levels: Vec<(std::collections::HashMap<Vec<u8>, Totals>, Totals)>,
 }
 
 /// A top key without its size (the heap orders by size, then by arrival).
@@ -109,10 +138,66 @@ impl Report {
             by_type: BTreeMap::new(),
             by_encoding: BTreeMap::new(),
             approximate: BTreeMap::new(),
+            ttl: [Totals::default(); 7],
+            now_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
             top_n,
             top: BinaryHeap::new(),
+            top_elements: BinaryHeap::new(),
             seq: 0,
+            prefix_by: None,
+            prefix_levels: Vec::new(),
         }
+    }
+
+    /// Also counts keys per prefix: the parts of each key up to its first `depth` occurrences of `separator`
+    /// (`user:42:name` with `:` and depth 2: `user:` and `user:42:`), in bounded memory ([`PREFIX_CAP`]).
+    #[must_use]
+    pub fn with_prefixes(mut self, separator: &[u8], depth: usize) -> Report {
+        if !separator.is_empty() && depth > 0 {
+            self.prefix_by = Some((separator.to_vec(), depth));
+            self.prefix_levels = vec![(std::collections::HashMap::new(), Totals::default()); depth];
+        }
+        self
+    }
+
+    /// Measures expiries from `now_ms` instead of the clock.
+    #[must_use]
+    pub fn at(mut self, now_ms: i64) -> Report {
+        self.now_ms = now_ms;
+        self
+    }
+
+    /// The expiry class of an expiry ([`TTL_CLASSES`] index).
+    fn ttl_class(&self, expiry_ms: Option<i64>) -> usize {
+        const H: i64 = 3_600_000;
+        match expiry_ms.map(|e| e.saturating_sub(self.now_ms)) {
+            None => 0,
+            Some(left) if left <= 0 => 1,
+            Some(left) if left < H => 2,
+            Some(left) if left < 24 * H => 3,
+            Some(left) if left < 7 * 24 * H => 4,
+            Some(left) if left < 30 * 24 * H => 5,
+            Some(_) => 6,
+        }
+    }
+
+    /// The prefixes with the most bytes, largest first, per level (at most `n` per level), `(other)` included
+    /// where the cap was reached.
+    pub fn prefixes(&self, n: usize) -> Vec<Prefix> {
+        let mut out = Vec::new();
+        for (i, (map, other)) in self.prefix_levels.iter().enumerate() {
+            let mut v: Vec<(&Vec<u8>, &Totals)> = map.iter().collect();
+            v.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then_with(|| a.0.cmp(b.0)));
+            for (p, t) in v.into_iter().take(n) {
+                out.push(Prefix { prefix: p.clone(), level: i + 1, totals: *t });
+            }
+            if other.keys > 0 {
+                out.push(Prefix { prefix: b"(other)".to_vec(), level: i + 1, totals: *other });
+            }
+        }
+        out
     }
 
     /// Counts one key.
@@ -125,44 +210,89 @@ impl Report {
         if let Some(why) = e.approximate {
             *self.approximate.entry(why).or_default() += 1;
         }
+        let class = self.ttl_class(row.expiry_ms);
+        self.ttl[class].add(e);
+        if let Some((sep, depth)) = &self.prefix_by {
+            let mut end = 0;
+            for level in 0..*depth {
+                let Some(at) = find(&row.key[end..], sep) else { break };
+                end += at + sep.len();
+                let (map, other) = &mut self.prefix_levels[level];
+                let full = map.len() >= PREFIX_CAP;
+                match map.get_mut(&row.key[..end]) {
+                    Some(t) => t.add(e),
+                    None if !full => {
+                        let mut t = Totals::default();
+                        t.add(e);
+                        map.insert(row.key[..end].to_vec(), t);
+                    }
+                    None => other.add(e),
+                }
+            }
+        }
         self.seq += 1;
         if self.top_n == 0 {
             return;
         }
-        // Earlier keys win ties: a later arrival has a smaller Reverse(seq).
-        let rank = (e.bytes, Reverse(self.seq));
-        if self.top.len() >= self.top_n {
-            match self.top.peek() {
-                Some(Reverse((b, s, _))) if (*b, *s) >= rank => return,
-                _ => {}
-            }
-            self.top.pop();
-        }
-        let body = TopKeyBody {
+        let body = || TopKeyBody {
             db: row.db,
             key: row.key.to_vec(),
             type_name: row.logical_type.name(),
             encoding: e.encoding,
             num_elements: e.num_elements,
         };
-        self.top.push(Reverse((rank.0, rank.1, body)));
+        keep_top(&mut self.top, self.top_n, (e.bytes, Reverse(self.seq)), body);
+        keep_top(&mut self.top_elements, self.top_n, (e.num_elements, Reverse(self.seq)), body);
     }
 
     /// The largest keys, largest first (ties in file order).
     pub fn top(&self) -> Vec<TopKey> {
-        let mut v: Vec<_> = self.top.iter().map(|Reverse(t)| t.clone()).collect();
-        v.sort_by_key(|t| Reverse((t.0, t.1)));
-        v.into_iter()
-            .map(|(bytes, _, b)| TopKey {
-                bytes,
-                db: b.db,
-                key: b.key,
-                type_name: b.type_name,
-                encoding: b.encoding,
-                num_elements: b.num_elements,
-            })
-            .collect()
+        sorted_top(&self.top, |bytes, b| TopKey {
+            bytes,
+            db: b.db,
+            key: b.key,
+            type_name: b.type_name,
+            encoding: b.encoding,
+            num_elements: b.num_elements,
+        })
     }
+
+    /// The keys with the most elements, most first (ties in file order); `bytes` is their estimate.
+    pub fn top_by_elements(&self) -> Vec<TopKey> {
+        sorted_top(&self.top_elements, |_, b| TopKey {
+            bytes: 0,
+            db: b.db,
+            key: b.key,
+            type_name: b.type_name,
+            encoding: b.encoding,
+            num_elements: b.num_elements,
+        })
+    }
+}
+
+type TopHeap = BinaryHeap<Reverse<(u64, Reverse<u64>, TopKeyBody)>>;
+
+/// Keeps the `n` highest ranks in a min-heap; earlier keys win ties (a later arrival has a smaller Reverse(seq)).
+fn keep_top(heap: &mut TopHeap, n: usize, rank: (u64, Reverse<u64>), body: impl FnOnce() -> TopKeyBody) {
+    if heap.len() >= n {
+        match heap.peek() {
+            Some(Reverse((b, s, _))) if (*b, *s) >= rank => return,
+            _ => {}
+        }
+        heap.pop();
+    }
+    heap.push(Reverse((rank.0, rank.1, body())));
+}
+
+fn sorted_top(heap: &TopHeap, f: impl Fn(u64, TopKeyBody) -> TopKey) -> Vec<TopKey> {
+    let mut v: Vec<_> = heap.iter().map(|Reverse(t)| t.clone()).collect();
+    v.sort_by_key(|t| Reverse((t.0, t.1)));
+    v.into_iter().map(|(rank, _, b)| f(rank, b)).collect()
+}
+
+/// Where `needle` first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Writes `b` as one CSV field: as is (raw bytes, as rdbtools writes keys), or in double quotes with `"` doubled
@@ -263,5 +393,67 @@ mod tests {
         let top: Vec<_> = r.top().into_iter().map(|t| (t.key, t.bytes)).collect();
         assert_eq!(top, [(b"b".to_vec(), 30), (b"d".to_vec(), 30)]);
         assert_eq!(r.total.bytes, 90);
+    }
+
+    fn row<'k>(key: &'k [u8], bytes: u64, elements: u64, expiry_ms: Option<i64>) -> Row<'k> {
+        let estimate =
+            Estimate { bytes, encoding: "raw", num_elements: elements, len_largest_element: 1, approximate: None };
+        Row { db: 0, logical_type: LogicalType::String, key, estimate, expiry_ms }
+    }
+
+    #[test]
+    fn expiry_classes_from_now() {
+        let now = 1_000_000_000_000;
+        let mut r = Report::new(Server::Redis70, 0).at(now);
+        let h = 3_600_000;
+        for (i, e) in [None, Some(now - 1), Some(now), Some(now + h - 1), Some(now + 23 * h), Some(now + 6 * 24 * h)]
+            .into_iter()
+            .chain([Some(now + 29 * 24 * h), Some(now + 31 * 24 * h), Some(i64::MAX)])
+            .enumerate()
+        {
+            r.add(&row(format!("k{i}").as_bytes(), 10, 1, e));
+        }
+        let keys: Vec<u64> = r.ttl.iter().map(|t| t.keys).collect();
+        assert_eq!(keys, [1, 2, 1, 1, 1, 1, 2]);
+        assert_eq!(r.ttl.iter().map(|t| t.bytes).sum::<u64>(), r.total.bytes);
+    }
+
+    #[test]
+    fn prefixes_per_level_and_bounded() {
+        let mut r = Report::new(Server::Redis70, 1).with_prefixes(b":", 2);
+        for (k, b) in
+            [(&b"user:1:name"[..], 10), (b"user:1:mail", 20), (b"user:2:name", 5), (b"session:x", 7), (b"plain", 1)]
+        {
+            r.add(&row(k, b, 1, None));
+        }
+        let got: Vec<(Vec<u8>, usize, u64, u64)> =
+            r.prefixes(10).into_iter().map(|p| (p.prefix, p.level, p.totals.keys, p.totals.bytes)).collect();
+        assert_eq!(
+            got,
+            [
+                (b"user:".to_vec(), 1, 3, 35),
+                (b"session:".to_vec(), 1, 1, 7),
+                (b"user:1:".to_vec(), 2, 2, 30),
+                (b"user:2:".to_vec(), 2, 1, 5),
+            ]
+        );
+        // Past the cap, new prefixes are counted as (other): memory stays bounded whatever the key count.
+        let mut r = Report::new(Server::Redis70, 0).with_prefixes(b":", 1);
+        for i in 0..PREFIX_CAP + 10 {
+            r.add(&row(format!("p{i}:k").as_bytes(), 1, 1, None));
+        }
+        assert_eq!(r.prefix_levels[0].0.len(), PREFIX_CAP);
+        let other = r.prefixes(0).pop().unwrap();
+        assert_eq!((other.prefix, other.totals.keys), (b"(other)".to_vec(), 10));
+    }
+
+    #[test]
+    fn top_by_elements() {
+        let mut r = Report::new(Server::Redis70, 2);
+        for (k, n) in [(&b"a"[..], 5u64), (b"b", 50), (b"c", 7)] {
+            r.add(&row(k, 100 - n, n, None));
+        }
+        let top: Vec<_> = r.top_by_elements().into_iter().map(|t| (t.key, t.num_elements)).collect();
+        assert_eq!(top, [(b"b".to_vec(), 50), (b"c".to_vec(), 7)]);
     }
 }
