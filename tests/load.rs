@@ -417,3 +417,103 @@ fn a_dead_cluster_node_is_a_clear_failure() {
     assert_eq!(out.status.code(), Some(2), "{}\n{}", text(&out.stderr), text(&out.stdout));
     assert!(text(&out.stderr).contains(&format!("127.0.0.1:{port}")), "{}", text(&out.stderr));
 }
+
+/// A scripted cluster node on loopback: answers what `load` asks (INFO, CONFIG GET, MODULE LIST, CLUSTER SLOTS)
+/// and each RESTORE through `restore`, which gets the key and returns the reply line. Returns the port.
+fn fake_node(
+    slots_owner: std::sync::Arc<std::sync::atomic::AtomicU16>,
+    restore: impl Fn(&[u8]) -> String + Send + 'static,
+) -> u16 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let slots_owner = slots_owner.clone();
+            let restore = &restore;
+            let mut r = BufReader::new(stream.try_clone().unwrap());
+            let mut w = stream;
+            let bulk = |s: &str| format!("${}\r\n{s}\r\n", s.len());
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let n: usize = line.trim_start_matches('*').trim().parse().unwrap_or(0);
+                let mut args: Vec<Vec<u8>> = Vec::new();
+                for _ in 0..n {
+                    let mut l = String::new();
+                    r.read_line(&mut l).unwrap();
+                    let len: usize = l.trim_start_matches('$').trim().parse().unwrap();
+                    let mut b = vec![0; len + 2];
+                    r.read_exact(&mut b).unwrap();
+                    b.truncate(len);
+                    args.push(b);
+                }
+                let cmd = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+                let sub = args.get(1).map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).unwrap_or_default();
+                let reply = match (cmd.as_str(), sub.as_str()) {
+                    ("INFO", "server") => bulk("redis_version:7.0.15\r\n"),
+                    ("INFO", _) => bulk("cluster_enabled:1\r\n"),
+                    ("CONFIG", _) => "*0\r\n".to_string(),
+                    ("MODULE", _) => "*0\r\n".to_string(),
+                    ("CLUSTER", _) => {
+                        let p = slots_owner.load(Ordering::SeqCst);
+                        format!("*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n{}:{p}\r\n", bulk("127.0.0.1"))
+                    }
+                    ("RESTORE", _) => restore(&args[1]),
+                    _ => "+OK\r\n".to_string(),
+                };
+                if w.write_all(reply.as_bytes()).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    port
+}
+
+/// A slot that moves while the load runs: the old owner answers `-MOVED`, the loader refreshes its slot map and
+/// sends every redirected key to the new owner; nothing is lost or counted twice.
+#[test]
+fn moved_slots_are_followed() {
+    use std::sync::{Arc, Mutex, atomic::AtomicU16};
+    let mut w =
+        rdbkit::write::RdbWriter::new(Vec::new(), rdbkit::read::Header::new(rdbkit::read::Flavor::Redis, 10)).unwrap();
+    w.select_db(0).unwrap();
+    for i in 0..50 {
+        let v = rdbkit::read::OwnedValue::String(format!("v{i}").into_bytes());
+        w.entry(format!("k{i}").as_bytes(), &v, rdbkit::write::EntryMeta::default()).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f.rdb");
+    std::fs::write(&file, w.finish().unwrap()).unwrap();
+
+    let owner = Arc::new(AtomicU16::new(0));
+    let landed: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let l = landed.clone();
+    let new_owner = fake_node(owner.clone(), move |key| {
+        l.lock().unwrap().push(key.to_vec());
+        "+OK\r\n".to_string()
+    });
+    let answered_moved = Arc::new(AtomicU16::new(0));
+    let a = answered_moved.clone();
+    let (o2, np) = (owner.clone(), new_owner);
+    let old_owner = fake_node(owner.clone(), move |key| {
+        // The slot moved after the loader read the map: from now on CLUSTER SLOTS names the new owner.
+        o2.store(np, Ordering::SeqCst);
+        a.fetch_add(1, Ordering::SeqCst);
+        format!("-MOVED {} 127.0.0.1:{np}\r\n", rdbkit::format::crc::key_hash_slot(key))
+    });
+    owner.store(old_owner, Ordering::SeqCst);
+    let out = rdbkit(&["load", file.to_str().unwrap(), "--to", &format!("redis://127.0.0.1:{old_owner}"), "--json"]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
+    assert!(text(&out.stdout).contains("\"loaded\":{\"0\":50}"), "{}", text(&out.stdout));
+    assert!(answered_moved.load(Ordering::SeqCst) >= 1);
+    let mut got = landed.lock().unwrap().clone();
+    assert_eq!(got.len(), 50, "every key sent to the new owner once");
+    got.sort();
+    got.dedup();
+    assert_eq!(got.len(), 50, "every key on the new owner");
+}
