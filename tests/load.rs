@@ -517,3 +517,38 @@ fn moved_slots_are_followed() {
     got.dedup();
     assert_eq!(got.len(), 50, "every key on the new owner");
 }
+
+/// `-TRYAGAIN` is waited out and retried; a node that keeps redirecting a key to itself ends the load after a
+/// bounded number of attempts, with exit 2 and a message, instead of looping.
+#[test]
+fn waits_are_retried_and_redirect_loops_are_bounded() {
+    use std::sync::{Arc, atomic::AtomicU16};
+    let file = testdata("redis-6.2.rdb");
+    let dir = tempfile::tempdir().unwrap();
+    // Database 0 only, no function libraries (this file has none), small.
+    let one = dir.path().join("one.rdb");
+    let c = rdbkit(&["convert", file.to_str().unwrap(), "-o", one.to_str().unwrap(), "--db", "0", "--match", "str:*"]);
+    assert!(c.status.success(), "{}", text(&c.stderr));
+
+    let owner = Arc::new(AtomicU16::new(0));
+    let calls = Arc::new(AtomicU16::new(0));
+    let n = calls.clone();
+    let port = fake_node(owner.clone(), move |_| {
+        if n.fetch_add(1, Ordering::SeqCst) % 2 == 0 { "-TRYAGAIN slot busy\r\n".into() } else { "+OK\r\n".into() }
+    });
+    owner.store(port, Ordering::SeqCst);
+    let out = rdbkit(&["load", one.to_str().unwrap(), "--to", &format!("redis://127.0.0.1:{port}"), "--json"]);
+    assert!(out.status.success(), "{}\n{}", text(&out.stderr), text(&out.stdout));
+    assert!(text(&out.stdout).contains("\"failed\":[]"), "{}", text(&out.stdout));
+
+    let owner = Arc::new(AtomicU16::new(0));
+    let o = owner.clone();
+    let port = fake_node(owner.clone(), move |key| {
+        let p = o.load(Ordering::SeqCst);
+        format!("-MOVED {} 127.0.0.1:{p}\r\n", rdbkit::format::crc::key_hash_slot(key))
+    });
+    owner.store(port, Ordering::SeqCst);
+    let out = rdbkit(&["load", one.to_str().unwrap(), "--to", &format!("redis://127.0.0.1:{port}")]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("still redirected after 16 attempts"), "{}", text(&out.stderr));
+}

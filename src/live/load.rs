@@ -553,7 +553,11 @@ impl Loader {
                 None => return self.settle(f.what, reply),
             }
         }
-        Err(invalid(format!("slot {:?}: still redirected after {MAX_ATTEMPTS} attempts", f.slot)))
+        // The target's fault, not the input's: an I/O-class error (exit 2 in the CLI).
+        Err(Error::from(std::io::Error::other(format!(
+            "slot {:?}: still redirected after {MAX_ATTEMPTS} attempts",
+            f.slot
+        ))))
     }
 
     /// Records what a reply says about the command it answers.
