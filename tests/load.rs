@@ -534,7 +534,11 @@ fn waits_are_retried_and_redirect_loops_are_bounded() {
     let calls = Arc::new(AtomicU16::new(0));
     let n = calls.clone();
     let port = fake_node(owner.clone(), move |_| {
-        if n.fetch_add(1, Ordering::SeqCst) % 2 == 0 { "-TRYAGAIN slot busy\r\n".into() } else { "+OK\r\n".into() }
+        if n.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
+            "-TRYAGAIN slot busy\r\n".into()
+        } else {
+            "+OK\r\n".into()
+        }
     });
     owner.store(port, Ordering::SeqCst);
     let out = rdbkit(&["load", one.to_str().unwrap(), "--to", &format!("redis://127.0.0.1:{port}"), "--json"]);
