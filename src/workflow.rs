@@ -327,6 +327,26 @@ impl<'o> Surveyor<'o> {
                         what: Unrepresentable::Lacks(f),
                         item: String::new(),
                     });
+                } else if e.value.logical_type() == LogicalType::Stream
+                    && !e.value.encoding.allowed_in(self.target)
+                    && self.target.supports(Feature::Streams)
+                    && self.sel.keeps(&e, self.glob.as_ref())?
+                    && let Ok(crate::read::OwnedValue::Stream(s)) = e.value.to_owned_value()
+                {
+                    // A stream re-encoded for an older layout: what that layout cannot store.
+                    let version = match self.target.redis_level() {
+                        11.. => 3,
+                        10 => 2,
+                        _ => 1,
+                    };
+                    for what in crate::write::encode::stream_losses(&s, version) {
+                        self.summary.problems.push(Problem {
+                            db: Some(e.db),
+                            key: Some(e.key.decode()?.into_owned()),
+                            what,
+                            item: String::new(),
+                        });
+                    }
                 }
             }
             RecordKind::Function { code } => {

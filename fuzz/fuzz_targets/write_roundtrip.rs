@@ -256,6 +256,15 @@ fn must_fail(v: &OwnedValue, meta: EntryMeta, target: Header, lossy: bool) -> Op
     }
     match v {
         OwnedValue::Stream(_) if level < 9 => Some(Unrepresentable::Stream),
+        // Metadata an older stream layout does not store (refused unless lossy).
+        OwnedValue::Stream(s) if !lossy => {
+            let layout = match level {
+                11.. => 3,
+                10 => 2,
+                _ => 1,
+            };
+            rdbkit::write::encode::stream_losses(s, layout).into_iter().next()
+        }
         OwnedValue::Module { .. } if level < 8 => Some(Unrepresentable::Module),
         OwnedValue::ZSet(z) if z.iter().any(|(_, s)| s.is_nan()) => Some(Unrepresentable::NanScore),
         OwnedValue::Hash(f) if !lossy => {

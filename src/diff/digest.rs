@@ -20,6 +20,7 @@ use crate::read::{Item, LogicalType, Value};
 use xxhash_rust::xxh3::{Xxh3, xxh3_128};
 
 /// `entries_read` a server keeps for "unknown" (Redis's `SCG_INVALID_ENTRIES_READ`, −1).
+#[cfg(test)]
 const ENTRIES_READ_INVALID: u64 = u64::MAX;
 
 /// The digest of a function library's code.
@@ -205,27 +206,14 @@ impl StreamMeta {
     /// Redis's `streamEstimateDistanceFromFirstEverEntry`: what a server loading a stream of the first layout
     /// (no stored entries-read) sets a group's entries read to.
     fn estimate_entries_read(&self, id: StreamId) -> u64 {
-        let key = |i: StreamId| (i.ms, i.seq);
-        if self.entries_added == 0 {
-            return 0;
-        }
-        if self.length == 0 && key(id) <= key(self.last_id) {
-            return self.entries_added;
-        }
-        match key(id).cmp(&key(self.last_id)) {
-            std::cmp::Ordering::Equal => return self.entries_added,
-            std::cmp::Ordering::Greater => return ENTRIES_READ_INVALID,
-            std::cmp::Ordering::Less => {}
-        }
-        let zero = StreamId::default();
-        if key(self.max_deleted) == key(zero) || key(self.max_deleted) < key(self.first_id) {
-            match key(id).cmp(&key(self.first_id)) {
-                std::cmp::Ordering::Less => return self.entries_added.saturating_sub(self.length),
-                std::cmp::Ordering::Equal => return self.entries_added.saturating_sub(self.length) + 1,
-                std::cmp::Ordering::Greater => {}
-            }
-        }
-        ENTRIES_READ_INVALID
+        crate::read::stream_value::estimate_entries_read(
+            self.length,
+            self.last_id,
+            self.first_id,
+            self.max_deleted,
+            self.entries_added,
+            id,
+        )
     }
 }
 

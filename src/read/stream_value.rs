@@ -409,3 +409,36 @@ fn walk_node(master: StreamId, lp: &[u8], mut f: Option<&mut dyn FnMut(StreamEnt
     }
     Ok((count as u64, deleted as u64, flagged))
 }
+
+/// What a server loading a stream of the first layout (RDB 9, no stored entries-read) sets a consumer group's
+/// entries-read to: Redis's `streamEstimateDistanceFromFirstEverEntry` for a group whose last delivered ID is `id`,
+/// given the stream's length, last ID, first ID, greatest deleted ID and entries added. `u64::MAX` is "unknown".
+pub(crate) fn estimate_entries_read(
+    length: u64,
+    last_id: StreamId,
+    first_id: StreamId,
+    max_deleted: StreamId,
+    entries_added: u64,
+    id: StreamId,
+) -> u64 {
+    const INVALID: u64 = u64::MAX;
+    if entries_added == 0 {
+        return 0;
+    }
+    if length == 0 && id <= last_id {
+        return entries_added;
+    }
+    match id.cmp(&last_id) {
+        std::cmp::Ordering::Equal => return entries_added,
+        std::cmp::Ordering::Greater => return INVALID,
+        std::cmp::Ordering::Less => {}
+    }
+    if max_deleted == StreamId::default() || max_deleted < first_id {
+        match id.cmp(&first_id) {
+            std::cmp::Ordering::Less => return entries_added.saturating_sub(length),
+            std::cmp::Ordering::Equal => return entries_added.saturating_sub(length) + 1,
+            std::cmp::Ordering::Greater => {}
+        }
+    }
+    INVALID
+}

@@ -173,6 +173,13 @@ pub enum Unrepresentable {
     Lacks(Feature),
     /// A module value or module AUX data of a module the target server does not have.
     MissingModule(String),
+    /// Stream metadata an older stream layout does not store (and a server loading it would derive otherwise).
+    StreamMetadata {
+        /// What is lost.
+        what: &'static str,
+        /// The first RDB version that stores it.
+        needs: u32,
+    },
 }
 
 impl Unrepresentable {
@@ -216,6 +223,7 @@ impl std::fmt::Display for Unrepresentable {
                 write!(f, "{} is not a target this encoder writes (REDIS0001 to REDIS0012 and VALKEY080)", h.magic())
             }
             Unrepresentable::Lacks(feature) => write!(f, "{feature}"),
+            Unrepresentable::StreamMetadata { what, needs } => write!(f, "stream {what} (need RDB {needs}+)"),
             Unrepresentable::MissingModule(name) => write!(f, "the target server lacks module {name}"),
         }
     }
@@ -231,6 +239,37 @@ pub struct Encoded {
     pub encoding: Encoding,
     /// What a lossy encoding dropped (always empty without [`EncodeOptions::lossy`]).
     pub dropped: Vec<Unrepresentable>,
+}
+
+/// What stream layout `version` (1: RDB 9, 2: RDB 10, 3: RDB 11+) cannot store of `s`, where a server loading it
+/// would derive something else: consumer active times before layout 3; first ID, greatest deleted ID, entries
+/// added and group entries-read before layout 2.
+pub fn stream_losses(s: &OwnedStream, version: u32) -> Vec<Unrepresentable> {
+    let mut lost = Vec::new();
+    if version < 3
+        && s.groups.iter().flat_map(|g| &g.consumers).any(|c| c.active_time.is_some_and(|a| a != c.seen_time))
+    {
+        lost.push(Unrepresentable::StreamMetadata { what: "consumer active times", needs: 11 });
+    }
+    if version < 2 {
+        let len = s.entries.len() as u64;
+        let first = s.entries.first().map(|e| e.id).unwrap_or_default();
+        if s.first_id.is_some_and(|f| f != first)
+            || s.max_deleted_id.is_some_and(|m| m != StreamId::default())
+            || s.entries_added.is_some_and(|n| n != len)
+        {
+            lost.push(Unrepresentable::StreamMetadata {
+                what: "first ID, greatest deleted ID or entries added",
+                needs: 10,
+            });
+        }
+        let derived =
+            |id| crate::read::stream_value::estimate_entries_read(len, s.last_id, first, StreamId::default(), len, id);
+        if s.groups.iter().any(|g| g.entries_read.is_some_and(|r| r != derived(g.last_id))) {
+            lost.push(Unrepresentable::StreamMetadata { what: "consumer-group entries read", needs: 10 });
+        }
+    }
+    lost
 }
 
 /// Encodes values for a target file version. Keeps an LZF compressor and scratch buffers across calls.
@@ -304,7 +343,7 @@ impl Encoder {
             OwnedValue::Set(members) => Ok(self.set(members, t, out)),
             OwnedValue::ZSet(entries) => self.zset(entries, t, out),
             OwnedValue::Hash(fields) => self.hash(fields, t, out, &mut dropped),
-            OwnedValue::Stream(s) => self.stream(s, t, out),
+            OwnedValue::Stream(s) => self.stream(s, t, out, &mut dropped),
             OwnedValue::Module { id, payload, .. } => {
                 if !t.header.supports(Feature::ModuleValues) {
                     Err(Unrepresentable::Module)
@@ -746,7 +785,13 @@ impl Encoder {
     // ---------------------------------------------------------------------------------------------------------
     // Streams
 
-    fn stream(&mut self, s: &OwnedStream, t: Target, out: &mut Vec<u8>) -> Result<Encoding, Unrepresentable> {
+    fn stream(
+        &mut self,
+        s: &OwnedStream,
+        t: Target,
+        out: &mut Vec<u8>,
+        dropped: &mut Vec<Unrepresentable>,
+    ) -> Result<Encoding, Unrepresentable> {
         if !t.header.supports(Feature::Streams) {
             return Err(Unrepresentable::Stream);
         }
@@ -756,6 +801,15 @@ impl Encoder {
             10 => (2, Encoding::StreamV2),
             _ => (1, Encoding::StreamV1),
         };
+        // What an older layout does not store, where it differs from what a server loading it derives: refused,
+        // or with `lossy` dropped and reported.
+        let lost = stream_losses(s, version);
+        if let Some(first) = lost.first() {
+            if !self.opts.lossy {
+                return Err(first.clone());
+            }
+            dropped.extend(lost);
+        }
         let mut body = std::mem::take(&mut self.body);
         body.clear();
         let res = self.stream_nodes(&s.entries, &mut body);
@@ -1078,8 +1132,14 @@ mod tests {
     /// The error `v` must give for `target`, if any.
     fn expected_error(v: &OwnedValue, target: Header) -> Option<Unrepresentable> {
         let level = target.redis_level();
+        let layout = match level {
+            11.. => 3,
+            10 => 2,
+            _ => 1,
+        };
         match v {
             OwnedValue::Stream(_) if level < 9 => Some(Unrepresentable::Stream),
+            OwnedValue::Stream(s) => stream_losses(s, layout).into_iter().next(),
             OwnedValue::Module { .. } if level < 8 => Some(Unrepresentable::Module),
             OwnedValue::Hash(f)
                 if f.iter().any(|x| x.2.is_some()) && target.flavor == Flavor::Redis && target.version < 12 =>
@@ -1371,8 +1431,20 @@ mod tests {
                         let mut out = Vec::new();
                         match lossy.encode(&v, target, &mut out) {
                             Ok(got) => {
-                                prop_assert_eq!(&e, &Unrepresentable::FieldTtls);
-                                prop_assert_eq!(got.dropped, vec![Unrepresentable::FieldTtls]);
+                                match (&e, &v) {
+                                    (Unrepresentable::StreamMetadata { .. }, OwnedValue::Stream(s)) => {
+                                        let layout = match target.redis_level() {
+                                            11.. => 3,
+                                            10 => 2,
+                                            _ => 1,
+                                        };
+                                        prop_assert_eq!(got.dropped, stream_losses(s, layout));
+                                    }
+                                    _ => {
+                                        prop_assert_eq!(&e, &Unrepresentable::FieldTtls);
+                                        prop_assert_eq!(got.dropped, vec![Unrepresentable::FieldTtls]);
+                                    }
+                                }
                                 let back = read_back(target, got.encoding, &out);
                                 prop_assert_eq!(canon(&back), canon(&expected(&v, got.encoding)));
                             }
