@@ -220,6 +220,32 @@ fn json_map(o: &mut Vec<u8>, m: &BTreeMap<&'static str, Totals>) {
     o.push(b'}');
 }
 
+/// A list of top keys; `sized`: with their encoding and bytes (the by-memory list).
+fn json_top(o: &mut Vec<u8>, keys: &[rdbkit::report::TopKey], sized: bool) {
+    o.push(b'[');
+    for (i, k) in keys.iter().enumerate() {
+        if i > 0 {
+            o.push(b',');
+        }
+        o.extend_from_slice(b"{\"db\":");
+        json_int(o, k.db);
+        o.extend_from_slice(b",\"key\":");
+        json_bytes(o, &k.key);
+        o.extend_from_slice(b",\"type\":");
+        json_str(o, k.type_name);
+        if sized {
+            o.extend_from_slice(b",\"encoding\":");
+            json_str(o, k.encoding);
+            o.extend_from_slice(b",\"bytes\":");
+            json_int(o, k.bytes);
+        }
+        o.extend_from_slice(b",\"num_elements\":");
+        json_int(o, k.num_elements);
+        o.push(b'}');
+    }
+    o.push(b']');
+}
+
 fn json(rep: &Report) -> Vec<u8> {
     let mut o = Vec::new();
     o.extend_from_slice(b"{\"server\":");
@@ -239,41 +265,11 @@ fn json(rep: &Report) -> Vec<u8> {
     json_map(&mut o, &rep.by_type);
     o.extend_from_slice(b",\"by_encoding\":");
     json_map(&mut o, &rep.by_encoding);
-    o.extend_from_slice(b",\"top\":[");
-    for (i, k) in rep.top().iter().enumerate() {
-        if i > 0 {
-            o.push(b',');
-        }
-        o.extend_from_slice(b"{\"db\":");
-        json_int(&mut o, k.db);
-        o.extend_from_slice(b",\"key\":");
-        json_bytes(&mut o, &k.key);
-        o.extend_from_slice(b",\"type\":");
-        json_str(&mut o, k.type_name);
-        o.extend_from_slice(b",\"encoding\":");
-        json_str(&mut o, k.encoding);
-        o.extend_from_slice(b",\"bytes\":");
-        json_int(&mut o, k.bytes);
-        o.extend_from_slice(b",\"num_elements\":");
-        json_int(&mut o, k.num_elements);
-        o.push(b'}');
-    }
-    o.extend_from_slice(b"],\"top_by_elements\":[");
-    for (i, k) in rep.top_by_elements().iter().enumerate() {
-        if i > 0 {
-            o.push(b',');
-        }
-        o.extend_from_slice(b"{\"db\":");
-        json_int(&mut o, k.db);
-        o.extend_from_slice(b",\"key\":");
-        json_bytes(&mut o, &k.key);
-        o.extend_from_slice(b",\"type\":");
-        json_str(&mut o, k.type_name);
-        o.extend_from_slice(b",\"num_elements\":");
-        json_int(&mut o, k.num_elements);
-        o.push(b'}');
-    }
-    o.extend_from_slice(b"],\"ttl\":{");
+    o.extend_from_slice(b",\"top\":");
+    json_top(&mut o, &rep.top(), true);
+    o.extend_from_slice(b",\"top_by_elements\":");
+    json_top(&mut o, &rep.top_by_elements(), false);
+    o.extend_from_slice(b",\"ttl\":{");
     for (i, (name, x)) in rdbkit::report::TTL_CLASSES.iter().zip(rep.ttl).enumerate() {
         if i > 0 {
             o.push(b',');
