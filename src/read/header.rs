@@ -210,12 +210,20 @@ impl Feature {
         }
     }
 
-    /// Which files hold it, for messages: "RDB 9+", "REDIS0012 or VALKEY080".
+    /// Which files hold it, for messages: "RDB 9+, Redis 5.0", "REDIS0012 or VALKEY080".
     pub fn needs(self) -> String {
+        let server = match self.since_redis() {
+            3 | 5 => "Redis 2.6",
+            7 => "Redis 3.2",
+            8 => "Redis 4.0",
+            9 => "Redis 5.0",
+            10 => "Redis 7.0",
+            _ => "Redis 7.4",
+        };
         match (self.since_redis(), self.in_valkey()) {
             (12, true) => "REDIS0012 or VALKEY080".into(),
             (12, false) => "REDIS0012".into(),
-            (v, _) => format!("RDB {v}+"),
+            (v, _) => format!("RDB {v}+, {server}"),
         }
     }
 }
@@ -293,7 +301,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(Feature::Streams.to_string(), "streams (needs RDB 9+)");
+        assert_eq!(Feature::Streams.to_string(), "streams (needs RDB 9+, Redis 5.0)");
         assert_eq!(Feature::FieldTtls.to_string(), "hash field TTLs (needs REDIS0012 or VALKEY080)");
     }
 }

@@ -199,9 +199,8 @@ impl Unrepresentable {
 impl std::fmt::Display for Unrepresentable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Unrepresentable::FieldTtls => {
-                f.write_str("hash field TTLs need REDIS0012 (Redis 7.4) or VALKEY080 (Valkey 9.0) or later")
-            }
+            // The version table is `Feature`'s: one place says which version holds what.
+            Unrepresentable::FieldTtls => write!(f, "{}", Feature::FieldTtls),
             Unrepresentable::FieldTtlOutOfRange { expire_ms } => write!(
                 f,
                 "hash field expiry {expire_ms} ms cannot be stored: REDIS0012 (Redis 7.4) holds 1..=2^48-1 \
@@ -211,8 +210,8 @@ impl std::fmt::Display for Unrepresentable {
                 f,
                 "key expiry {expire_ms} ms is outside the 32-bit seconds of RDB 1-2 (millisecond expiries need RDB 3)"
             ),
-            Unrepresentable::Stream => f.write_str("streams need RDB version 9 (Redis 5.0) or later"),
-            Unrepresentable::Module => f.write_str("module values need RDB version 8 (Redis 4.0) or later"),
+            Unrepresentable::Stream => write!(f, "{}", Feature::Streams),
+            Unrepresentable::Module => write!(f, "{}", Feature::ModuleValues),
             Unrepresentable::NanScore => {
                 f.write_str("a sorted-set score is NaN, which no RDB version can hold (Redis refuses to load it)")
             }
@@ -1632,8 +1631,8 @@ mod tests {
         assert_eq!(out, [1, 2, 3], "nothing appended on error");
         for (e, text) in [
             (Unrepresentable::FieldTtls, "REDIS0012"),
-            (Unrepresentable::Stream, "RDB version 9 (Redis 5.0)"),
-            (Unrepresentable::Module, "RDB version 8 (Redis 4.0)"),
+            (Unrepresentable::Stream, "streams (needs RDB 9+, Redis 5.0)"),
+            (Unrepresentable::Module, "module values (needs RDB 8+, Redis 4.0)"),
             (Unrepresentable::NanScore, "NaN"),
             (Unrepresentable::UnsupportedTarget(redis(13)), "REDIS0013"),
             (Unrepresentable::FieldTtlOutOfRange { expire_ms: -5 }, "-5"),
